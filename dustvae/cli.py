@@ -1,0 +1,166 @@
+"""The ``dustvae`` command. Thin: it parses options and calls the library.
+
+Every failure the user can fix is a :class:`~dustvae.errors.DustvaeError`
+(or a click usage error) and is printed as one line, ``dustvae: error: ...``,
+with exit status 2. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import defaults
+from ._version import __version__
+from .errors import DustvaeError
+
+_DEBUG = {"on": False}
+
+
+def _fields_option(default: tuple[str, ...] = defaults.FIELDS):
+    return click.option(
+        "--fields",
+        default=",".join(default),
+        show_default=True,
+        help="Comma-separated Stokes fields to use, in vector order (I, Q, U).",
+    )
+
+
+def _split_fields(text: str) -> tuple[str, ...]:
+    return tuple(f.strip().upper() for f in text.split(",") if f.strip())
+
+
+def _patch_options(func):
+    """Options shared by `patches`, `compute-wst` and `make-dataset`."""
+    options = [
+        click.option("--patch-size", type=int, default=defaults.PATCH_SIZE, show_default=True, help="Patch side in pixels (a multiple of 2**J)."),
+        click.option("--pixel-scale", type=float, default=None, help="Patch pixel side in arcmin [default: the map's resolution]."),
+        click.option("--centers-nside", type=int, default=None, help="HEALPix nside of the grid of patch centres [default: about one patch apart]."),
+        click.option("--b-min", type=float, default=0.0, show_default=True, help="Keep patches with |b| >= B_MIN degrees."),
+        click.option("--max-masked", type=float, default=defaults.MAX_MASKED_FRACTION, show_default=True, help="Drop patches with a larger masked fraction."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked) -> dict:
+    return dict(
+        pixel_scale_arcmin=pixel_scale,
+        centers_nside=centers_nside,
+        b_min=b_min,
+        max_masked_fraction=max_masked,
+    )
+
+
+def _check_output(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise DustvaeError(f"{path}: exists; choose another output or pass --overwrite")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="dustvae")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Wavelet scattering statistics of dust polarization maps, compressed with VAEs.
+
+    Typical run: simulate or bring a map, compute its WST coefficients, train
+    VAE-1 (170 latents) and VAE-2 (85 latents), and compare them with the RWST
+    and PCA baselines on held-out data.
+    """
+    _DEBUG["on"] = debug
+
+
+@cli.command()
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout).")
+@click.option("--size", type=int, default=None, help="Write a flat periodic map of SIZE x SIZE pixels.")
+@click.option("--pixel-scale", type=float, default=5.0, show_default=True, help="Flat maps: pixel side in arcmin.")
+@click.option("--slope", type=float, default=2.5, show_default=True, help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
+@click.option("--turbulence", type=float, default=0.9, show_default=True, help="Turbulent-to-mean field ratio f_M.")
+@click.option("--layers", "n_layers", type=int, default=4, show_default=True, help="Independent layers along the line of sight.")
+@click.option("--p0", type=float, default=0.26, show_default=True, help="Intrinsic polarization fraction.")
+@click.option("--intensity-sigma", type=float, default=0.4, show_default=True, help="Std of the log-intensity of a layer.")
+@click.option("--field-angle", type=float, default=0.0, show_default=True, help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
+@click.option("--field-inclination", type=float, default=0.0, show_default=True, help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def simulate(output, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed, overwrite):
+    """Simulate dust-like polarized I, Q, U maps into OUTPUT (FITS).
+
+    HEALPix with --nside (default 256 when neither is given), or a flat periodic
+    map with --size. The physical parameters are written to the FITS header.
+    """
+    from .io.maps import write_flat_map, write_healpix_map
+    from .sky.simulate import DustParams, simulate_flat, simulate_healpix
+
+    if nside is not None and size is not None:
+        raise DustvaeError("give either --nside (HEALPix) or --size (flat), not both")
+    _check_output(output, overwrite)
+    params = DustParams(slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed)
+    if size is not None:
+        maps = simulate_flat(size, params)
+        write_flat_map(output, maps, pixel_scale_arcmin=pixel_scale, periodic=True, extra_header=params.to_header(), overwrite=True)
+        click.echo(f"wrote {output}: flat I, Q, U, {size} x {size} px, {pixel_scale} arcmin/px")
+    else:
+        nside = nside or 256
+        maps = simulate_healpix(nside, params)
+        write_healpix_map(output, maps, extra_header=params.to_header(), overwrite=True)
+        click.echo(f"wrote {output}: HEALPix I, Q, U, nside {nside}, RING, COSMO convention")
+
+
+@cli.command()
+@click.argument("map_path", metavar="MAP", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Patch file (HDF5) [default: MAP with suffix .patches.h5].")
+@_fields_option()
+@_patch_options
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, overwrite):
+    """Cut square patches from MAP (HEALPix or flat FITS) into an HDF5 patch file."""
+    from .io.atomic import sha256sum
+    from .io.maps import read_map
+    from .io.patchfile import write_patches
+    from .sky.patches import cut_patches
+
+    output = output or map_path.with_suffix(".patches.h5")
+    _check_output(output, overwrite)
+    sky = read_map(map_path, _split_fields(fields))
+    patch_set = cut_patches(sky, patch_size, **_patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked))
+    patch_set.source_name, patch_set.source_sha256 = map_path.name, sha256sum(map_path)
+    if len(patch_set) == 0:
+        raise DustvaeError(f"all {patch_set.n_dropped} patches exceed the masked fraction {max_masked}; raise --max-masked")
+    write_patches(output, patch_set)
+    click.echo(
+        f"wrote {output}: {len(patch_set)} patches of {patch_size} px "
+        f"({patch_set.pixel_scale_arcmin:.3g} arcmin/px), {patch_set.n_dropped} dropped as masked"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, turning user errors into one line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="dustvae", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("dustvae: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"dustvae: error: {exc.format_message()} (see --help)", err=True)
+        return 2
+    except DustvaeError as exc:
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        click.echo(f"dustvae: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("dustvae: interrupted; run the same command again to resume", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Defaults shared by the library and the command line (one source of truth)."""
+
+#: WST scales, angles and order (DESIGN.md section 2).
+J = 5
+L = 8
+MAX_ORDER = 2
+#: Patch side in pixels; a multiple of 2**J.
+PATCH_SIZE = 256
+#: Fields transformed by default, in vector order.
+FIELDS = ("Q", "U")
+#: Patches whose masked fraction exceeds this are dropped.
+MAX_MASKED_FRACTION = 0.1
+#: Boundary handling of the transform: "reflect" for sky patches, "periodic" for boxes.
+BOUNDARY = "reflect"
+BOUNDARIES = ("reflect", "periodic")
+#: HEALPix's sentinel for missing pixels.
+UNSEEN = -1.6375e30
+#: The two latent sizes of the seed tables.
+LATENT_VAE1 = 170
+LATENT_VAE2 = 85

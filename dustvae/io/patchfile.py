@@ -1,0 +1,161 @@
+"""Patch sets in memory and on disk (HDF5 files written by ``dustvae patches``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._version import __version__
+from ..errors import DustvaeError
+from .atomic import atomic_path
+
+PATCH_FORMAT = "dustvae-patches"
+
+
+@dataclass
+class PatchSet:
+    """Square patches cut from one or more maps.
+
+    Attributes
+    ----------
+    patches : ndarray, shape (N, F, n, n)
+        Pixel values per patch and field; NaN where masked.
+    fields : tuple of str
+        Field names, in the order of axis 1.
+    centers : ndarray, shape (N, 2)
+        Galactic (l, b) in degrees for sky patches; (row, column) pixel
+        offsets of the patch centre for flat maps.
+    center_frame : str
+        ``"galactic"`` or ``"pixel"``.
+    masked_fraction : ndarray, shape (N,)
+        Fraction of pixels masked in any field.
+    pixel_scale_arcmin : float
+        Pixel side in arcminutes (NaN when unknown).
+    periodic : bool
+        True when each patch is a whole periodic box (the WST may then use
+        the periodic boundary mode).
+    n_dropped : int
+        Patches dropped for exceeding the masked-fraction threshold.
+    labels : dict of str to ndarray
+        Optional per-patch labels (simulation parameters).
+    map_index : ndarray of int, shape (N,)
+        Which source map each patch came from.
+    source_name, source_sha256 : str
+        Source file name and checksum, for provenance.
+    """
+
+    patches: np.ndarray
+    fields: tuple[str, ...]
+    centers: np.ndarray
+    center_frame: str
+    masked_fraction: np.ndarray
+    pixel_scale_arcmin: float = float("nan")
+    periodic: bool = False
+    n_dropped: int = 0
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    map_index: np.ndarray | None = None
+    source_name: str = ""
+    source_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if self.map_index is None:
+            self.map_index = np.zeros(len(self.patches), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    @property
+    def patch_size(self) -> int:
+        """Side of each patch in pixels."""
+        return int(self.patches.shape[-1])
+
+    @classmethod
+    def concatenate(cls, sets: list["PatchSet"]) -> "PatchSet":
+        """Join patch sets from several maps, numbering their maps in order."""
+        if not sets:
+            raise DustvaeError("no patches to join")
+        first = sets[0]
+        labels = {k: np.concatenate([s.labels[k] for s in sets]) for k in first.labels}
+        offsets = np.cumsum([0] + [int(s.map_index.max()) + 1 if len(s) else 1 for s in sets])
+        return cls(
+            patches=np.concatenate([s.patches for s in sets]),
+            fields=first.fields,
+            centers=np.concatenate([s.centers for s in sets]),
+            center_frame=first.center_frame,
+            masked_fraction=np.concatenate([s.masked_fraction for s in sets]),
+            pixel_scale_arcmin=first.pixel_scale_arcmin,
+            periodic=first.periodic,
+            n_dropped=sum(s.n_dropped for s in sets),
+            labels=labels,
+            map_index=np.concatenate([s.map_index + o for s, o in zip(sets, offsets)]),
+            source_name=first.source_name,
+            source_sha256=first.source_sha256,
+        )
+
+
+def write_patches(path: str | Path, patch_set: PatchSet) -> Path:
+    """Write a patch set to HDF5 atomically (chunked, gzip-compressed)."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        n = len(patch_set)
+        chunk = (1,) + patch_set.patches.shape[1:] if n else None
+        h5.create_dataset("patches", data=patch_set.patches.astype(np.float32), chunks=chunk, compression="gzip")
+        h5["centers"] = patch_set.centers.astype(np.float64)
+        h5["masked_fraction"] = patch_set.masked_fraction.astype(np.float32)
+        h5["map_index"] = patch_set.map_index.astype(np.int64)
+        group = h5.create_group("labels")
+        for key, values in patch_set.labels.items():
+            group[key] = np.asarray(values, dtype=np.float64)
+        h5.attrs.update(
+            format=PATCH_FORMAT,
+            format_version=1,
+            fields=json.dumps(list(patch_set.fields)),
+            center_frame=patch_set.center_frame,
+            pixel_scale_arcmin=float(patch_set.pixel_scale_arcmin),
+            periodic=bool(patch_set.periodic),
+            n_dropped=int(patch_set.n_dropped),
+            source_name=patch_set.source_name,
+            source_sha256=patch_set.source_sha256,
+            dustvae_version=__version__,
+        )
+    return path
+
+
+def is_patch_file(path: str | Path) -> bool:
+    """True when ``path`` is an HDF5 file written by :func:`write_patches`."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return h5.attrs.get("format") == PATCH_FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def read_patches(path: str | Path) -> PatchSet:
+    """Read a patch file written by :func:`write_patches`, validating it."""
+    path = Path(path)
+    if not path.exists():
+        raise DustvaeError(f"{path}: no such file; check the path")
+    if not is_patch_file(path):
+        raise DustvaeError(f"{path}: not a dustvae patch file; make one with `dustvae patches MAP.fits`")
+    with h5py.File(path, "r") as h5:
+        try:
+            return PatchSet(
+                patches=h5["patches"][...],
+                fields=tuple(json.loads(h5.attrs["fields"])),
+                centers=h5["centers"][...],
+                center_frame=str(h5.attrs["center_frame"]),
+                masked_fraction=h5["masked_fraction"][...],
+                pixel_scale_arcmin=float(h5.attrs["pixel_scale_arcmin"]),
+                periodic=bool(h5.attrs["periodic"]),
+                n_dropped=int(h5.attrs["n_dropped"]),
+                labels={k: v[...] for k, v in h5["labels"].items()},
+                map_index=h5["map_index"][...],
+                source_name=str(h5.attrs["source_name"]),
+                source_sha256=str(h5.attrs["source_sha256"]),
+            )
+        except KeyError as exc:
+            raise DustvaeError(f"{path}: patch file lacks {exc}; it is damaged, write it again") from exc

@@ -1,0 +1,189 @@
+"""Square patches: gnomonic projections of HEALPix maps, tilings of flat maps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import defaults
+from ..errors import DustvaeError
+from ..io.maps import FlatMap, HealpixMap
+from ..io.patchfile import PatchSet
+from .simulate import DustParams
+
+#: Centres are processed in chunks to bound memory on large maps.
+_CENTRE_CHUNK = 64
+
+
+def check_patch_size(patch_size: int, J: int = defaults.J) -> int:
+    """Validate that a patch side is a positive multiple of ``2**J``."""
+    step = 2**J
+    if patch_size < step or patch_size % step:
+        raise DustvaeError(f"patch size {patch_size} is not a positive multiple of 2**J = {step}; use e.g. {4 * step}")
+    return int(patch_size)
+
+
+def default_centers_nside(patch_deg: float) -> int:
+    """HEALPix nside whose pixel spacing is closest to the patch width (power of two)."""
+    import healpy as hp
+
+    ratio = np.degrees(hp.nside2resol(1)) / patch_deg
+    return int(2 ** max(0, int(round(np.log2(max(ratio, 1.0))))))
+
+
+def _local_frame(vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """North and east unit vectors at unit vectors ``vec`` (..., 3)."""
+    x, y, z = vec[..., 0], vec[..., 1], vec[..., 2]
+    rho = np.maximum(np.hypot(x, y), 1e-12)
+    east = np.stack([-y / rho, x / rho, np.zeros_like(x)], axis=-1)
+    north = np.stack([-z * x / rho, -z * y / rho, rho], axis=-1)
+    return north, east
+
+
+def healpix_patches(
+    sky: HealpixMap,
+    patch_size: int = defaults.PATCH_SIZE,
+    *,
+    pixel_scale_arcmin: float | None = None,
+    centers_nside: int | None = None,
+    b_min: float = 0.0,
+    max_masked_fraction: float = defaults.MAX_MASKED_FRACTION,
+    J: int = defaults.J,
+) -> PatchSet:
+    """Cut gnomonic patches centred on a regular HEALPix grid.
+
+    Parameters
+    ----------
+    sky : HealpixMap
+        The map (any field set).
+    patch_size : int
+        Side in pixels, a multiple of ``2**J``.
+    pixel_scale_arcmin : float, optional
+        Pixel side; defaults to the map's resolution.
+    centers_nside : int, optional
+        Centres are the pixel centres of this HEALPix grid; the default
+        spaces them by about one patch width.
+    b_min : float
+        Keep centres with ``|b| >= b_min`` degrees.
+    max_masked_fraction : float
+        Drop patches with a larger fraction of masked pixels.
+
+    Returns
+    -------
+    PatchSet
+        Rows run toward Galactic north and columns toward west (east on the
+        left, as the sky is seen). Values are bilinear interpolations of
+        the map; a patch pixel is masked when any of its four HEALPix
+        neighbours is. When Q and U are both present they are rotated from
+        each pixel's local meridian to the patch's vertical axis, so the
+        polarization angle is measured in one frame across the patch.
+    """
+    import healpy as hp
+
+    check_patch_size(patch_size, J)
+    scale = float(pixel_scale_arcmin or sky.resolution_arcmin)
+    step = np.radians(scale / 60.0)
+    patch_deg = patch_size * scale / 60.0
+    if patch_deg >= 90.0:
+        raise DustvaeError(f"patch width {patch_deg:.0f} deg is too large for a gnomonic projection; lower --patch-size or --pixel-scale")
+    nside_c = int(centers_nside or default_centers_nside(patch_deg))
+    if nside_c < 1 or nside_c & (nside_c - 1):
+        raise DustvaeError(f"centres nside {nside_c} is not a power of 2")
+    lon, lat = hp.pix2ang(nside_c, np.arange(hp.nside2npix(nside_c)), lonlat=True)
+    keep = np.abs(lat) >= b_min
+    lon, lat = lon[keep], lat[keep]
+    if lon.size == 0:
+        raise DustvaeError(f"no patch centre has |b| >= {b_min} deg; lower --b-min")
+
+    offsets = (np.arange(patch_size) - (patch_size - 1) / 2.0) * step
+    y_off, x_off = np.meshgrid(offsets, offsets, indexing="ij")  # rows north, columns west
+    names = list(sky.fields)
+    values = np.stack([sky.fields[n] for n in names])
+    sign = 1.0 if sky.polconv == "IAU" else -1.0
+    rotate = "Q" in names and "U" in names
+    out_patches, fractions = [], []
+    for start in range(0, lon.size, _CENTRE_CHUNK):
+        c_lon, c_lat = np.radians(lon[start:start + _CENTRE_CHUNK]), np.radians(lat[start:start + _CENTRE_CHUNK])
+        centre = np.stack([np.cos(c_lat) * np.cos(c_lon), np.cos(c_lat) * np.sin(c_lon), np.sin(c_lat)], -1)
+        c_north, c_east = _local_frame(centre)
+        # Inverse gnomonic projection: the tangent-plane point, normalised.
+        vec = (centre[:, None, None, :] + y_off[None, ..., None] * c_north[:, None, None, :]
+               - x_off[None, ..., None] * c_east[:, None, None, :])
+        vec /= np.linalg.norm(vec, axis=-1, keepdims=True)
+        theta = np.arccos(np.clip(vec[..., 2], -1, 1))
+        phi = np.arctan2(vec[..., 1], vec[..., 0])
+        pix, weights = hp.get_interp_weights(sky.nside, theta.ravel(), phi.ravel(), nest=sky.nest)
+        sampled = np.einsum("fkp,kp->fp", values[:, pix], weights)
+        sampled = sampled.reshape((len(names),) + theta.shape).transpose(1, 0, 2, 3)
+        if rotate:
+            north, east = _local_frame(vec)
+            up = c_north[:, None, None, :] - np.sum(c_north[:, None, None, :] * vec, -1, keepdims=True) * vec
+            delta = np.arctan2(np.sum(up * east, -1), np.sum(up * north, -1))
+            iq, iu = names.index("Q"), names.index("U")
+            z = (sampled[:, iq] + 1j * sign * sampled[:, iu]) * np.exp(-2j * delta)
+            sampled[:, iq], sampled[:, iu] = z.real, sign * z.imag
+        masked = np.isnan(sampled).any(axis=1)
+        out_patches.append(sampled.astype(np.float32))
+        fractions.append(masked.mean(axis=(-2, -1)))
+    patches = np.concatenate(out_patches)
+    fraction = np.concatenate(fractions)
+    good = fraction <= max_masked_fraction
+    return PatchSet(
+        patches=patches[good],
+        fields=tuple(names),
+        centers=np.stack([lon, lat], -1)[good],
+        center_frame="galactic",
+        masked_fraction=fraction[good].astype(np.float32),
+        pixel_scale_arcmin=scale,
+        n_dropped=int((~good).sum()),
+    )
+
+
+def flat_patches(
+    sky: FlatMap,
+    patch_size: int = defaults.PATCH_SIZE,
+    *,
+    max_masked_fraction: float = defaults.MAX_MASKED_FRACTION,
+    J: int = defaults.J,
+) -> PatchSet:
+    """Tile a flat map with non-overlapping square patches (row-major order).
+
+    A periodic map exactly one patch wide gives one periodic patch.
+    """
+    check_patch_size(patch_size, J)
+    names = list(sky.fields)
+    image = np.stack([sky.fields[n] for n in names])
+    rows, cols = image.shape[-2] // patch_size, image.shape[-1] // patch_size
+    if rows == 0 or cols == 0:
+        raise DustvaeError(f"map of {image.shape[-2]} x {image.shape[-1]} pixels is smaller than one {patch_size}-pixel patch; lower --patch-size")
+    tiles = image[:, : rows * patch_size, : cols * patch_size]
+    tiles = tiles.reshape(len(names), rows, patch_size, cols, patch_size).transpose(1, 3, 0, 2, 4)
+    tiles = tiles.reshape(rows * cols, len(names), patch_size, patch_size)
+    centre_rows, centre_cols = np.meshgrid(
+        (np.arange(rows) + 0.5) * patch_size - 0.5, (np.arange(cols) + 0.5) * patch_size - 0.5, indexing="ij"
+    )
+    fraction = np.isnan(tiles).any(axis=1).mean(axis=(-2, -1))
+    good = fraction <= max_masked_fraction
+    periodic = sky.periodic and rows == cols == 1 and image.shape[-1] == patch_size == image.shape[-2]
+    return PatchSet(
+        patches=tiles[good].astype(np.float32),
+        fields=tuple(names),
+        centers=np.stack([centre_rows.ravel(), centre_cols.ravel()], -1)[good],
+        center_frame="pixel",
+        masked_fraction=fraction[good].astype(np.float32),
+        pixel_scale_arcmin=float(sky.pixel_scale_arcmin) if sky.pixel_scale_arcmin else float("nan"),
+        periodic=periodic,
+        n_dropped=int((~good).sum()),
+    )
+
+
+def cut_patches(sky: HealpixMap | FlatMap, patch_size: int = defaults.PATCH_SIZE, **options) -> PatchSet:
+    """Cut patches from either geometry; HEALPix-only options are ignored for flat maps."""
+    if isinstance(sky, HealpixMap):
+        patch_set = healpix_patches(sky, patch_size, **options)
+    else:
+        flat_options = {k: v for k, v in options.items() if k in ("max_masked_fraction", "J")}
+        patch_set = flat_patches(sky, patch_size, **flat_options)
+    params = DustParams.from_header(sky.header)
+    if params is not None:  # a simulated map: its parameters become per-patch labels
+        patch_set.labels = {k: np.full(len(patch_set), v) for k, v in params.labels().items()}
+    return patch_set
