@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import defaults
 from ._version import __version__
@@ -137,6 +138,91 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
         f"wrote {output}: {len(patch_set)} patches of {patch_size} px "
         f"({patch_set.pixel_scale_arcmin:.3g} arcmin/px), {patch_set.n_dropped} dropped as masked"
     )
+
+
+def _load_patch_input(path: Path, fields: str, patch_size: int, patch_kwargs: dict):
+    """Patches from a patch file, or cut from a FITS map."""
+    from .io.atomic import sha256sum
+    from .io.maps import read_map
+    from .io.patchfile import is_patch_file, read_patches
+    from .sky.patches import cut_patches
+
+    if not path.exists():
+        raise DustvaeError(f"{path}: no such file; check the path")
+    if is_patch_file(path):
+        return read_patches(path)
+    sky = read_map(path, _split_fields(fields))
+    patch_set = cut_patches(sky, patch_size, **patch_kwargs)
+    patch_set.source_name, patch_set.source_sha256 = path.name, sha256sum(path)
+    if len(patch_set) == 0:
+        raise DustvaeError(f"all {patch_set.n_dropped} patches exceed the masked fraction; raise --max-masked")
+    return patch_set
+
+
+def _wst_options(func):
+    options = [
+        click.option("--J", "J", type=int, default=defaults.J, show_default=True, help="Number of dyadic scales."),
+        click.option("--L", "L", type=int, default=defaults.L, show_default=True, help="Number of angles in [0, pi)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
+        click.option("--batch-size", type=int, default=None, help="Patches per transform batch [default: fits memory]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("compute-wst")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Coefficient store (HDF5) [default: INPUT with suffix .wst.h5].")
+@_fields_option()
+@_patch_options
+@_wst_options
+@click.option("--boundary", type=click.Choice(("auto",) + defaults.BOUNDARIES), default="auto", show_default=True,
+              help="reflect (sky patches) or periodic (periodic boxes); auto picks periodic for whole periodic maps.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, J, L, device, batch_size, boundary, overwrite, quiet):
+    """WST coefficients of every patch of INPUT (a FITS map or a patch file) into a store.
+
+    Interrupted runs leave no output; run the same command again to resume.
+    """
+    from .sky.patches import check_patch_size
+    from .wst.compute import compute_store
+
+    output = output or input_path.with_suffix(".wst.h5")
+    _check_output(output, overwrite)
+    check_patch_size(patch_size, J)
+    patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked))
+    if boundary == "auto":
+        boundary = "periodic" if patch_set.periodic else "reflect"
+    store = compute_store(patch_set, output, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size, progress=not quiet)
+    click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary)")
+
+
+@cli.command("make-dataset")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--maps", "n_maps", type=int, default=200, show_default=True, help="Number of simulated maps.")
+@click.option("--map-size", type=int, default=256, show_default=True, help="Side of each simulated map in pixels.")
+@click.option("--patch-size", type=int, default=64, show_default=True, help="Patch side in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_wst_options
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, batch_size, overwrite, quiet):
+    """Simulate the default training data: labelled WST coefficients split by map into OUTPUT.
+
+    Parameters are drawn per map from documented ranges (see dustvae.wst.dataset).
+    Interrupted runs resume.
+    """
+    from .sky.patches import check_patch_size
+    from .wst.dataset import DatasetSpec, make_dataset
+
+    _check_output(output, overwrite)
+    check_patch_size(patch_size, J)
+    spec = DatasetSpec(n_maps=n_maps, map_size=map_size, patch_size=patch_size, seed=seed, J=J, L=L)
+    store = make_dataset(output, spec, device=device, batch_size=batch_size, progress=not quiet)
+    counts = np.bincount(store.split, minlength=3)
+    click.echo(f"wrote {output}: {len(store)} patches from {n_maps} maps; train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}")
 
 
 def main(argv: list[str] | None = None) -> int:

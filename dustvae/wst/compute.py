@@ -1,0 +1,160 @@
+"""Patches to a coefficient store, resumably.
+
+Each finished batch is saved atomically as its own small file in a hidden
+work folder beside the output (``.OUT.h5.partial/``). A run that is
+interrupted (Ctrl-C or killed outright) leaves no output file; the same
+command run again reuses the finished batches and writes a store identical
+to an uninterrupted run. The work folder is removed once the store is
+written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import defaults
+from .._version import __version__
+from ..errors import DustvaeError
+from ..io.patchfile import PatchSet
+from ..io.store import CoefficientStore, write_store
+from .layout import CoefficientLayout
+from .transform import auto_batch_size, iter_batches, normalise, prepare, resolve_device, scattering_means
+
+
+def work_dir_for(output: Path) -> Path:
+    """The hidden folder where finished batches of ``output`` are kept."""
+    return output.with_name(f".{output.name}.partial")
+
+
+def _fingerprint(patch_set: PatchSet, config: dict) -> str:
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(patch_set.patches).tobytes())
+    return digest.hexdigest()
+
+
+def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def compute_store(
+    patch_set: PatchSet,
+    output: str | Path | None = None,
+    *,
+    J: int = defaults.J,
+    L: int = defaults.L,
+    boundary: str = defaults.BOUNDARY,
+    device: str = "auto",
+    batch_size: int | None = None,
+    progress: bool = True,
+    extra_attrs: dict | None = None,
+    split: np.ndarray | None = None,
+) -> CoefficientStore:
+    """Compute the WST of every patch and (when ``output`` is given) write the store.
+
+    Parameters
+    ----------
+    patch_set : PatchSet
+        Patches with NaN where masked.
+    output : path, optional
+        Store to write; when given, finished batches are kept in a work
+        folder so that an interrupted run resumes.
+    J, L, boundary, device, batch_size
+        Transform settings; ``batch_size=None`` picks one that fits memory.
+    progress : bool
+        Show a progress bar with patches per second.
+    extra_attrs : dict, optional
+        More provenance attributes for the store.
+    split : array of int8, optional
+        Train/validation/test assignment to store with the coefficients.
+
+    Returns
+    -------
+    CoefficientStore
+    """
+    from kymatio import __version__ as kymatio_version
+
+    fields = tuple(patch_set.fields)
+    layout = CoefficientLayout(fields=fields, J=J, L=L)
+    torch_device = resolve_device(device)
+    n = len(patch_set)
+    if n == 0:
+        raise DustvaeError("no patches to transform; check the patch options (--b-min, --max-masked)")
+    batch = int(batch_size or auto_batch_size(patch_set.patch_size, len(fields), J, torch_device))
+    if batch < 1:
+        raise DustvaeError(f"batch size {batch} must be positive")
+    config = {"J": J, "L": L, "fields": list(fields), "boundary": boundary, "n": n, "batch": batch,
+              "size": patch_set.patch_size, "version": __version__}
+    work = None
+    if output is not None:
+        output = Path(output)
+        work = work_dir_for(output)
+        stamp = _fingerprint(patch_set, config)
+        stamp_file = work / "fingerprint"
+        if work.exists() and (not stamp_file.exists() or stamp_file.read_text() != stamp):
+            shutil.rmtree(work)  # finished batches of other inputs or settings: not ours to reuse
+        work.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(stamp)
+
+    s0 = np.empty((n, len(fields)), np.float32)
+    s1 = np.empty((n, len(fields), layout.n_s1), np.float32)
+    s2 = np.empty((n, len(fields), layout.n_s2), np.float32)
+    amp = np.empty(n, np.float64)
+    bar = tqdm(total=n, unit="patch", desc="WST", disable=not progress, smoothing=0.1)
+    resumed = 0
+    for start, stop in iter_batches(n, batch):
+        part = work / f"batch_{start:09d}.npz" if work is not None else None
+        if part is not None and part.exists():
+            with np.load(part) as saved:
+                s0[start:stop], s1[start:stop], s2[start:stop], amp[start:stop] = (
+                    saved["s0"], saved["s1"], saved["s2"], saved["amp"])
+            resumed += stop - start
+        else:
+            x, amp[start:stop] = prepare(patch_set.patches[start:stop], fields)
+            means = scattering_means(x, J, L, boundary, torch_device)
+            s0[start:stop], s1[start:stop], s2[start:stop] = means.s0, means.s1, means.s2
+            if part is not None:
+                _save_atomic(part, s0=s0[start:stop], s1=s1[start:stop], s2=s2[start:stop], amp=amp[start:stop])
+        bar.update(stop - start)
+    bar.close()
+    if resumed and progress:
+        tqdm.write(f"resumed: {resumed} of {n} patches were already done")
+
+    coeffs = normalise(s1.astype(np.float64), s2.astype(np.float64), layout)
+    if not np.isfinite(coeffs).all():
+        bad = int((~np.isfinite(coeffs).all(axis=1)).sum())
+        raise DustvaeError(f"{bad} patch(es) gave non-finite log coefficients (an empty or constant patch?); drop them with --max-masked")
+    attrs = {
+        **layout.to_attrs(),
+        "boundary": boundary,
+        "normalisation": "log2 S1; log2 S2/S1(j1,theta1); patch divided by amplitude",
+        "patch_size": patch_set.patch_size,
+        "pixel_scale_arcmin": float(patch_set.pixel_scale_arcmin),
+        "center_frame": patch_set.center_frame,
+        "n_dropped": int(patch_set.n_dropped),
+        "source_name": patch_set.source_name,
+        "source_sha256": patch_set.source_sha256,
+        "dustvae_version": __version__,
+        "kymatio_version": kymatio_version,
+        **(extra_attrs or {}),
+    }
+    store = CoefficientStore(
+        coeffs=coeffs, s0=s0, s1=s1, s2=s2, amplitude=amp, centers=patch_set.centers,
+        masked_fraction=patch_set.masked_fraction, map_index=patch_set.map_index,
+        theta=layout.angles, attrs=attrs, labels=dict(patch_set.labels), split=split,
+    )
+    if output is not None:
+        write_store(output, store)
+        shutil.rmtree(work, ignore_errors=True)
+    return store

@@ -1,0 +1,164 @@
+"""Kymatio's 2D scattering transform on batches of patches, reduced to spatial means.
+
+Conventions (DESIGN.md section 2): J = 5, L = 8, order 2; each field is
+transformed as a real map after dividing the patch by its polarization
+amplitude; coefficients are spatial means of Kymatio's output maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .. import defaults
+from ..errors import DustvaeError
+from .layout import CoefficientLayout
+
+_BANKS: dict[tuple, torch.nn.Module] = {}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DustvaeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise DustvaeError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def scattering_operator(size: int, J: int = defaults.J, L: int = defaults.L, boundary: str = defaults.BOUNDARY,
+                        device: torch.device | str = "cpu") -> torch.nn.Module:
+    """Kymatio ``Scattering2D`` for ``size`` x ``size`` inputs, built once and cached.
+
+    ``boundary="reflect"`` is Kymatio's default (reflection padding, then
+    unpadding). ``boundary="periodic"`` builds the filters at the input size
+    and neither pads nor unpads, for periodic boxes.
+    """
+    if boundary not in defaults.BOUNDARIES:
+        raise DustvaeError(f"unknown boundary {boundary!r}; use reflect or periodic")
+    if size % (2**J) or size < 2**J:
+        raise DustvaeError(f"patch size {size} is not a positive multiple of 2**J = {2**J}")
+    device = torch.device(device)
+    key = (size, J, L, boundary, str(device))
+    if key not in _BANKS:
+        # Through the frontend entry point: `kymatio.torch` would import the 3D
+        # transform, which breaks on SciPy >= 1.17 (sph_harm was removed).
+        from kymatio import Scattering2D
+
+        if boundary == "reflect":
+            op = Scattering2D(J=J, shape=(size, size), L=L, max_order=defaults.MAX_ORDER, frontend="torch")
+        else:
+            op = Scattering2D(J=J, shape=(size, size), L=L, max_order=defaults.MAX_ORDER, frontend="torch", pre_pad=True)
+            # Filters at the map size (Kymatio pads them by default) and no unpadding.
+            op._M_padded, op._N_padded = size, size
+            op.create_filters()
+            op.register_filters()
+            op.unpad = lambda x: x.reshape(x.shape[:-1])  # Kymatio's unpad also drops this axis
+        _BANKS[key] = op.to(device)
+    return _BANKS[key]
+
+
+def amplitude(patches: np.ndarray, fields: tuple[str, ...]) -> np.ndarray:
+    """Polarization amplitude ``sqrt(mean(Q**2 + U**2))`` over unmasked pixels, per patch.
+
+    For field sets without both Q and U, the rms of the first field.
+    """
+    if "Q" in fields and "U" in fields:
+        q, u = patches[:, fields.index("Q")], patches[:, fields.index("U")]
+        power = q.astype(np.float64) ** 2 + u.astype(np.float64) ** 2
+    else:
+        power = patches[:, 0].astype(np.float64) ** 2
+    amp = np.sqrt(np.nanmean(power.reshape(len(patches), -1), axis=1))
+    return amp
+
+
+def prepare(patches: np.ndarray, fields: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Divide each patch by its amplitude and set masked (NaN) pixels to zero.
+
+    Returns the float32 patches and the amplitudes. A patch with zero or
+    undefined amplitude cannot be normalised and is an error.
+    """
+    amp = amplitude(patches, fields)
+    bad = ~np.isfinite(amp) | (amp <= 0)
+    if bad.any():
+        raise DustvaeError(
+            f"{int(bad.sum())} patch(es) have zero or undefined polarization amplitude "
+            f"(first: {int(np.flatnonzero(bad)[0])}); mask or drop empty patches"
+        )
+    out = patches / amp[:, None, None, None]
+    return np.nan_to_num(out, nan=0.0).astype(np.float32), amp
+
+
+@dataclass
+class ScatteringMeans:
+    """Spatial means of the scattering maps for a batch.
+
+    ``s0`` (N, F); ``s1`` (N, F, J*L); ``s2`` (N, F, L*L*J*(J-1)/2), Kymatio order.
+    """
+
+    s0: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+
+
+def scattering_means(x: np.ndarray, J: int = defaults.J, L: int = defaults.L, boundary: str = defaults.BOUNDARY,
+                     device: str | torch.device = "cpu") -> ScatteringMeans:
+    """Scattering coefficients (spatial means) of real images ``x`` (N, F, n, n)."""
+    op = scattering_operator(x.shape[-1], J, L, boundary, device)
+    with torch.inference_mode():
+        out = op(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(op.tensor0.device))
+        means = out.mean(dim=(-2, -1)).double().cpu().numpy()
+    n_s1 = J * L
+    return ScatteringMeans(s0=means[..., 0], s1=means[..., 1 : 1 + n_s1], s2=means[..., 1 + n_s1 :])
+
+
+def normalise(s1: np.ndarray, s2: np.ndarray, layout: CoefficientLayout) -> np.ndarray:
+    """The normalised vector: per field ``log2 S1`` then ``log2 S2 / S1(j1, theta1)``.
+
+    ``s1`` is (N, F, J*L) and ``s2`` (N, F, n_s2) in Kymatio order; the result
+    is (N, len(layout)) float32.
+    """
+    one = CoefficientLayout(fields=layout.fields[:1], J=layout.J, L=layout.L)
+    parent = one.parent_s1()[one.n_s1 :]  # index into s1 of each S2's parent
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_s1 = np.log2(s1)
+        log_ratio = np.log2(s2) - log_s1[..., parent]
+    vector = np.concatenate([log_s1, log_ratio], axis=-1).reshape(len(s1), -1)
+    return vector.astype(np.float32)
+
+
+def denormalise(vector: np.ndarray, layout: CoefficientLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`normalise`: ``(s1, s2)`` from normalised vectors."""
+    one = CoefficientLayout(fields=layout.fields[:1], J=layout.J, L=layout.L)
+    parent = one.parent_s1()[one.n_s1 :]
+    v = np.asarray(vector, dtype=np.float64).reshape(len(vector), len(layout.fields), layout.per_field)
+    s1 = 2.0 ** v[..., : layout.n_s1]
+    s2 = 2.0 ** v[..., layout.n_s1 :] * s1[..., parent]
+    return s1, s2
+
+
+def auto_batch_size(size: int, n_fields: int, J: int, device: torch.device) -> int:
+    """Patches per batch so that Kymatio's working set fits in memory.
+
+    The transform holds about a dozen complex padded images per input map at
+    once; we budget 256 MiB on CPU and a quarter of the free memory on a GPU.
+    """
+    padded = (size // 2**J + 2) * 2**J
+    per_patch = 12 * padded * padded * 8 * n_fields
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = free // 4
+    else:
+        budget = 256 << 20  # larger CPU batches gain nothing and thrash the cache
+    return int(max(1, min(512, budget // per_patch)))
+
+
+def iter_batches(n: int, batch_size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` pairs covering ``range(n)`` in fixed-size batches."""
+    for start in range(0, n, batch_size):
+        yield start, min(n, start + batch_size)
