@@ -188,10 +188,12 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     """
     from .sky.patches import check_patch_size
     from .wst.compute import compute_store
+    from .wst.transform import resolve_device
 
     output = output or input_path.with_suffix(".wst.h5")
     _check_output(output, overwrite)
     check_patch_size(patch_size, J)
+    resolve_device(device)
     patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked))
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
@@ -217,8 +219,11 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, b
     from .sky.patches import check_patch_size
     from .wst.dataset import DatasetSpec, make_dataset
 
+    from .wst.transform import resolve_device
+
     _check_output(output, overwrite)
     check_patch_size(patch_size, J)
+    resolve_device(device)
     spec = DatasetSpec(n_maps=n_maps, map_size=map_size, patch_size=patch_size, seed=seed, J=J, L=L)
     store = make_dataset(output, spec, device=device, batch_size=batch_size, progress=not quiet)
     counts = np.bincount(store.split, minlength=3)

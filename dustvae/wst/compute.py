@@ -14,6 +14,8 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,10 @@ from ..io.patchfile import PatchSet
 from ..io.store import CoefficientStore, write_store
 from .layout import CoefficientLayout
 from .transform import auto_batch_size, iter_batches, normalise, prepare, resolve_device, scattering_means
+
+
+#: Seconds to pause after each saved batch; only the interruption tests set it.
+_TEST_DELAY = float(os.environ.get("DUSTVAE_TEST_BATCH_DELAY", "0") or 0)
 
 
 def work_dir_for(output: Path) -> Path:
@@ -126,10 +132,12 @@ def compute_store(
             s0[start:stop], s1[start:stop], s2[start:stop] = means.s0, means.s1, means.s2
             if part is not None:
                 _save_atomic(part, s0=s0[start:stop], s1=s1[start:stop], s2=s2[start:stop], amp=amp[start:stop])
+                if _TEST_DELAY:  # lets the interruption tests catch a run between batches
+                    time.sleep(_TEST_DELAY)
         bar.update(stop - start)
     bar.close()
     if resumed and progress:
-        tqdm.write(f"resumed: {resumed} of {n} patches were already done")
+        tqdm.write(f"resumed: {resumed} of {n} patches were already done", file=sys.stderr)
 
     coeffs = normalise(s1.astype(np.float64), s2.astype(np.float64), layout)
     if not np.isfinite(coeffs).all():

@@ -1,0 +1,28 @@
+# Set-up and everyday commands. Each target creates or reuses .venv inside the clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= runs/default
+
+.PHONY: demo demo-quick test docs paper clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of torch first: an unpinned torch would pull several GB of CUDA packages.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dustvae demo -o $(OUT)
+
+demo-quick: $(STAMP)
+	$(BIN)/dustvae demo --quick -o runs/quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

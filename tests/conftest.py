@@ -1,0 +1,56 @@
+"""Shared fixtures: small maps written to real files, and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dustvae.io.maps import write_flat_map, write_healpix_map
+from dustvae.sky.simulate import DustParams, simulate_flat, simulate_healpix
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m dustvae ARGS`` as a user would, capturing output."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run([sys.executable, "-m", "dustvae", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dustvae {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2, one line on stderr naming the problem, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dustvae: error:"), lines[0]
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), (fragment, lines[0])
+
+
+@pytest.fixture(scope="session")
+def healpix_maps() -> dict[str, np.ndarray]:
+    """A small simulated HEALPix sky (nside 32), RING, COSMO."""
+    return simulate_healpix(32, DustParams(seed=7))
+
+
+@pytest.fixture(scope="session")
+def healpix_file(tmp_path_factory, healpix_maps) -> Path:
+    path = tmp_path_factory.mktemp("maps") / "sky.fits"
+    write_healpix_map(path, healpix_maps, extra_header=DustParams(seed=7).to_header())
+    return path
+
+
+@pytest.fixture(scope="session")
+def flat_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("maps") / "flat.fits"
+    maps = simulate_flat(128, DustParams(seed=3))
+    write_flat_map(path, maps, pixel_scale_arcmin=5.0, periodic=True, extra_header=DustParams(seed=3).to_header())
+    return path

@@ -1,0 +1,99 @@
+"""compute-wst: the store matches an independent Kymatio computation; store validation."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from dustvae.errors import DustvaeError
+from dustvae.io.patchfile import read_patches
+from dustvae.io.store import read_store
+from dustvae.wst.layout import CoefficientLayout
+from dustvae.wst.transform import denormalise, normalise
+
+from conftest import assert_user_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def computed(tmp_path_factory, healpix_file):
+    work = tmp_path_factory.mktemp("wst")
+    patches = work / "p.h5"
+    run_cli("patches", healpix_file, "-o", patches, "--patch-size", 32, check=True)
+    store = work / "c.h5"
+    run_cli("compute-wst", patches, "-o", store, "--quiet", check=True)
+    return patches, store
+
+
+def test_store_matches_independent_kymatio(computed):
+    from kymatio import Scattering2D
+
+    patch_path, store_path = computed
+    patches = read_patches(patch_path)
+    store = read_store(store_path)
+    assert store.coeffs.shape == (len(patches), 1360) and store.coeffs.dtype == np.float32
+    assert np.isfinite(store.coeffs).all()
+
+    # Independent path: amplitude by hand, Kymatio directly, means, log ratios by index loops.
+    x = patches.patches.astype(np.float64)
+    amp = np.sqrt(np.mean(x[:, 0] ** 2 + x[:, 1] ** 2, axis=(1, 2)))
+    np.testing.assert_allclose(store.amplitude, amp, rtol=1e-6)
+    op = Scattering2D(J=5, shape=(32, 32), L=8, frontend="torch")
+    out = op(torch.from_numpy((x / amp[:, None, None, None]).astype(np.float32))).mean(dim=(-2, -1)).double().numpy()
+    expected = []
+    for f in range(2):
+        s1 = out[:, f, 1:41]
+        vec = [np.log2(s1)]
+        k = 41
+        for j1 in range(5):
+            for l1 in range(8):
+                for j2 in range(j1 + 1, 5):
+                    for l2 in range(8):
+                        vec.append(np.log2(out[:, f, k] / s1[:, j1 * 8 + l1])[:, None])
+                        k += 1
+        expected.append(np.concatenate(vec, axis=1))
+    expected = np.concatenate(expected, axis=1)
+    # Same float32 Kymatio on the same inputs: agreement to float32 round-off in log2.
+    np.testing.assert_allclose(store.coeffs, expected, atol=2e-5)
+    np.testing.assert_allclose(store.s1[:, 0], out[:, 0, 1:41], rtol=1e-5)
+
+
+def test_store_attributes(computed):
+    store = read_store(computed[1])
+    for key in ("J", "L", "fields", "boundary", "normalisation", "dustvae_version", "kymatio_version", "source_name", "source_sha256"):
+        assert key in store.attrs
+    assert store.fields == ("Q", "U") and store.attrs["boundary"] == "reflect"
+    np.testing.assert_allclose(store.theta, CoefficientLayout().angles)
+    assert store.labels["slope"][0] == 2.5
+
+
+def test_normalise_inverts():
+    rng = np.random.default_rng(0)
+    layout = CoefficientLayout()
+    s1 = rng.uniform(0.1, 1, (3, 2, 40))
+    s2 = rng.uniform(0.01, 0.1, (3, 2, 640))
+    back1, back2 = denormalise(normalise(s1, s2, layout), layout)
+    np.testing.assert_allclose(back1, s1, rtol=1e-6)
+    np.testing.assert_allclose(back2, s2, rtol=1e-6)
+
+
+def test_reader_refuses_foreign_and_mismatched(tmp_path, computed):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as h5:
+        h5["x"] = np.zeros(3)
+    with pytest.raises(DustvaeError, match="not a dustvae coefficient store"):
+        read_store(other)
+    with pytest.raises(DustvaeError, match="J is 5 but 4 is needed"):
+        read_store(computed[1], expect={"J": 4})
+    text = tmp_path / "t.h5"
+    text.write_text("nope")
+    with pytest.raises(DustvaeError, match="not an HDF5 file"):
+        read_store(text)
+
+
+def test_compute_wst_bad_input(tmp_path, healpix_file, computed):
+    assert_user_error(run_cli("compute-wst", healpix_file, "-o", computed[1]), "exists")
+    assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 48), "multiple of 2**J")
+    assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 32, "--device", "cuda:0" if not torch.cuda.is_available() else "tpu"), "device")
+    assert_user_error(run_cli("compute-wst", tmp_path / "none.fits"), "no such file")
