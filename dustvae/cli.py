@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="dustvae", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("dustvae: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("dustvae: interrupted; nothing written is damaged, run the same command again to resume", err=True)
         return 130
     except click.ClickException as exc:
         click.echo(f"dustvae: error: {exc.format_message()} (see --help)", err=True)
@@ -247,9 +247,6 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"dustvae: error: {exc}", err=True)
         return 2
-    except KeyboardInterrupt:
-        click.echo("dustvae: interrupted; run the same command again to resume", err=True)
-        return 130
     return 0
 
 
