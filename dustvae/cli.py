@@ -230,6 +230,142 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, b
     click.echo(f"wrote {output}: {len(store)} patches from {n_maps} maps; train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}")
 
 
+@cli.command()
+@click.argument("coeffs", type=click.Path(path_type=Path))
+@click.option("--latent", "latent_dim", type=int, default=defaults.LATENT_VAE2, show_default=True, help="Latent size: 170 (VAE-1), 85 (VAE-2) or another member of the family.")
+@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run directory [default: runs/vae-LATENT].")
+@click.option("--epochs", type=int, default=200, show_default=True, help="Most epochs; early stopping usually ends sooner.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--beta", type=float, default=None, help="KL weight [default: dustvae.models.DEFAULT_BETA]; beta = 680 x the seed's weights.")
+@click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True, help="Analytic KL or the seed's single-sample estimate.")
+@click.option("--warmup", "warmup_epochs", type=int, default=10, show_default=True, help="Epochs of linear KL warm-up.")
+@click.option("--patience", type=int, default=15, show_default=True, help="Epochs without validation improvement before stopping.")
+@click.option("--linear-path", is_flag=True, help="The variant with linear paths beside the convolutions (named vae-D+lin).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--resume", is_flag=True, help="Continue the run in the output directory.")
+@click.option("--dry-run", is_flag=True, help="Print the models' layers and parameter counts, and stop.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, beta, kl_form, warmup_epochs, patience, linear_path, seed, device, resume, dry_run, quiet):
+    """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation."""
+    from .io.store import read_store
+    from .models.train import DEFAULT_BETA, TrainConfig, check_vae_store, train as run_training
+    from .models.vae import DilatedConvVAE, model_name
+
+    config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr,
+                         beta=DEFAULT_BETA if beta is None else beta, kl_form=kl_form, warmup_epochs=warmup_epochs,
+                         patience=patience, seed=seed, linear_path=linear_path)
+    if dry_run:
+        for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
+            model = DilatedConvVAE(d, linear_path=linear_path)
+            label = {170: " (VAE-1)", 85: " (VAE-2)"}.get(d, "") if not linear_path else ""
+            click.echo(f"{model_name(d, linear_path)}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
+        click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path)))
+        return
+    store = read_store(coeffs)
+    check_vae_store(store, str(coeffs))
+    run_dir = run_dir or Path("runs") / model_name(latent_dim, linear_path)
+    result = run_training(store, run_dir, config, device=device, resume=resume, progress=not quiet)
+    how = "early stopping" if result.stopped_early else "the epoch limit"
+    click.echo(f"{run_dir}: best validation loss {result.best_val_loss:.2f} at epoch {result.best_epoch}; "
+               f"stopped after {result.epochs_run} epochs by {how}; checkpoint {run_dir / 'best.pt'}")
+
+
+def _model_and_store(ckpt: Path, coeffs: Path, device: str):
+    from .io.store import read_store
+    from .models.checkpoint import load_model
+    from .wst.transform import resolve_device
+
+    model, payload = load_model(ckpt, resolve_device(device))
+    return model, payload, read_store(coeffs)
+
+
+@cli.command()
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("coeffs", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Latent file (HDF5).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True)
+def encode(ckpt, coeffs, output, device, overwrite):
+    """Posterior means and log-variances of every patch of COEFFS under model CKPT."""
+    from .io.latents import write_latents
+    from .models.apply import encode_store
+
+    _check_output(output, overwrite)
+    model, payload, store = _model_and_store(ckpt, coeffs, device)
+    latents = encode_store(model, payload, store, coeffs.name)
+    write_latents(output, latents)
+    click.echo(f"wrote {output}: {len(latents.mean)} x {model.latent_dim} latent means and log-variances ({model.name})")
+
+
+@cli.command()
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("coeffs", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Store of reconstructions.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True)
+def reconstruct(ckpt, coeffs, output, device, overwrite):
+    """Encode and decode every patch of COEFFS (posterior mean) into a store of the same schema."""
+    from .io.store import write_store
+    from .models.apply import reconstruct_store
+
+    _check_output(output, overwrite)
+    model, payload, store = _model_and_store(ckpt, coeffs, device)
+    out = reconstruct_store(model, payload, store, coeffs.name)
+    write_store(output, out)
+    rmse = float(np.sqrt(np.mean((out.coeffs - store.coeffs) ** 2)))
+    click.echo(f"wrote {output}: {len(out)} reconstructions by {model.name}; RMSE {rmse:.4f} (log2 units)")
+
+
+@cli.command()
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.option("-n", "count", type=int, default=100, show_default=True, help="Number of samples.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Store of generated vectors.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True)
+def sample(ckpt, count, output, seed, device, overwrite):
+    """Generate coefficient vectors from the prior of model CKPT, seeded."""
+    from .io.store import write_store
+    from .models.apply import sample_store
+    from .models.checkpoint import load_model
+    from .wst.transform import resolve_device
+
+    _check_output(output, overwrite)
+    model, payload = load_model(ckpt, resolve_device(device))
+    out = sample_store(model, payload, count, seed)
+    write_store(output, out)
+    click.echo(f"wrote {output}: {count} samples from the prior of {model.name}")
+
+
+@cli.command()
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("coeffs", type=click.Path(path_type=Path))
+@click.option("--from", "start", type=int, required=True, help="Index of the first patch.")
+@click.option("--to", "stop", type=int, required=True, help="Index of the last patch.")
+@click.option("--steps", type=int, default=8, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Store of the decoded path [default: print a summary only].")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True)
+def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
+    """Decode the straight latent path between patches --from and --to of COEFFS."""
+    from .io.store import write_store
+    from .models.apply import interpolate_store
+
+    if output is not None:
+        _check_output(output, overwrite)
+    model, payload, store = _model_and_store(ckpt, coeffs, device)
+    path, weights = interpolate_store(model, payload, store, start, stop, steps, coeffs.name)
+    for w, vec in zip(weights, path.coeffs):
+        d0 = float(np.sqrt(np.mean((vec - store.coeffs[start]) ** 2)))
+        d1 = float(np.sqrt(np.mean((vec - store.coeffs[stop]) ** 2)))
+        click.echo(f"t={w:.3f}  RMSE to patch {start}: {d0:.4f}  to patch {stop}: {d1:.4f}")
+    if output is not None:
+        write_store(output, path)
+        click.echo(f"wrote {output}: {steps} decoded vectors")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning user errors into one line and exit status 2."""
     try:

@@ -1,0 +1,196 @@
+"""VAE-1, VAE-2 and their family: 1D dilated-convolution VAEs over the 1360-long WST vector.
+
+The seed's tables (DESIGN.md section 4) call the layers Conv2D with shapes
+``(1, n, c)``; they act along one axis, so here they are ``Conv1d`` over
+length ``n`` with ``c`` channels. Choices the tables leave open, made here:
+
+* The first convolution has ``first_channels`` = 16 channels (the table
+  prints 1, which would make the first block a single scalar filter).
+* Encoder lengths 1360 -> 680 -> 170 (-> 85) are realised with strides
+  2, 4 (and 2), and paddings 27, 13, 6 (and 13) for kernels 28, 14, 7 (and
+  14) at dilation 2: the smallest paddings that give the table's lengths.
+* Transposed convolutions use Keras' ``padding="same"`` semantics: output
+  length = input length x stride, cropping the full output symmetrically.
+* VAE-2's first decoder stage is (170, 128), not the seed's (85, 128): a
+  stride-2 transposed convolution cannot keep length 85, and (170, 128)
+  continues the doubling to the table's (340, 64).
+* BatchNorm momentum 0.9 in Keras' convention is PyTorch's 0.1 (the default).
+
+Members with ``latent_dim > 85`` use VAE-1's trunk (encoder to (170, 32),
+decoder from (170, 32)); those with ``latent_dim <= 85`` use VAE-2's (extra
+encoder block to (85, 16), decoder from (85, 32)). ``latent_dim=170`` is
+VAE-1 and ``latent_dim=85`` is VAE-2, exactly.
+
+Variant beyond the tables (``linear_path=True``, reported as ``vae-D+lin``
+beside VAE-1 and VAE-2, never instead of them): a linear map from the
+standardised input is added to the encoder head and a linear map from z to
+the decoder output, so the network only has to learn what a linear
+compression (PCA) misses.
+
+The model carries the training set's per-coefficient mean and std as
+buffers: :meth:`encode` takes and :meth:`decode` returns normalised log2
+vectors, never standardised ones.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: Length of the vector the family is built for: Q and U, J = 5, L = 8.
+INPUT_LENGTH = 1360
+#: Log-variance is clamped to this range (exp stays finite in float16/bfloat16 too).
+LOGVAR_RANGE = (-12.0, 8.0)
+
+
+class CroppedConvTranspose1d(nn.Module):
+    """Transposed convolution with Keras' ``padding="same"``: length in x stride out."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int):
+        super().__init__()
+        self.conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride)
+        self.stride, self.kernel_size = stride, kernel_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        target = x.shape[-1] * self.stride
+        left = (out.shape[-1] - target) // 2
+        return out[..., left : left + target]
+
+
+def _conv_block(cin: int, cout: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv1d(cin, cout, kernel, stride=stride, dilation=2, padding=padding),
+        nn.ReLU(),
+        nn.BatchNorm1d(cout, momentum=0.1),
+    )
+
+
+def _tconv_block(cin: int, cout: int, kernel: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(CroppedConvTranspose1d(cin, cout, kernel, stride), nn.ReLU(), nn.BatchNorm1d(cout, momentum=0.1))
+
+
+class DilatedConvVAE(nn.Module):
+    """The dilated-convolution VAE family of DESIGN.md section 4.
+
+    Parameters
+    ----------
+    latent_dim : int
+        Size of the latent space: 170 gives VAE-1, 85 gives VAE-2; other
+        sizes reuse the trunk of the nearer one (see the module docstring).
+    first_channels : int
+        Channels of the first convolution.
+    linear_path : bool
+        Add linear encoder and decoder paths beside the convolutional ones.
+
+    Notes
+    -----
+    Public surface, as in the seed: :meth:`encode` (mean and log-variance),
+    :meth:`reparameterize`, :meth:`decode`, :meth:`sample` (from the prior).
+    """
+
+    def __init__(self, latent_dim: int = 85, first_channels: int = 16, linear_path: bool = False):
+        super().__init__()
+        if latent_dim < 1 or latent_dim > 1360:
+            raise ValueError(f"latent_dim must be in [1, 1360], got {latent_dim}")
+        self.latent_dim = int(latent_dim)
+        self.first_channels = int(first_channels)
+        self.small = latent_dim <= 85  # VAE-2 trunk
+        blocks = [
+            _conv_block(1, first_channels, 28, 1, 27),  # (1360, c1)
+            _conv_block(first_channels, 128, 14, 2, 13),  # (680, 128)
+            _conv_block(128, 32, 7, 4, 6),  # (170, 32)
+        ]
+        if self.small:
+            blocks.append(_conv_block(32, 16, 14, 2, 13))  # (85, 16)
+        self.encoder = nn.Sequential(*blocks, nn.Flatten())
+        flat = 85 * 16 if self.small else 170 * 32
+        self.head = nn.Linear(flat, 2 * latent_dim)  # "Dense 2d": mean and log-variance
+
+        self.base_length = 85 if self.small else 170
+        self.decoder_input = nn.Linear(latent_dim, 32 * self.base_length)  # "Dense 5440" / "Dense 2720"
+        self.decoder = nn.Sequential(
+            nn.Unflatten(1, (32, self.base_length)),
+            nn.BatchNorm1d(32, momentum=0.1),
+            _tconv_block(32, 128, 14, 2),  # (340, 128) / (170, 128)
+            _tconv_block(128, 64, 14, 1 if not self.small else 2),  # (340, 64)
+            _tconv_block(64, 32, 28, 2),  # (680, 32)
+            _tconv_block(32, 1, 56, 2),  # (1360, 1)
+            CroppedConvTranspose1d(1, 1, 56, 1),  # (1360, 1), linear output
+            nn.Flatten(),
+        )
+        self.linear_path = bool(linear_path)
+        self.linear_encoder = nn.Linear(INPUT_LENGTH, 2 * latent_dim) if linear_path else None
+        self.linear_decoder = nn.Linear(latent_dim, INPUT_LENGTH) if linear_path else None
+        self.register_buffer("data_mean", torch.zeros(INPUT_LENGTH))
+        self.register_buffer("data_std", torch.ones(INPUT_LENGTH))
+
+    # -- standardisation ------------------------------------------------------------------
+    def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Store the training set's per-coefficient mean and std (std floored at 1e-6)."""
+        self.data_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.data_std.copy_(torch.clamp(torch.as_tensor(std, dtype=torch.float32), min=1e-6))
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised log2 vectors -> the standardised space the networks see."""
+        return (x - self.data_mean) / self.data_std
+
+    def destandardise(self, x_std: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`standardise`."""
+        return x_std * self.data_std + self.data_mean
+
+    # -- the four operations -----------------------------------------------------------------
+    def encode_standardised(self, x_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and (clamped) log-variance of q(z|x) from standardised vectors."""
+        h = self.head(self.encoder(x_std.unsqueeze(1)))
+        if self.linear_encoder is not None:
+            h = h + self.linear_encoder(x_std)
+        mean, logvar = h.chunk(2, dim=-1)
+        return mean, torch.clamp(logvar, *LOGVAR_RANGE)
+
+    def decode_standardised(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardised reconstruction from latents."""
+        out = self.decoder(self.decoder_input(z))
+        if self.linear_decoder is not None:
+            out = out + self.linear_decoder(z)
+        return out
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x) for normalised log2 vectors ``x`` (N, 1360)."""
+        return self.encode_standardised(self.standardise(x))
+
+    @staticmethod
+    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``z = mean + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised log2 vectors (N, 1360) from latents (N, latent_dim)."""
+        return self.destandardise(self.decode_standardised(z))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` vectors decoded from draws of the prior N(0, I)."""
+        device = self.data_mean.device
+        z = torch.randn((n, self.latent_dim), generator=generator, device=device)
+        return self.decode(z)
+
+    def forward(self, x_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass on standardised input: (reconstruction, mean, logvar, z)."""
+        mean, logvar = self.encode_standardised(x_std)
+        z = self.reparameterize(mean, logvar)
+        return self.decode_standardised(z), mean, logvar, z
+
+    def config(self) -> dict:
+        """Constructor arguments, for checkpoints."""
+        return {"latent_dim": self.latent_dim, "first_channels": self.first_channels, "linear_path": self.linear_path}
+
+    @property
+    def name(self) -> str:
+        """Name used in results (see :func:`model_name`)."""
+        return model_name(self.latent_dim, self.linear_path)
+
+
+def model_name(latent_dim: int, linear_path: bool = False) -> str:
+    """Name used in results: ``vae-170`` is VAE-1, ``vae-85`` is VAE-2, ``vae-85+lin`` the variant."""
+    return f"vae-{latent_dim}" + ("+lin" if linear_path else "")

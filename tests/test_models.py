@@ -1,0 +1,179 @@
+"""VAE-1 and VAE-2: layer shapes against the tables, loss, training, resume, model commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from dustvae.io.latents import read_latents
+from dustvae.io.store import read_store, write_store
+from dustvae.models import DilatedConvVAE, TrainConfig, kl_divergence, load_model, train
+from dustvae.models.checkpoint import load_checkpoint
+
+from conftest import assert_user_error, run_cli
+from helpers import synthetic_store, write_synthetic_store
+
+# (layer, output (length, channels)) from DESIGN.md section 4, with c1 = 16.
+VAE1_ENCODER = [(1360, 16), (680, 128), (170, 32)]
+VAE2_ENCODER = VAE1_ENCODER + [(85, 16)]
+VAE1_DECODER = [(170, 32), (340, 128), (340, 64), (680, 32), (1360, 1), (1360, 1)]
+VAE2_DECODER = [(85, 32), (170, 128), (340, 64), (680, 32), (1360, 1), (1360, 1)]
+
+
+def layer_shapes(model: DilatedConvVAE) -> tuple[list, list, tuple, tuple]:
+    """Output (length, channels) of each block, recorded with forward hooks."""
+    seen: dict[str, tuple] = {}
+    hooks = []
+    for name, module in list(model.encoder.named_children()) + [("head", model.head), ("dense", model.decoder_input)] + [
+        ("d" + n, m) for n, m in model.decoder.named_children()
+    ]:
+        hooks.append(module.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape[1:]))))
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(2, 1360))
+    for hook in hooks:
+        hook.remove()
+    enc = [(s[1], s[0]) for n, s in seen.items() if n.isdigit() and len(s) == 2]
+    dec = [(s[1], s[0]) for n, s in seen.items() if n.startswith("d") and n[1:].isdigit() and len(s) == 2]
+    return enc, dec, seen["head"], seen["dense"]
+
+
+@pytest.mark.parametrize("latent, encoder, decoder, dense", [
+    (170, VAE1_ENCODER, VAE1_DECODER, 5440),
+    (85, VAE2_ENCODER, VAE2_DECODER, 2720),
+])
+def test_every_layer_shape_matches_table(latent, encoder, decoder, dense):
+    enc, dec, head, dense_out = layer_shapes(DilatedConvVAE(latent))
+    assert enc == encoder
+    assert head == (2 * latent,)  # "Dense 340" / "Dense 170": mean and log-variance
+    assert dense_out == (dense,)
+    # decoder: after the reshape+BN come the transposed-convolution stages; the last is linear
+    assert dec[1:] == decoder  # dec[0] is the BatchNorm right after the reshape
+    assert dec[0] == decoder[0]
+
+
+def test_family_and_public_surface():
+    torch.manual_seed(0)
+    for latent in (16, 85, 128, 170):
+        model = DilatedConvVAE(latent).eval()
+        x = torch.randn(3, 1360) * 0.3 - 2
+        mean, logvar = model.encode(x)
+        assert mean.shape == logvar.shape == (3, latent)
+        z = model.reparameterize(mean, logvar)
+        assert model.decode(z).shape == (3, 1360)
+        assert model.sample(5).shape == (5, 1360)
+
+
+def test_standardisation_is_inside_the_model():
+    model = DilatedConvVAE(85).eval()
+    mean, std = torch.full((1360,), -3.0), torch.full((1360,), 0.5)
+    model.set_standardisation(mean, std)
+    torch.testing.assert_close(model.standardise(torch.full((1, 1360), -2.0)), torch.full((1, 1360), 2.0))
+    torch.testing.assert_close(model.destandardise(model.standardise(mean[None])), mean[None])
+
+
+def test_kl_forms_agree_in_expectation():
+    torch.manual_seed(1)
+    mean, logvar = torch.randn(1, 4).repeat(20000, 1), torch.randn(1, 4).repeat(20000, 1) * 0.5
+    z = DilatedConvVAE.reparameterize(mean, logvar)
+    analytic = kl_divergence(mean, logvar)[0]
+    mc = kl_divergence(mean, logvar, z, "mc").mean()
+    assert float(mc) == pytest.approx(float(analytic), rel=0.05)
+    assert float(analytic) > 0
+
+
+def test_training_lowers_validation_loss(tmp_path):
+    store = synthetic_store(n=128, n_maps=16)
+    result = train(store, tmp_path / "run", TrainConfig(latent_dim=85, epochs=6, batch_size=16, warmup_epochs=2, patience=50), progress=False)
+    first, best = result.history[0]["val_loss"], min(h["val_loss"] for h in result.history)
+    assert best < 0.8 * first
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 6
+    payload = load_checkpoint(tmp_path / "run" / "best.pt")
+    for key in ("model", "optimizer", "train_config", "layout", "dustvae_version"):
+        assert key in payload
+    assert payload["layout"]["vector_length"] == 1360
+    model, _ = load_model(tmp_path / "run")
+    torch.testing.assert_close(model.data_mean, torch.from_numpy(store.subset("train").coeffs.mean(0)), atol=1e-5, rtol=0)
+
+
+def test_killed_training_resumes_to_identical_weights(tmp_path):
+    data = write_synthetic_store(tmp_path / "small.h5", n=96, n_maps=16)
+    args = ["train", data, "--latent", 85, "--epochs", 6, "--batch-size", 16, "--warmup", 2, "--patience", 100, "--seed", 3, "--quiet", "--device", "cpu"]
+    run_cli(*args, "-o", tmp_path / "whole", check=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "dustvae", *map(str, args), "-o", str(killed)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = killed / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+        assert proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.02)
+    time.sleep(0.1)  # land somewhere inside an epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(metrics.read_text().splitlines()) < 6
+    run_cli(*args, "-o", killed, "--resume", check=True)
+
+    for name in ("last.pt", "best.pt"):
+        a = load_checkpoint(tmp_path / "whole" / name)["model"]
+        b = load_checkpoint(killed / name)["model"]
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name}:{key}")
+    assert (tmp_path / "whole" / "metrics.jsonl").read_text().count("\n") == metrics.read_text().count("\n") == 6
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp("model")
+    data = write_synthetic_store(work / "data.h5", n=128, n_maps=16)
+    run_cli("train", data, "--latent", 85, "--epochs", 3, "--batch-size", 32, "--quiet", "-o", work / "run", check=True)
+    return work, data, work / "run" / "best.pt"
+
+
+def test_model_commands_write_valid_files(trained):
+    work, data, ckpt = trained
+    run_cli("encode", ckpt, data, "-o", work / "z.h5", check=True)
+    latents = read_latents(work / "z.h5")
+    assert latents.mean.shape == (128, 85) and np.isfinite(latents.logvar).all()
+
+    proc = run_cli("reconstruct", ckpt, data, "-o", work / "r.h5", check=True)
+    assert "RMSE" in proc.stdout
+    rec, original = read_store(work / "r.h5"), read_store(data)
+    assert rec.coeffs.shape == original.coeffs.shape and rec.attrs["reconstructed_by"] == "vae-85"
+    np.testing.assert_allclose(np.log2(rec.s1[:, 0]), rec.coeffs[:, :40], atol=1e-5)
+
+    run_cli("sample", ckpt, "-n", 7, "--seed", 2, "-o", work / "s.h5", check=True)
+    run_cli("sample", ckpt, "-n", 7, "--seed", 2, "-o", work / "s2.h5", check=True)
+    np.testing.assert_array_equal(read_store(work / "s.h5").coeffs, read_store(work / "s2.h5").coeffs)
+
+    proc = run_cli("interpolate", ckpt, data, "--from", 0, "--to", 5, "--steps", 4, "-o", work / "i.h5", check=True)
+    assert read_store(work / "i.h5").coeffs.shape == (4, 1360) and proc.stdout.count("t=") == 4
+
+
+def test_model_commands_bad_input(tmp_path, trained):
+    work, data, ckpt = trained
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00garbage" * 50)
+    assert_user_error(run_cli("encode", bad, data, "-o", tmp_path / "z.h5"), "not a readable dustvae checkpoint")
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes(ckpt.read_bytes()[:1000])
+    assert_user_error(run_cli("sample", truncated, "-o", tmp_path / "s.h5"), "checkpoint")
+    assert_user_error(run_cli("interpolate", ckpt, data, "--from", 0, "--to", 999), "out of range")
+    assert_user_error(run_cli("train", data, "--latent", 0, "-o", tmp_path / "r"), "latent")
+    assert_user_error(run_cli("train", data, "--latent", 85, "-o", work / "run"), "--resume")
+
+    narrow = synthetic_store(n=32)
+    narrow.coeffs = narrow.coeffs[:, :680]
+    narrow.attrs = {**narrow.attrs, "fields": "Q", "vector_length": 680}
+    write_store(tmp_path / "q.h5", narrow)
+    assert_user_error(run_cli("train", tmp_path / "q.h5", "-o", tmp_path / "r2"), "1360")
+    assert_user_error(run_cli("reconstruct", ckpt, tmp_path / "q.h5", "-o", tmp_path / "r.h5"), "1360")
