@@ -366,6 +366,29 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
         click.echo(f"wrote {output}: {steps} decoded vectors")
 
 
+@cli.command()
+@click.argument("coeffs", type=click.Path(path_type=Path))
+@click.option("--model", "checkpoints", multiple=True, type=click.Path(path_type=Path), help="A trained checkpoint or run directory; repeat for several.")
+@click.option("--baselines", default="rwst1,rwst2,pca", show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca ('none' for none).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the prior samples of the generative check.")
+@click.option("--overwrite", is_flag=True)
+def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite):
+    """Compare VAEs, RWST and PCA on the test split of COEFFS; write results JSON and print a table."""
+    from .analysis.evaluate import evaluate as run_evaluation, markdown_table, write_results
+    from .io.store import read_store
+    from .wst.transform import resolve_device
+
+    _check_output(output, overwrite)
+    store = read_store(coeffs)
+    names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
+    results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed)
+    write_results(output, results)
+    click.echo(markdown_table(results))
+    click.echo(f"\nwrote {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning user errors into one line and exit status 2."""
     try:

@@ -22,6 +22,7 @@ provenance the writer passes.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -62,6 +63,13 @@ class CoefficientStore:
 
     def __len__(self) -> int:
         return len(self.coeffs)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the vectors and split: identifies the data a model was trained on."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.coeffs).tobytes())
+        if self.split is not None:
+            digest.update(np.ascontiguousarray(self.split).tobytes())
+        return digest.hexdigest()
 
     @property
     def fields(self) -> tuple[str, ...]:

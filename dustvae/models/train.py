@@ -177,6 +177,7 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
     shuffle = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
     best_loss, best_epoch, bad_epochs, start_epoch = math.inf, -1, 0, 0
+    fingerprint = store.fingerprint()
     layout_attrs = {k: store.attrs[k] for k in ("J", "L", "fields", "vector_length", "normalisation", "boundary") if k in store.attrs}
 
     if resume:
@@ -212,6 +213,7 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
             "best_loss": best_loss, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
             "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "finished": finished,
             "stopped_early": stopped_early, "train_rows": len(train_idx), "validation_rows": len(val_idx),
+            "store_fingerprint": fingerprint,
         }
 
     bar = tqdm(range(start_epoch, config.epochs), desc=f"train {model_name(config.latent_dim, config.linear_path)}", unit="epoch",
