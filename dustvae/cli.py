@@ -389,6 +389,36 @@ def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite):
     click.echo(f"\nwrote {output}")
 
 
+@cli.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("figures"), show_default=True)
+@click.option("--runs", "run_root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where the VAE run directories and sweeps.json are [default: beside RESULTS].")
+def figures(results, out_dir, run_root):
+    """Draw the paper figures (PDF and PNG) from RESULTS (written by `dustvae evaluate`)."""
+    from .analysis.figures import make_figures
+
+    made = make_figures(results, out_dir, run_root=run_root, say=click.echo)
+    click.echo(f"wrote {len(made) // 2} figures (PDF and PNG) to {out_dir}")
+
+
+@cli.command()
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/default"), show_default=True)
+@click.option("--quick", is_flag=True, help="A first look in a few minutes: fewer maps and epochs.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(out, quick, device, quiet):
+    """The whole chain on simulated data: dataset, VAE-2 and VAE-1, evaluation, figures.
+
+    Everything goes under OUTPUT; run again, it reuses what is done.
+    """
+    from .pipeline import DemoPlan, run_demo
+    from .wst.transform import resolve_device
+
+    resolve_device(device)
+    run_demo(out, DemoPlan.quick() if quick else DemoPlan(), device=device, progress=not quiet, say=click.echo)
+    click.echo(f"\nresults: {out / 'results.json'}\nfigures: {out / 'figures'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning user errors into one line and exit status 2."""
     try:

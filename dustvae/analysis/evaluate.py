@@ -33,6 +33,25 @@ BASELINES = ("rwst1", "rwst2", "pca")
 N_EXAMPLES = 4
 
 
+#: Latent sizes of the PCA curve in the error-against-latent-size figure.
+PCA_CURVE_SIZES = (4, 8, 16, 32, 64, 85, 128, 170, 256, 340)
+
+
+def pca_rmse_curve(train: np.ndarray, test: np.ndarray, sizes=PCA_CURVE_SIZES) -> dict[str, float]:
+    """Test RMSE (log2) of PCA fitted on ``train``, at each size (one SVD, truncated)."""
+    sizes = [d for d in sizes if d <= min(train.shape)]
+    if not sizes:
+        return {}
+    pca = PCACompressor(max(sizes)).fit(train)._fitted()
+    centred = test.astype(np.float64) - pca.mean_
+    curve = {}
+    for d in sizes:
+        basis = pca.components_[:d]
+        residual = centred - (centred @ basis.T) @ basis
+        curve[str(d)] = float(np.sqrt(np.mean(residual**2)))
+    return curve
+
+
 def _timed(func, *args):
     tic = time.perf_counter()
     out = func(*args)
@@ -107,6 +126,7 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         results[compressor.name] = row
         recon_examples[compressor.name] = np.asarray(recon[:N_EXAMPLES], np.float64).tolist()
     examples["reconstructions"] = recon_examples
+    pca_curve = pca_rmse_curve(train.coeffs, test.coeffs) if train is not None and "pca" in baselines else {}
 
     import kymatio
     import sklearn
@@ -124,6 +144,7 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
                      "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "device": device},
         "notes": notes,
+        "pca_curve": pca_curve,
         "examples": examples,
     }
 

@@ -1,0 +1,378 @@
+"""Paper figures from a results file (``dustvae evaluate``) and the inputs it records.
+
+Each figure is written as PDF and PNG. Colours follow Okabe & Ito (2008),
+safe for colour-blind readers and distinct in greyscale by line style.
+Numbers drawn come from the results file, or are computed here from the
+store and checkpoints the results file names (latent projections,
+interpolation, prior samples); sweep figures read ``sweeps.json`` beside it
+when ``scripts/make_figures.py`` has written one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..errors import DustvaeError  # noqa: E402
+from ..wst.layout import CoefficientLayout  # noqa: E402
+
+OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
+STYLE = {
+    "figure.dpi": 150, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
+    "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
+    "axes.spines.right": False, "savefig.bbox": "tight", "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO[1:]),
+}
+#: Fixed colour and line style per compressor family, the same in every figure.
+LOOK = {
+    "data": dict(color=OKABE_ITO[0], ls="-", lw=1.6),
+    "vae-170": dict(color=OKABE_ITO[5], ls="-", lw=1.2),
+    "vae-85": dict(color=OKABE_ITO[2], ls="--", lw=1.2),
+    "rwst1": dict(color=OKABE_ITO[6], ls=":", lw=1.2),
+    "rwst2": dict(color=OKABE_ITO[7], ls="-.", lw=1.2),
+    "pca-170": dict(color=OKABE_ITO[3], ls="-", lw=1.0),
+    "pca-85": dict(color=OKABE_ITO[1], ls="--", lw=1.0),
+}
+LABELS = {"vae-170": "VAE-1 (170)", "vae-85": "VAE-2 (85)", "rwst1": "RWST Model 1 (130)",
+          "rwst2": "RWST Model 2 (170)", "pca-170": "PCA (170)", "pca-85": "PCA (85)", "data": "data"}
+
+
+def _look(name: str) -> dict:
+    """Colour and line style: fixed per name; variants (``+lin``) dotted in their family's colour."""
+    if name in LOOK:
+        return LOOK[name]
+    base = name.split("+")[0]
+    if base in LOOK:
+        return dict(LOOK[base], ls=(0, (1, 1)), lw=1.4)
+    palette = OKABE_ITO[1:]
+    return dict(color=palette[sum(map(ord, name)) % len(palette)], ls="-", lw=1.0)
+
+
+def _label(name: str) -> str:
+    if name in LABELS:
+        return LABELS[name]
+    base, _, variant = name.partition("+")
+    if base in LABELS and variant:
+        family, size = LABELS[base].split(" ", 1)
+        return f"{family}+{variant} {size}"
+    return name
+
+
+def _save(fig, out_dir: Path, name: str) -> list[Path]:
+    paths = []
+    for ext in ("pdf", "png"):
+        path = out_dir / f"{name}.{ext}"
+        tmp = out_dir / f".{name}.tmp.{ext}"
+        fig.savefig(tmp)
+        tmp.replace(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _resolve(path: str | None, base: Path) -> Path | None:
+    if not path:
+        return None
+    p = Path(path)
+    for candidate in (p, base / p, base / p.name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+# -- individual figures ------------------------------------------------------------------------
+
+def fig_training_curves(runs: dict[str, Path]):
+    """Reconstruction, KL and total loss per epoch, train and validation, for each VAE run."""
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.4), constrained_layout=True)
+    for name, run_dir in runs.items():
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        epoch = [r["epoch"] for r in rows]
+        look = _look(name)
+        for ax, key in zip(axes, ("rec", "kl", "loss")):
+            ax.plot(epoch, [r[f"train_{key}"] for r in rows], color=look["color"], ls="-", lw=1.0, label=f"{_label(name)} train")
+            ax.plot(epoch, [r[f"val_{key}"] for r in rows], color=look["color"], ls="--", lw=1.0, label=f"{_label(name)} validation")
+    titles = ("reconstruction  $\\frac{1}{2}\\|x - \\hat x\\|^2$", "KL$(q(z|x)\\,\\|\\,p(z))$", "total (rec. + $\\beta$ KL)")
+    for ax, title in zip(axes, titles):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.set_yscale("log")
+    axes[0].set_ylabel("per sample [nats, standardised units]")
+    axes[2].legend(frameon=False, loc="upper right")
+    return fig
+
+
+def fig_coefficients(results: dict, layout: CoefficientLayout, names: list[str], patches: int = 2):
+    """Data against reconstructions: log2 S1 by (j1, theta1) and angle-averaged log2 S2/S1 by (j1, j2), field Q."""
+    ex = results["examples"]
+    truth = np.asarray(ex["truth"])
+    fig, axes = plt.subplots(patches, 2, figsize=(7.2, 2.3 * patches), constrained_layout=True, squeeze=False)
+    s1 = layout.select(field=layout.fields[0], layer=1)
+    pairs = [(j1, j2) for j1 in range(layout.J) for j2 in range(j1 + 1, layout.J)]
+    pair_index = [layout.select(field=layout.fields[0], layer=2, j1=a, j2=b) for a, b in pairs]
+    for row in range(min(patches, len(truth))):
+        series = {"data": truth[row]} | {n: np.asarray(ex["reconstructions"][n][row]) for n in names}
+        for name, vec in series.items():
+            look = _look(name)
+            axes[row, 0].plot(np.arange(len(s1)), vec[s1], label=_label(name), **look)
+            axes[row, 1].plot(np.arange(len(pairs)), [vec[i].mean() for i in pair_index], marker="o", ms=2.5, label=_label(name), **look)
+        axes[row, 0].set_ylabel(f"test patch {ex['test_rows'][row]}\n$\\log_2 S_1$")
+        axes[row, 1].set_ylabel("$\\langle \\log_2 S_2/S_1 \\rangle_{\\theta_1,\\theta_2}$")
+        axes[row, 0].set_xticks(np.arange(layout.J) * layout.L + layout.L / 2 - 0.5, [f"$j_1$={j}" for j in range(layout.J)])
+        axes[row, 1].set_xticks(np.arange(len(pairs)), [f"{a},{b}" for a, b in pairs], rotation=45)
+    axes[-1, 0].set_xlabel("first layer: $j_1$, then $\\theta_1$ within each group of %d" % layout.L)
+    axes[-1, 1].set_xlabel("second layer: $(j_1, j_2)$")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
+    fig.suptitle(f"Field {layout.fields[0]}: WST coefficients (dimensionless) and their reconstructions")
+    return fig
+
+
+def fig_error_per_pair(results: dict, layout: CoefficientLayout, names: list[str]):
+    """RMSE per (j1, j2) of the second layer (upper triangle) and per j1 of the first (diagonal)."""
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.5 * cols, 2.3 * rows), constrained_layout=True, squeeze=False)
+    vmax = max(max(v["rmse_log2"] for v in results["compressors"][n]["per_pair"].values()) for n in names)
+    image = None
+    for ax, name in zip(axes.ravel(), names):
+        row = results["compressors"][name]
+        grid = np.full((layout.J, layout.J), np.nan)
+        for j in range(layout.J):
+            grid[j, j] = row["per_j1"][str(j)]["rmse_log2"]
+        for key, value in row["per_pair"].items():
+            a, b = map(int, key.split("-"))
+            grid[a, b] = value["rmse_log2"]
+        image = ax.imshow(grid, cmap="cividis", vmin=0, vmax=vmax, origin="upper")
+        for (a, b), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                ax.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if value < 0.6 * vmax else "black")
+        ax.set_title(_label(name))
+        ax.set_xlabel("$j_2$ (diagonal: $S_1$ at $j_1$)")
+        ax.set_ylabel("$j_1$")
+        ax.set_xticks(range(layout.J))
+        ax.set_yticks(range(layout.J))
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="RMSE [log$_2$ units]")
+    return fig
+
+
+def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[str]):
+    """Grouped bars: RMSE per field and layer for each compressor."""
+    groups = [f"{f}{k}" for f in layout.fields for k in (1, 2)]
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(7.2, 2.6), constrained_layout=True)
+    for i, name in enumerate(names):
+        values = [results["compressors"][name]["per_field_layer"][g]["rmse_log2"] for g in groups]
+        look = _look(name)
+        ax.bar(np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width, values, width, color=look["color"],
+               label=_label(name), edgecolor="black", linewidth=0.3, hatch=["", "//", "..", "xx", "\\\\", "oo"][i % 6])
+    ax.set_xticks(np.arange(len(groups)), [f"{g[0]}, layer {g[1]}" for g in groups])
+    ax.set_ylabel("RMSE [log$_2$ units]")
+    ax.legend(frameon=False, ncol=3)
+    return fig
+
+
+def fig_error_vs_latent(results: dict, sweeps: dict | None):
+    """Test RMSE against the number of latents: VAE family, PCA, RWST Models 1 and 2."""
+    fig, ax = plt.subplots(figsize=(3.6, 2.8), constrained_layout=True)
+    pca = results.get("pca_curve", {})
+    if pca:
+        sizes = sorted(int(k) for k in pca)
+        ax.plot(sizes, [pca[str(s)] for s in sizes], color=OKABE_ITO[3], marker="s", ms=3, label="PCA")
+    vae = {row["latent"]: row["rmse_log2"] for name, row in results["compressors"].items()
+           if name.startswith("vae-") and "+" not in name}
+    if sweeps and "latent" in sweeps:
+        vae.update({int(k): v["rmse_log2"] for k, v in sweeps["latent"].items()})
+    if vae:
+        sizes = sorted(vae)
+        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=3, label="VAE family")
+    for name, marker in (("rwst1", "^"), ("rwst2", "v")):
+        if name in results["compressors"]:
+            row = results["compressors"][name]
+            ax.plot([row["latent"]], [row["rmse_log2"]], marker=marker, ls="none", color=_look(name)["color"], label=_label(name))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("latent size (numbers per patch)")
+    ax.set_ylabel("test RMSE [log$_2$ units]")
+    ax.legend(frameon=False)
+    return fig
+
+
+def fig_latent_space(latents: dict[str, np.ndarray], labels: dict[str, np.ndarray], model_name: str):
+    """2D projection (principal axes of the latent means) of test latents coloured by each label."""
+    keys = [k for k in ("slope", "turbulence", "n_layers", "intensity_sigma", "mean_field_angle", "mean_field_inclination") if k in labels]
+    if not keys:
+        raise DustvaeError("the store has no simulation labels to colour the latent space by")
+    mean = latents["mean"]
+    centred = mean - mean.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T
+    cols = 3
+    rows = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), constrained_layout=True, squeeze=False)
+    units = {"slope": "$\\alpha$", "turbulence": "$f_M$", "n_layers": "$N$ layers", "intensity_sigma": "$\\sigma_I$",
+             "mean_field_angle": "$\\chi_0$ [deg]", "mean_field_inclination": "$\\gamma_0$ [deg]"}
+    for ax, key in zip(axes.ravel(), keys):
+        cmap = "twilight" if key == "mean_field_angle" else "viridis"
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels[key], s=4, cmap=cmap, rasterized=True)
+        fig.colorbar(sc, ax=ax, label=units.get(key, key))
+        ax.set_xlabel("latent PC 1")
+        ax.set_ylabel("latent PC 2")
+    for ax in axes.ravel()[len(keys):]:
+        ax.axis("off")
+    fig.suptitle(f"{_label(model_name)}: test-patch latent means, coloured by simulation parameter")
+    return fig
+
+
+def fig_interpolation(path: np.ndarray, weights: np.ndarray, ends: np.ndarray, layout: CoefficientLayout, model_name: str):
+    """Decoded first-layer coefficients along a straight latent line between two test patches."""
+    fig, ax = plt.subplots(figsize=(5.0, 2.8), constrained_layout=True)
+    s1 = layout.select(field=layout.fields[0], layer=1)
+    cmap = plt.get_cmap("cividis")
+    for w, vec in zip(weights, path):
+        ax.plot(np.arange(len(s1)), vec[s1], color=cmap(w), lw=1.0)
+    for vec, ls, text in zip(ends, ("-", "--"), ("data, start patch", "data, end patch")):
+        ax.plot(np.arange(len(s1)), vec[s1], color="black", ls=ls, lw=1.4, label=text)
+    sm = plt.cm.ScalarMappable(cmap=cmap)
+    fig.colorbar(sm, ax=ax, label="interpolation weight $t$")
+    ax.set_xticks(np.arange(layout.J) * layout.L + layout.L / 2 - 0.5, [f"$j_1$={j}" for j in range(layout.J)])
+    ax.set_ylabel(f"$\\log_2 S_1$ (field {layout.fields[0]})")
+    ax.set_xlabel("first layer: $j_1$, then $\\theta_1$ within each group")
+    ax.set_title(f"{_label(model_name)}: decoded $z(t) = (1-t) z_A + t z_B$")
+    ax.legend(frameon=False)
+    return fig
+
+
+def fig_prior_samples(test: np.ndarray, samples: dict[str, np.ndarray], layout: CoefficientLayout):
+    """Per-coefficient distributions: median and 16-84% range of the test set and of prior samples."""
+    fig, axes = plt.subplots(2, 1, figsize=(7.2, 4.2), constrained_layout=True, sharex=False)
+    blocks = [("first layer (field %s)" % layout.fields[0], layout.select(field=layout.fields[0], layer=1)),
+              ("second layer, first 160 (field %s)" % layout.fields[0], layout.select(field=layout.fields[0], layer=2)[:160])]
+    for ax, (title, idx) in zip(axes, blocks):
+        x = np.arange(len(idx))
+        for name, data in [("data", test)] + list(samples.items()):
+            look = _look(name)
+            lo, mid, hi = np.percentile(data[:, idx], [16, 50, 84], axis=0)
+            ax.plot(x, mid, color=look["color"], ls=look["ls"], lw=1.0, label=f"{_label(name)}{' (test set)' if name == 'data' else ' prior samples'}")
+            ax.fill_between(x, lo, hi, color=look["color"], alpha=0.2 if name == "data" else 0.15, lw=0)
+        ax.set_title(title)
+        ax.set_ylabel("$\\log_2$ coefficient")
+    axes[-1].set_xlabel("coefficient index within the block (Kymatio order)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    return fig
+
+
+def fig_beta_tradeoff(sweep: dict):
+    """Validation reconstruction error and KL against beta (over-regularised to autoencoder-like)."""
+    betas = sorted(float(b) for b in sweep)
+    rows = [sweep[_key(sweep, b)] for b in betas]
+    fig, ax = plt.subplots(figsize=(3.8, 2.8), constrained_layout=True)
+    ax.plot(betas, [r["val_rmse_log2"] for r in rows], marker="o", color=OKABE_ITO[5], label="reconstruction RMSE")
+    ax.set_xscale("log")
+    ax.set_xlabel("$\\beta$ (KL weight)")
+    ax.set_ylabel("validation RMSE [log$_2$ units]", color=OKABE_ITO[5])
+    twin = ax.twinx()
+    twin.plot(betas, [r["val_kl"] for r in rows], marker="s", ls="--", color=OKABE_ITO[6], label="KL")
+    twin.set_yscale("log")
+    twin.set_ylabel("validation KL [nats]", color=OKABE_ITO[6])
+    twin.spines["right"].set_visible(True)
+    return fig
+
+
+def _key(mapping: dict, value: float) -> str:
+    return next(k for k in mapping if float(k) == value)
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+FIGURES = ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
+           "latent_space", "interpolation", "prior_samples", "beta_tradeoff")
+
+
+def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str | Path | None = None,
+                 skip_existing: bool = False, say: Callable[[str], None] = print) -> list[Path]:
+    """Draw every figure the inputs allow; return the written paths.
+
+    ``run_root`` is where VAE run directories (``vae-85/``, ``vae-170/``) and
+    ``sweeps.json`` are looked for (default: beside the results file).
+    """
+    import torch
+
+    from ..io.store import read_store
+    from ..models.apply import decode_array, encode_array
+    from ..models.checkpoint import load_model
+
+    results_path = Path(results_path)
+    if not results_path.exists():
+        raise DustvaeError(f"{results_path}: no such results file; run `dustvae evaluate` first")
+    try:
+        results = json.loads(results_path.read_text())
+        compressors = results["compressors"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise DustvaeError(f"{results_path}: not a results file written by `dustvae evaluate`") from exc
+    base = results_path.parent
+    run_root = Path(run_root) if run_root else base
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
+    sweeps_path = run_root / "sweeps.json"
+    sweeps = json.loads(sweeps_path.read_text()) if sweeps_path.exists() else None
+    order = [n for n in ("vae-170", "vae-85", "rwst1", "rwst2", "pca-170", "pca-85") if n in compressors]
+    order += [n for n in compressors if n not in order]
+    vaes = [n for n in order if n.startswith("vae-")]
+    written: list[Path] = []
+
+    def draw(name: str, build):
+        if skip_existing and (out_dir / f"{name}.png").exists() and (out_dir / f"{name}.pdf").exists():
+            written.extend([out_dir / f"{name}.pdf", out_dir / f"{name}.png"])
+            return
+        with plt.rc_context(STYLE):
+            fig = build()
+            if fig is not None:
+                written.extend(_save(fig, out_dir, name))
+
+    runs = {n: run_root / n for n in vaes if (run_root / n / "metrics.jsonl").exists()}
+    if runs:
+        draw("training_curves", lambda: fig_training_curves(runs))
+    draw("coefficients", lambda: fig_coefficients(results, layout, order))
+    draw("error_per_pair", lambda: fig_error_per_pair(results, layout, order))
+    draw("error_per_layer", lambda: fig_error_per_layer(results, layout, order))
+    draw("error_vs_latent", lambda: fig_error_vs_latent(results, sweeps))
+    if sweeps and "beta" in sweeps:
+        draw("beta_tradeoff", lambda: fig_beta_tradeoff(sweeps["beta"]))
+
+    store_path = _resolve(results["inputs"].get("store"), base)
+    ckpts = {n: _resolve(c["path"], base) for n, c in results["inputs"].get("checkpoints", {}).items()}
+    ckpts = {n: p for n, p in ckpts.items() if p is not None}
+    if store_path is not None and ckpts:
+        store = read_store(store_path)
+        test = store.subset("test")
+        main_name = "vae-85" if "vae-85" in ckpts else sorted(ckpts)[0]
+        model, _ = load_model(ckpts[main_name], "cpu")
+        torch.manual_seed(0)
+        if test.labels:
+            mean, logvar = encode_array(model, test.coeffs)
+            draw("latent_space", lambda: fig_latent_space({"mean": mean, "logvar": logvar}, test.labels, main_name))
+        a, b = 0, int(np.argmax(np.linalg.norm(test.coeffs - test.coeffs[0], axis=1)))  # the most different pair
+        za, _ = encode_array(model, test.coeffs[[a, b]])
+        weights = np.linspace(0, 1, 9)
+        path = decode_array(model, (1 - weights)[:, None] * za[0] + weights[:, None] * za[1])
+        draw("interpolation", lambda: fig_interpolation(path, weights, test.coeffs[[a, b]], layout, main_name))
+        samples = {}
+        for name, ckpt in ckpts.items():
+            m, _ = load_model(ckpt, "cpu")
+            z = np.random.default_rng(0).standard_normal((len(test), m.latent_dim)).astype(np.float32)
+            samples[name] = decode_array(m, z)
+        draw("prior_samples", lambda: fig_prior_samples(test.coeffs, samples, layout))
+    else:
+        say("figures: no store or checkpoints found; latent-space, interpolation and prior-sample figures skipped")
+    return written

@@ -1,0 +1,40 @@
+"""Shared helpers of the benchmark scripts: timing, machine description, report files."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "_generated"
+
+
+def best_time(func, repeat: int = 3) -> float:
+    """Smallest wall time of ``repeat`` calls (the least disturbed by other load)."""
+    times = []
+    for _ in range(repeat):
+        tic = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - tic)
+    return min(times)
+
+
+def machine() -> str:
+    """One line naming the machine and device the numbers come from."""
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.node()}: {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__} with {torch.get_num_threads()} threads, {gpu}"
+
+
+def write_report(name: str, title: str, table: list[str], notes: list[str]) -> Path:
+    """Write an RST page fragment for the docs (the numbers of this run)."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    path = DOCS / f"{name}.rst"
+    underline = "^" * len(title)
+    body = [title, underline, "", f"Measured on {machine()}, {time.strftime('%Y-%m-%d')}.", "", "::", ""]
+    body += ["    " + line for line in table] + [""] + notes + [""]
+    path.write_text("\n".join(body))
+    return path
