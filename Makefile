@@ -23,6 +23,13 @@ demo-quick: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	$(MAKE) docs
+
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+paper: $(STAMP)
+	$(MAKE) -C paper PYTHON=$(abspath $(BIN)/python)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,86 @@
+"""The whole chain on the default dataset, plus the sweeps behind two figures, then every figure.
+
+Run: ``.venv/bin/python scripts/make_figures.py [-o runs/default] [--sweep-epochs 15]``.
+
+1. ``dustvae demo`` stages (reused when done): dataset, VAE-2, VAE-1, evaluation.
+2. Latent-size sweep: more members of the VAE family (default 16 and 32 latents),
+   evaluated on the test split like VAE-1 and VAE-2.
+3. Beta sweep: VAE-2 trained with other KL weights; reconstruction error and KL are
+   measured on the validation split (a trade-off study, so the test split stays unused).
+4. ``sweeps.json`` beside ``results.json``, then all figures and the paper tables.
+Each run is skipped when its checkpoint says it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dustvae.analysis.evaluate import evaluate
+from dustvae.analysis.figures import make_figures
+from dustvae.io.atomic import atomic_path
+from dustvae.io.store import read_store
+from dustvae.models.apply import encode_array, decode_array
+from dustvae.models.checkpoint import load_checkpoint, load_model
+from dustvae.models.loss import kl_divergence
+from dustvae.models.train import TrainConfig, train
+from dustvae.pipeline import DemoPlan, run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def trained(store, run_dir: Path, config: TrainConfig) -> Path:
+    last = run_dir / "last.pt"
+    if not (last.exists() and load_checkpoint(last).get("finished")):
+        print(f"training {run_dir.name} ({config.latent_dim} latents, beta {config.beta})", flush=True)
+        train(store, run_dir, config, resume=last.exists(), progress=False)
+    return run_dir / "best.pt"
+
+
+def validation_point(store, ckpt: Path) -> dict:
+    import torch
+
+    model, payload = load_model(ckpt)
+    val = store.subset("validation").coeffs
+    mean, logvar = encode_array(model, val)
+    recon = decode_array(model, mean)
+    kl = kl_divergence(torch.from_numpy(mean), torch.from_numpy(logvar)).mean().item()
+    return {"val_rmse_log2": float(np.sqrt(np.mean((recon - val) ** 2))), "val_kl": kl,
+            "beta": payload["train_config"]["beta"], "epochs": payload["epoch"] + 1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "runs" / "default")
+    parser.add_argument("--latents", type=int, nargs="*", default=[16, 32])
+    parser.add_argument("--betas", type=float, nargs="*", default=[1e-4, 0.1, 1.0])
+    parser.add_argument("--sweep-epochs", type=int, default=15)
+    args = parser.parse_args()
+    out = args.output
+    results = run_demo(out, DemoPlan(), progress=False, figures=False)
+    store = read_store(out / "data.h5")
+
+    sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}
+    for latent in args.latents:
+        ckpt = trained(store, out / "sweep" / f"vae-{latent}", TrainConfig(latent_dim=latent, epochs=args.sweep_epochs, patience=8))
+        row = evaluate(store, [ckpt], baselines=())["compressors"][f"vae-{latent}"]
+        sweeps["latent"][str(latent)] = {"rmse_log2": row["rmse_log2"], "rel_err_s1": row["rel_err_s1"]}
+    base = TrainConfig()
+    sweeps["beta"][str(base.beta)] = validation_point(store, out / "vae-85" / "best.pt")
+    for beta in args.betas:
+        ckpt = trained(store, out / "sweep" / f"vae-85-beta{beta:g}", TrainConfig(beta=beta, epochs=args.sweep_epochs, patience=8))
+        sweeps["beta"][str(beta)] = validation_point(store, ckpt)
+    with atomic_path(out / "sweeps.json") as tmp:
+        tmp.write_text(json.dumps(sweeps, indent=1))
+    made = make_figures(out / "results.json", out / "figures", run_root=out)
+    print(f"{len(made) // 2} figures in {out / 'figures'}")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_paper_tables.py"), str(out / "results.json")], check=True)
+
+
+if __name__ == "__main__":
+    main()
