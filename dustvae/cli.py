@@ -17,8 +17,10 @@ import numpy as np
 from . import defaults
 from ._version import __version__
 from .errors import DustvaeError
+from .sky.simulate import DustParams
 
 _DEBUG = {"on": False}
+_SIM = DustParams()  # the simulator's defaults, shown by `dustvae simulate --help`
 
 
 def _fields_option(default: tuple[str, ...] = defaults.FIELDS):
@@ -80,14 +82,14 @@ def cli(debug: bool) -> None:
 @click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout).")
 @click.option("--size", type=int, default=None, help="Write a flat periodic map of SIZE x SIZE pixels.")
 @click.option("--pixel-scale", type=float, default=5.0, show_default=True, help="Flat maps: pixel side in arcmin.")
-@click.option("--slope", type=float, default=2.5, show_default=True, help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
-@click.option("--turbulence", type=float, default=0.9, show_default=True, help="Turbulent-to-mean field ratio f_M.")
-@click.option("--layers", "n_layers", type=int, default=4, show_default=True, help="Independent layers along the line of sight.")
-@click.option("--p0", type=float, default=0.26, show_default=True, help="Intrinsic polarization fraction.")
-@click.option("--intensity-sigma", type=float, default=0.4, show_default=True, help="Std of the log-intensity of a layer.")
-@click.option("--field-angle", type=float, default=0.0, show_default=True, help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
-@click.option("--field-inclination", type=float, default=0.0, show_default=True, help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--slope", type=float, default=_SIM.slope, show_default=True, help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
+@click.option("--turbulence", type=float, default=_SIM.turbulence, show_default=True, help="Turbulent-to-mean field ratio f_M.")
+@click.option("--layers", "n_layers", type=int, default=_SIM.n_layers, show_default=True, help="Independent layers along the line of sight.")
+@click.option("--p0", type=float, default=_SIM.p0, show_default=True, help="Intrinsic polarization fraction.")
+@click.option("--intensity-sigma", type=float, default=_SIM.intensity_sigma, show_default=True, help="Std of the log-intensity of a layer.")
+@click.option("--field-angle", type=float, default=_SIM.mean_field_angle, show_default=True, help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
+@click.option("--field-inclination", type=float, default=_SIM.mean_field_inclination, show_default=True, help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
+@click.option("--seed", type=int, default=_SIM.seed, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def simulate(output, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed, overwrite):
     """Simulate dust-like polarized I, Q, U maps into OUTPUT (FITS).
@@ -203,9 +205,9 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
 
 @cli.command("make-dataset")
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--maps", "n_maps", type=int, default=200, show_default=True, help="Number of simulated maps.")
-@click.option("--map-size", type=int, default=256, show_default=True, help="Side of each simulated map in pixels.")
-@click.option("--patch-size", type=int, default=64, show_default=True, help="Patch side in pixels.")
+@click.option("--maps", "n_maps", type=int, default=defaults.DATASET_MAPS, show_default=True, help="Number of simulated maps.")
+@click.option("--map-size", type=int, default=defaults.DATASET_MAP_SIZE, show_default=True, help="Side of each simulated map in pixels.")
+@click.option("--patch-size", type=int, default=defaults.DATASET_PATCH_SIZE, show_default=True, help="Patch side in pixels.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @_wst_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -234,13 +236,13 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, b
 @click.argument("coeffs", type=click.Path(path_type=Path))
 @click.option("--latent", "latent_dim", type=int, default=defaults.LATENT_VAE2, show_default=True, help="Latent size: 170 (VAE-1), 85 (VAE-2) or another member of the family.")
 @click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run directory [default: runs/vae-LATENT].")
-@click.option("--epochs", type=int, default=200, show_default=True, help="Most epochs; early stopping usually ends sooner.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--beta", type=float, default=None, help="KL weight [default: dustvae.models.DEFAULT_BETA]; beta = 680 x the seed's weights.")
+@click.option("--epochs", type=int, default=defaults.TRAIN_EPOCHS, show_default=True, help="Most epochs; early stopping usually ends sooner.")
+@click.option("--batch-size", type=int, default=defaults.TRAIN_BATCH_SIZE, show_default=True)
+@click.option("--lr", type=float, default=defaults.TRAIN_LR, show_default=True, help="Adam learning rate.")
+@click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True, help="KL weight; beta = 680 x the seed's weights (see docs).")
 @click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True, help="Analytic KL or the seed's single-sample estimate.")
-@click.option("--warmup", "warmup_epochs", type=int, default=10, show_default=True, help="Epochs of linear KL warm-up.")
-@click.option("--patience", type=int, default=15, show_default=True, help="Epochs without validation improvement before stopping.")
+@click.option("--warmup", "warmup_epochs", type=int, default=defaults.TRAIN_WARMUP_EPOCHS, show_default=True, help="Epochs of linear KL warm-up.")
+@click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True, help="Epochs without validation improvement before stopping.")
 @click.option("--linear-path", is_flag=True, help="The variant with linear paths beside the convolutions (named vae-D+lin).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -250,11 +252,11 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, b
 def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, beta, kl_form, warmup_epochs, patience, linear_path, seed, device, resume, dry_run, quiet):
     """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation."""
     from .io.store import read_store
-    from .models.train import DEFAULT_BETA, TrainConfig, check_vae_store, train as run_training
+    from .models.train import TrainConfig, check_vae_store, train as run_training
     from .models.vae import DilatedConvVAE, model_name
 
     config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr,
-                         beta=DEFAULT_BETA if beta is None else beta, kl_form=kl_form, warmup_epochs=warmup_epochs,
+                         beta=beta, kl_form=kl_form, warmup_epochs=warmup_epochs,
                          patience=patience, seed=seed, linear_path=linear_path)
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):

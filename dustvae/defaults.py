@@ -18,3 +18,17 @@ UNSEEN = -1.6375e30
 #: The two latent sizes of the seed tables.
 LATENT_VAE1 = 170
 LATENT_VAE2 = 85
+
+#: Training (see dustvae.models.train.TrainConfig).
+TRAIN_EPOCHS = 200
+TRAIN_BATCH_SIZE = 64
+TRAIN_LR = 1e-3
+#: KL weight; the seed's balanced 5e-5 corresponds to 0.034 (beta = 680 w, see dustvae.models.loss).
+TRAIN_BETA = 0.01
+TRAIN_WARMUP_EPOCHS = 10
+TRAIN_PATIENCE = 15
+
+#: The default dataset (see dustvae.wst.dataset.DatasetSpec): about 3200 patches.
+DATASET_MAPS = 200
+DATASET_MAP_SIZE = 256
+DATASET_PATCH_SIZE = 64

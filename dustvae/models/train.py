@@ -40,9 +40,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .loss import KL_FORMS, negative_elbo
 from .vae import INPUT_LENGTH, DilatedConvVAE, model_name
 
-#: Default KL weight, chosen on the validation split of the default dataset
-#: (see docs/benchmarks.rst); the seed's balanced 5e-5 corresponds to 0.034.
-DEFAULT_BETA = 0.01
+#: Default KL weight (the seed's balanced 5e-5 corresponds to 0.034; see dustvae.models.loss).
+DEFAULT_BETA = defaults.TRAIN_BETA
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,13 @@ class TrainConfig:
     """Hyper-parameters of one training run."""
 
     latent_dim: int = defaults.LATENT_VAE2
-    epochs: int = 200
-    batch_size: int = 64
-    lr: float = 1e-3
+    epochs: int = defaults.TRAIN_EPOCHS
+    batch_size: int = defaults.TRAIN_BATCH_SIZE
+    lr: float = defaults.TRAIN_LR
     beta: float = DEFAULT_BETA
     kl_form: str = "analytic"
-    warmup_epochs: int = 10
-    patience: int = 15
+    warmup_epochs: int = defaults.TRAIN_WARMUP_EPOCHS
+    patience: int = defaults.TRAIN_PATIENCE
     seed: int = 0
     first_channels: int = 16
     linear_path: bool = False

@@ -45,9 +45,9 @@ class DatasetSpec:
     ``patch_size`` on bigger machines.
     """
 
-    n_maps: int = 200
-    map_size: int = 256
-    patch_size: int = 64
+    n_maps: int = defaults.DATASET_MAPS
+    map_size: int = defaults.DATASET_MAP_SIZE
+    patch_size: int = defaults.DATASET_PATCH_SIZE
     pixel_scale_arcmin: float = 5.0
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
