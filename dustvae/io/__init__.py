@@ -1,14 +1,13 @@
-"""Reading and writing: sky maps (FITS), patch files and coefficient stores (HDF5)."""
+"""Reading and writing: sky maps (FITS), patch files, coefficient stores and latent files (HDF5)."""
 
-from .maps import FlatMap, HealpixMap, read_map, write_flat_map, write_healpix_map
 from .atomic import atomic_path, sha256sum
+from .latents import LatentSet, read_latents, write_latents
+from .maps import FlatMap, HealpixMap, read_map, write_flat_map, write_healpix_map
+from .patchfile import PatchSet, read_patches, write_patches
+from .store import CoefficientStore, read_store, write_store
 
 __all__ = [
-    "FlatMap",
-    "HealpixMap",
-    "read_map",
-    "write_flat_map",
-    "write_healpix_map",
-    "atomic_path",
-    "sha256sum",
+    "atomic_path", "sha256sum", "LatentSet", "read_latents", "write_latents", "FlatMap", "HealpixMap",
+    "read_map", "write_flat_map", "write_healpix_map", "PatchSet", "read_patches", "write_patches",
+    "CoefficientStore", "read_store", "write_store",
 ]
