@@ -1,6 +1,6 @@
 """Defaults shared by the library and the command line (one source of truth)."""
 
-#: WST scales, angles and order (DESIGN.md section 2).
+#: WST scales, angles and order (docs/conventions.rst).
 J = 5
 L = 8
 MAX_ORDER = 2
@@ -15,7 +15,7 @@ BOUNDARY = "reflect"
 BOUNDARIES = ("reflect", "periodic")
 #: HEALPix's sentinel for missing pixels.
 UNSEEN = -1.6375e30
-#: The two latent sizes of the seed tables.
+#: The two latent sizes of the original VAE-1 and VAE-2 tables.
 LATENT_VAE1 = 170
 LATENT_VAE2 = 85
 
@@ -23,7 +23,7 @@ LATENT_VAE2 = 85
 TRAIN_EPOCHS = 200
 TRAIN_BATCH_SIZE = 64
 TRAIN_LR = 1e-3
-#: KL weight; the seed's balanced 5e-5 corresponds to 0.034 (beta = 680 w, see dustvae.models.loss).
+#: KL weight; a 'balanced' Keras-style weight of 5e-5 corresponds to 0.034 (beta = 680 w, see dustvae.models.loss).
 TRAIN_BETA = 0.01
 TRAIN_WARMUP_EPOCHS = 10
 TRAIN_PATIENCE = 15

@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python scripts/make_figures.py [-o runs/default] [--sweep-epochs 15]``.
 
-1. ``dustvae demo`` stages (reused when done): dataset, VAE-2, VAE-1, evaluation.
+1. ``dustvae demo`` stages (reused when done): dataset, VAE-2, VAE-1; then the
+   variant with linear paths (``vae-85+lin``), and the evaluation of all three
+   with the baselines into ``results.json``.
 2. Latent-size sweep: more members of the VAE family (default 16 and 32 latents),
    evaluated on the test split like VAE-1 and VAE-2.
 3. Beta sweep: VAE-2 trained with other KL weights; reconstruction error and KL are
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dustvae.analysis.evaluate import evaluate
+from dustvae.analysis.evaluate import evaluate, write_results
 from dustvae.analysis.figures import make_figures
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
@@ -62,8 +64,15 @@ def main() -> None:
     parser.add_argument("--sweep-epochs", type=int, default=15)
     args = parser.parse_args()
     out = args.output
-    results = run_demo(out, DemoPlan(), progress=False, figures=False)
+    plan = DemoPlan()
+    run_demo(out, plan, progress=False, figures=False)
     store = read_store(out / "data.h5")
+    variant = trained(store, out / "vae-85+lin", TrainConfig(epochs=plan.epochs, patience=plan.patience, linear_path=True))
+    checkpoints = [out / "vae-170" / "best.pt", out / "vae-85" / "best.pt", variant]
+    results = json.loads((out / "results.json").read_text())
+    if "vae-85+lin" not in results["compressors"]:
+        print("evaluating VAE-1, VAE-2, the variant and the baselines on the test split", flush=True)
+        write_results(out / "results.json", evaluate(store, checkpoints, store_path=out / "data.h5"))
 
     sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}
     for latent in args.latents:

@@ -20,7 +20,7 @@ from dustvae.models.checkpoint import load_checkpoint
 from conftest import assert_user_error, run_cli
 from helpers import synthetic_store, write_synthetic_store
 
-# (layer, output (length, channels)) from DESIGN.md section 4, with c1 = 16.
+# (layer, output (length, channels)) from the VAE-1 / VAE-2 tables, with c1 = 16.
 VAE1_ENCODER = [(1360, 16), (680, 128), (170, 32)]
 VAE2_ENCODER = VAE1_ENCODER + [(85, 16)]
 VAE1_DECODER = [(170, 32), (340, 128), (340, 64), (680, 32), (1360, 1), (1360, 1)]

@@ -1,4 +1,4 @@
-"""Error metrics of DESIGN.md section 6, computed with the coefficient layout.
+"""Error metrics (docs/conventions.rst), computed with the coefficient layout.
 
 All inputs are normalised log2 vectors; ``delta = reconstruction - truth``.
 ``rmse_log2`` is the root-mean-square of delta; the relative error of a

@@ -40,7 +40,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .loss import KL_FORMS, negative_elbo
 from .vae import INPUT_LENGTH, DilatedConvVAE, model_name
 
-#: Default KL weight (the seed's balanced 5e-5 corresponds to 0.034; see dustvae.models.loss).
+#: Default KL weight (a balanced Keras-style 5e-5 corresponds to 0.034; see dustvae.models.loss).
 DEFAULT_BETA = defaults.TRAIN_BETA
 
 

@@ -1,6 +1,6 @@
 """VAE-1, VAE-2 and their family: 1D dilated-convolution VAEs over the 1360-long WST vector.
 
-The seed's tables (DESIGN.md section 4) call the layers Conv2D with shapes
+The original VAE-1 and VAE-2 tables call the layers Conv2D with shapes
 ``(1, n, c)``; they act along one axis, so here they are ``Conv1d`` over
 length ``n`` with ``c`` channels. Choices the tables leave open, made here:
 
@@ -11,7 +11,7 @@ length ``n`` with ``c`` channels. Choices the tables leave open, made here:
   14) at dilation 2: the smallest paddings that give the table's lengths.
 * Transposed convolutions use Keras' ``padding="same"`` semantics: output
   length = input length x stride, cropping the full output symmetrically.
-* VAE-2's first decoder stage is (170, 128), not the seed's (85, 128): a
+* VAE-2's first decoder stage is (170, 128), not the tables' (85, 128): a
   stride-2 transposed convolution cannot keep length 85, and (170, 128)
   continues the doubling to the table's (340, 64).
 * BatchNorm momentum 0.9 in Keras' convention is PyTorch's 0.1 (the default).
@@ -71,7 +71,7 @@ def _tconv_block(cin: int, cout: int, kernel: int, stride: int) -> nn.Sequential
 
 
 class DilatedConvVAE(nn.Module):
-    """The dilated-convolution VAE family of DESIGN.md section 4.
+    """The dilated-convolution VAE family (VAE-1, VAE-2 and other latent sizes).
 
     Parameters
     ----------
@@ -85,7 +85,7 @@ class DilatedConvVAE(nn.Module):
 
     Notes
     -----
-    Public surface, as in the seed: :meth:`encode` (mean and log-variance),
+    Public surface, as in the original design: :meth:`encode` (mean and log-variance),
     :meth:`reparameterize`, :meth:`decode`, :meth:`sample` (from the prior).
     """
 

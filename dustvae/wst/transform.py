@@ -1,6 +1,6 @@
 """Kymatio's 2D scattering transform on batches of patches, reduced to spatial means.
 
-Conventions (DESIGN.md section 2): J = 5, L = 8, order 2; each field is
+Conventions (docs/conventions.rst): J = 5, L = 8, order 2; each field is
 transformed as a real map after dividing the patch by its polarization
 amplitude; coefficients are spatial means of Kymatio's output maps.
 """

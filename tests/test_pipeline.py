@@ -1,0 +1,24 @@
+"""The demo chain on a tiny plan: every stage writes its outputs, and a second run reuses them."""
+
+from __future__ import annotations
+
+import json
+
+from dustvae.pipeline import DemoPlan, run_demo
+
+
+def test_demo_chain_and_reuse(tmp_path):
+    plan = DemoPlan(n_maps=16, epochs=1, patience=1)  # 12 training maps: 192 patches, enough for PCA-170
+    said: list[str] = []
+    results = run_demo(tmp_path, plan, device="cpu", progress=False, say=said.append)
+    assert set(results["compressors"]) == {"vae-85", "vae-170", "rwst1", "rwst2", "pca-85", "pca-170"}
+    for path in ("data.h5", "vae-85/best.pt", "vae-170/best.pt", "results.json", "figures/coefficients.png"):
+        assert (tmp_path / path).exists(), path
+    assert any("| compressor |" in line for line in said)
+    stamp = (tmp_path / "results.json").stat().st_mtime_ns
+
+    again: list[str] = []
+    run_demo(tmp_path, plan, device="cpu", progress=False, say=again.append)
+    assert sum("reusing" in line for line in again) == 4
+    assert (tmp_path / "results.json").stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "results.json").read_text())["compressors"]["rwst1"]["latent"] == 130
