@@ -25,7 +25,12 @@ def names_in(results: dict) -> list[str]:
 
 
 def label(name: str) -> str:
-    return LABELS.get(name, name.replace("+lin", "+linear path").replace("vae-", "VAE family "))
+    if name in LABELS:
+        return LABELS[name]
+    base, _, variant = name.partition("+")
+    if base in LABELS:
+        return f"{LABELS[base]} + {'linear path' if variant == 'lin' else variant}"
+    return name.replace("vae-", "VAE family, ").replace("pca-", "PCA ")
 
 
 def latex_tables(results: dict) -> str:
@@ -82,17 +87,20 @@ def latex_macros(results: dict) -> str:
     lines.append(f"\\newcommand{{\\NTest}}{{{test['n_patches']}}}")
     lines.append(f"\\newcommand{{\\NTestMaps}}{{{test['n_maps']}}}")
     lines.append(f"\\newcommand{{\\NTrain}}{{{results['inputs'].get('n_train', 0)}}}")
+    missing = "--"  # every macro is defined, so the text compiles whatever the run compared
+    floor = missing
     for n, macro in MACRO_NAMES.items():
-        if n in comp:
-            r = comp[n]
-            lines.append(f"\\newcommand{{\\Rmse{macro}}}{{{r['rmse_log2']:.3f}}}")
-            lines.append(f"\\newcommand{{\\RelSone{macro}}}{{{100 * r['rel_err_s1']:.1f}}}")
-            lines.append(f"\\newcommand{{\\RelStwo{macro}}}{{{100 * r['rel_err_s2_over_s1']:.1f}}}")
-            if "generative" in r:
-                g = r["generative"]
-                lines.append(f"\\newcommand{{\\Energy{macro}}}{{{g['energy_distance']:.2f}}}")
-                lines.append(f"\\newcommand{{\\EnergyFloor}}{{{g['energy_distance_train_vs_test']:.2f}}}")
-                lines.append(f"\\newcommand{{\\StdRatio{macro}}}{{{g['median_std_ratio']:.2f}}}")
+        r = comp.get(n)
+        lines.append(f"\\newcommand{{\\Rmse{macro}}}{{{r['rmse_log2']:.3f}}}" if r else f"\\newcommand{{\\Rmse{macro}}}{{{missing}}}")
+        lines.append(f"\\newcommand{{\\RelSone{macro}}}{{{100 * r['rel_err_s1']:.1f}}}" if r else f"\\newcommand{{\\RelSone{macro}}}{{{missing}}}")
+        lines.append(f"\\newcommand{{\\RelStwo{macro}}}{{{100 * r['rel_err_s2_over_s1']:.1f}}}" if r else f"\\newcommand{{\\RelStwo{macro}}}{{{missing}}}")
+        if n.startswith("vae-"):
+            g = (r or {}).get("generative")
+            lines.append(f"\\newcommand{{\\Energy{macro}}}{{{g['energy_distance']:.2f}}}" if g else f"\\newcommand{{\\Energy{macro}}}{{{missing}}}")
+            lines.append(f"\\newcommand{{\\StdRatio{macro}}}{{{g['median_std_ratio']:.2f}}}" if g else f"\\newcommand{{\\StdRatio{macro}}}{{{missing}}}")
+            if g:
+                floor = f"{g['energy_distance_train_vs_test']:.2f}"
+    lines.append(f"\\newcommand{{\\EnergyFloor}}{{{floor}}}")
     best = min(comp, key=lambda n: comp[n]["rmse_log2"])
     lines.append(f"\\newcommand{{\\BestName}}{{{label(best)} ({comp[best]['latent']} latents)}}")
     return "\n".join(lines) + "\n"
