@@ -438,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"dustvae: error: {exc}", err=True)
         return 2
+    except OSError as exc:  # the file system said no (permissions, full disk): the user's to fix
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"dustvae: error: {exc.strerror or exc}{where}; check the path and free space", err=True)
+        return 2
     return 0
 
 

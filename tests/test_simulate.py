@@ -55,3 +55,5 @@ def test_cli_bad_parameters(tmp_path):
     assert_user_error(run_cli("simulate", tmp_path / "a.fits", "--nside", 100), "power of 2")
     assert_user_error(run_cli("simulate", tmp_path / "a.fits", "--p0", 2), "p0")
     assert_user_error(run_cli("simulate", tmp_path / "a.fits", "--nside", 16, "--size", 64), "either")
+    (tmp_path / "file").write_text("")
+    assert_user_error(run_cli("simulate", tmp_path / "file" / "a.fits", "--size", 32), "check the path")
