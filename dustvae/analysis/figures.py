@@ -176,8 +176,8 @@ def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[st
         ax.bar(np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width, values, width, color=look["color"],
                label=_label(name), edgecolor="black", linewidth=0.3, hatch=["", "//", "..", "xx", "\\\\", "oo"][i % 6])
     ax.set_xticks(np.arange(len(groups)), [f"{g[0]}, layer {g[1]}" for g in groups])
-    ax.set_ylabel("RMSE [log$_2$ units]")
-    ax.legend(frameon=False, ncol=3)
+    ax.set_ylabel("test RMSE [log$_2$ units]")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
