@@ -101,9 +101,35 @@ def latex_macros(results: dict) -> str:
             if g:
                 floor = f"{g['energy_distance_train_vs_test']:.2f}"
     lines.append(f"\\newcommand{{\\EnergyFloor}}{{{floor}}}")
+    for vae, macro in (("vae-170", "CompareVAEone"), ("vae-85", "CompareVAEtwo")):
+        lines.append(f"\\newcommand{{\\{macro}}}{{{comparison_sentence(comp, vae)}}}")
+    for vae, macro in (("vae-170", "BestEpochVAEone"), ("vae-85", "BestEpochVAEtwo")):
+        epoch = comp.get(vae, {}).get("best_epoch")
+        lines.append(f"\\newcommand{{\\{macro}}}{{{epoch if epoch is not None else missing}}}")
+    for layer, macro in (("1", "BestLayerOne"), ("2", "BestLayerTwo")):
+        name = min(comp, key=lambda n: comp[n]["per_layer"][layer]["rmse_log2"])
+        lines.append(f"\\newcommand{{\\{macro}}}{{{label(name)} ({comp[name]['latent']} numbers, "
+                     f"{comp[name]['per_layer'][layer]['rmse_log2']:.3f})}}")
     best = min(comp, key=lambda n: comp[n]["rmse_log2"])
     lines.append(f"\\newcommand{{\\BestName}}{{{label(best)} ({comp[best]['latent']} latents)}}")
     return "\n".join(lines) + "\n"
+
+
+def comparison_sentence(comp: dict, vae: str) -> str:
+    """'VAE-1 (0.250) has a lower test RMSE than ... and a higher one than ...', from the numbers."""
+    if vae not in comp:
+        return f"{label(vae)} was not evaluated in this run"
+    mine = comp[vae]["rmse_log2"]
+    others = [n for n in ORDER if n in comp and not n.startswith("vae-")]
+    better = [f"{label(n)} with {comp[n]['latent']} numbers ({comp[n]['rmse_log2']:.3f})" for n in others if comp[n]["rmse_log2"] > mine]
+    worse = [f"{label(n)} with {comp[n]['latent']} numbers ({comp[n]['rmse_log2']:.3f})" for n in others if comp[n]["rmse_log2"] <= mine]
+    join = lambda items: ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]  # noqa: E731
+    parts = []
+    if better:
+        parts.append("a lower test RMSE than " + join(better))
+    if worse:
+        parts.append(("a higher one than " if better else "a higher test RMSE than ") + join(worse))
+    return f"{label(vae)} ({mine:.3f}) has " + "; ".join(parts)
 
 
 def rst_table(results: dict) -> str:
