@@ -190,11 +190,17 @@ def fig_error_vs_latent(results: dict, sweeps: dict | None):
         ax.plot(sizes, [pca[str(s)] for s in sizes], color=OKABE_ITO[3], marker="s", ms=3, label="PCA")
     vae = {row["latent"]: row["rmse_log2"] for name, row in results["compressors"].items()
            if name.startswith("vae-") and "+" not in name}
-    if sweeps and "latent" in sweeps:
-        vae.update({int(k): v["rmse_log2"] for k, v in sweeps["latent"].items()})
     if vae:
         sizes = sorted(vae)
-        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=3, label="VAE family")
+        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=4, label="VAE-1, VAE-2 (early-stopped)")
+    if sweeps and sweeps.get("latent"):
+        short = {int(k): v["rmse_log2"] for k, v in sweeps["latent"].items()}
+        sizes = sorted(short)
+        ax.plot(sizes, [short[s] for s in sizes], color=OKABE_ITO[5], marker="o", mfc="white", ls="none", ms=4,
+                label=f"VAE family, {sweeps.get('epochs', '?')} epochs")
+    for name, row in results["compressors"].items():
+        if "+" in name:
+            ax.plot([row["latent"]], [row["rmse_log2"]], marker="D", ms=4, ls="none", color=_look(name)["color"], label=_label(name))
     for name, marker in (("rwst1", "^"), ("rwst2", "v")):
         if name in results["compressors"]:
             row = results["compressors"][name]
@@ -272,7 +278,7 @@ def fig_prior_samples(test: np.ndarray, samples: dict[str, np.ndarray], layout: 
 
 
 def fig_beta_tradeoff(sweep: dict):
-    """Validation reconstruction error and KL against beta (over-regularised to autoencoder-like)."""
+    """Validation reconstruction error and KL against beta (autoencoder-like to over-regularised)."""
     betas = sorted(float(b) for b in sweep)
     rows = [sweep[_key(sweep, b)] for b in betas]
     fig, ax = plt.subplots(figsize=(3.8, 2.8), constrained_layout=True)
@@ -285,6 +291,9 @@ def fig_beta_tradeoff(sweep: dict):
     twin.set_yscale("log")
     twin.set_ylabel("validation KL [nats]", color=OKABE_ITO[6])
     twin.spines["right"].set_visible(True)
+    epochs = sorted({r.get("epochs") for r in rows if r.get("epochs")})
+    if epochs:
+        ax.set_title(f"VAE-2, trained {epochs[-1]} epochs each" if len(epochs) == 1 else "VAE-2")
     return fig
 
 
