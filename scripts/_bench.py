@@ -38,3 +38,21 @@ def write_report(name: str, title: str, table: list[str], notes: list[str]) -> P
     body += ["    " + line for line in table] + [""] + notes + [""]
     path.write_text("\n".join(body))
     return path
+
+
+class Report:
+    """A benchmark table: rows are printed as they come and written to the docs at the end."""
+
+    def __init__(self, name: str, title: str, header: str):
+        self.name, self.title, self.rows = name, title, [header]
+        print(machine())
+        print(header, flush=True)
+
+    def add(self, row: str) -> None:
+        self.rows.append(row)
+        print(row, flush=True)
+
+    def write(self, notes: list[str]) -> Path:
+        path = write_report(self.name, self.title, self.rows, notes)
+        print(f"wrote {path}")
+        return path

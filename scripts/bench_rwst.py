@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from _bench import best_time, machine, write_report
+from _bench import Report, best_time
 from dustvae.baselines import RWSTCompressor
 from dustvae.baselines.pywst_compat import pywst_rwst
 from dustvae.io.maps import FlatMap
@@ -38,12 +38,10 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=192)
     parser.add_argument("--pywst-patches", type=int, default=8)
     args = parser.parse_args()
-    print(machine())
     X = coefficient_vectors(args.patches)
     layout = CoefficientLayout()
-    header = f"{'model':>6} {'ours patches/s':>15} {'pywst patches/s':>16} {'speed-up':>9} {'RSS ours':>10} {'RSS pywst':>10} {'ours <= pywst':>14}"
-    rows = [header]
-    print(header)
+    report = Report("bench_rwst", "RWST fit: ours against pywst",
+                    f"{'model':>6} {'ours patches/s':>15} {'pywst patches/s':>16} {'speed-up':>9} {'RSS ours':>10} {'RSS pywst':>10} {'ours <= pywst':>14}")
     for model in (1, 2):
         ours = RWSTCompressor(model, layout)
         t_ours = best_time(lambda: ours.reconstruct(X))
@@ -57,13 +55,11 @@ def main() -> None:
         rate_ours, rate_py = len(X) / t_ours, len(sub) / t_py
         row = (f"{model:>6} {rate_ours:>15.1f} {rate_py:>16.2f} {rate_ours / rate_py:>9.0f} {rss_ours.sum():>10.4f} "
                f"{rss_py.sum():>10.4f} {str(bool((rss_ours <= rss_py * (1 + 1e-9)).all())):>14}")
-        rows.append(row)
-        print(row, flush=True)
+        report.add(row)
     notes = [f"Vectors: {len(X)} WST vectors (Q and U, 1360 each) of simulated 64-px patches; pywst timed on the first "
              f"{args.pywst_patches}. RSS = residual sum of squares over those, in log2 units squared. Target: >= 100x faster "
              "with equal or lower residual."]
-    path = write_report("bench_rwst", "RWST fit: ours against pywst", rows, notes)
-    print(f"wrote {path}")
+    report.write(notes)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 
 import torch
 
-from _bench import best_time, machine, write_report
+from _bench import Report, best_time
 from dustvae.models.loss import negative_elbo
 from dustvae.models.vae import DilatedConvVAE
 from dustvae.wst.transform import resolve_device
@@ -75,11 +75,9 @@ def main() -> None:
     batch = args.batch_size or (256 if device.type == "cuda" else 64)
     steps = args.steps or (200 if device.type == "cuda" else 12)
     amp = device.type == "cuda"
-    print(machine())
     x = torch.randn(max(4096, batch * 4), 1360, device=device)
-    header = f"{'model':>14} {'params':>10} {'train samples/s':>16} {'encode samples/s':>17} {'train vs linear':>16} {'3000-sample epoch s':>20}"
-    rows = [header]
-    print(header)
+    report = Report(f"bench_train_{device.type}", f"VAE throughput ({device.type})",
+                    f"{'model':>14} {'params':>10} {'train samples/s':>16} {'encode samples/s':>17} {'train vs linear':>16} {'3000-sample epoch s':>20}")
     torch.manual_seed(0)
     yard = train_rate(LinearVAE(85).to(device), x, batch, amp, steps)
     for name, latent in (("VAE-1 (170)", 170), ("VAE-2 (85)", 85)):
@@ -88,13 +86,11 @@ def main() -> None:
         enc = encode_rate(model, x[:2048])
         row = (f"{name:>14} {sum(p.numel() for p in model.parameters()):>10,} {rate:>16.0f} {enc:>17.0f} "
                f"{yard / rate:>15.1f}x {3000 / rate:>20.1f}")
-        rows.append(row)
-        print(row, flush=True)
+        report.add(row)
     notes = [f"Batch {batch}, {'bfloat16 autocast' if amp else 'float32'} on {device}. 'train vs linear' is how many times "
              f"slower a training step is than a one-layer linear VAE of 85 latents ({yard:.0f} samples/s) in the same run. "
              "Targets: an epoch over 3000 samples well under a minute on 2 CPU cores; over 20k samples/s for VAE-2 on a GPU."]
-    path = write_report(f"bench_train_{device.type}", f"VAE throughput ({device.type})", rows, notes)
-    print(f"wrote {path}")
+    report.write(notes)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _bench import best_time, machine, write_report
+from _bench import Report, best_time
 from dustvae.io.maps import FlatMap
 from dustvae.sky.patches import flat_patches
 from dustvae.sky.simulate import DustParams, simulate_flat
@@ -44,10 +44,8 @@ def main() -> None:
     parser.add_argument("--pywst-count", type=int, default=4, help="Patches timed with pywst (it is slow).")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    print(machine())
-    header = f"{'size':>5} {'N':>4} {'end-to-end/s':>13} {'kymatio/s':>10} {'pywst/s':>8} {'e2e cost / kymatio':>19} {'e2e / pywst':>12}"
-    rows = [header]
-    print(header)
+    report = Report(f"bench_wst_{device.type}", f"WST throughput ({device.type})",
+                    f"{'size':>5} {'N':>4} {'end-to-end/s':>13} {'kymatio/s':>10} {'pywst/s':>8} {'e2e cost / kymatio':>19} {'e2e / pywst':>12}")
     for size in args.sizes:
         count = COUNTS.get(size, 16) * (8 if device.type == "cuda" else 1)
         patch_set = patches_of(size, count)
@@ -84,13 +82,11 @@ def main() -> None:
         e2e_rate, raw_rate = count / t_e2e, count / t_raw
         row = (f"{size:>5} {count:>4} {e2e_rate:>13.1f} {raw_rate:>10.1f} {py_rate:>8.2f} "
                f"{raw_rate / e2e_rate:>19.2f} {e2e_rate / py_rate:>12.1f}")
-        rows.append(row)
-        print(row, flush=True)
+        report.add(row)
     notes = ["Patches hold Q and U (two 2D transforms each); J = 5, L = 8, order 2, device "
              f"{device}. 'e2e cost / kymatio' is end-to-end time over raw Kymatio time (target <= 1.2); "
              "'e2e / pywst' is how many times faster than pywst's WSTOp (target > 1)."]
-    path = write_report(f"bench_wst_{device.type}", f"WST throughput ({device.type})", rows, notes)
-    print(f"wrote {path}")
+    report.write(notes)
 
 
 if __name__ == "__main__":
