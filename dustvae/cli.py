@@ -50,7 +50,7 @@ def _patch_options(func):
     return func
 
 
-def _patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked) -> dict:
+def _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked) -> dict:
     return dict(
         pixel_scale_arcmin=pixel_scale,
         centers_nside=centers_nside,
@@ -131,7 +131,7 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
     output = output or map_path.with_suffix(".patches.h5")
     _check_output(output, overwrite)
     sky = read_map(map_path, _split_fields(fields))
-    patch_set = cut_patches(sky, patch_size, **_patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked))
+    patch_set = cut_patches(sky, patch_size, **_patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     patch_set.source_name, patch_set.source_sha256 = map_path.name, sha256sum(map_path)
     if len(patch_set) == 0:
         raise DustvaeError(f"all {patch_set.n_dropped} patches exceed the masked fraction {max_masked}; raise --max-masked")
@@ -196,7 +196,7 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     _check_output(output, overwrite)
     check_patch_size(patch_size, J)
     resolve_device(device)
-    patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(patch_size, pixel_scale, centers_nside, b_min, max_masked))
+    patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
     store = compute_store(patch_set, output, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size, progress=not quiet)

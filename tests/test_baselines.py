@@ -18,7 +18,7 @@ LAYOUT = CoefficientLayout()
 
 def random_parameters(model: int, n: int, rng) -> np.ndarray:
     """Parameters drawn at random, in the encoder's convention (b >= 0, ref2 in [0, pi/2))."""
-    k1, k2 = n_params(model, 5)
+    k1, k2 = n_params(model)
     per_field = []
     for _ in LAYOUT.fields:
         p1 = rng.normal(size=(n, 5, k1)) * 0.3

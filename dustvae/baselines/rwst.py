@@ -40,7 +40,7 @@ _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 _REFINE_STEPS = 36
 
 
-def n_params(model: int, J: int) -> tuple[int, int]:
+def n_params(model: int) -> tuple[int, int]:
     """Parameters per ``j1`` and per ``(j1, j2)`` pair for Model 1 or 2."""
     return (3, 5) if model == 1 else (5, 6)
 
@@ -125,7 +125,7 @@ class RWSTCompressor(Compressor):
         if model not in (1, 2):
             raise DustvaeError(f"RWST model must be 1 or 2, got {model}")
         self.model, self.layout = model, layout
-        k1, k2 = n_params(model, layout.J)
+        k1, k2 = n_params(model)
         self.n_pairs = layout.J * (layout.J - 1) // 2
         self.per_field = layout.J * k1 + self.n_pairs * k2
         self.latent_dim = self.per_field * len(layout.fields)
@@ -144,7 +144,7 @@ class RWSTCompressor(Compressor):
     def encode(self, X: np.ndarray) -> np.ndarray:
         X = self._check(X)
         n, lay = len(X), self.layout
-        k1, k2 = n_params(self.model, lay.J)
+        k1, k2 = n_params(self.model)
         out = np.empty((n, len(lay.fields), self.per_field))
         for f in range(len(lay.fields)):
             # first layer: one shared design, closed form for all patches and j1
@@ -175,7 +175,7 @@ class RWSTCompressor(Compressor):
         n = len(Z)
         if Z.shape[1:] != (self.latent_dim,):
             raise DustvaeError(f"{self.name}: parameter vectors of length {self.latent_dim} expected, got {Z.shape}")
-        k1, k2 = n_params(self.model, lay.J)
+        k1, k2 = n_params(self.model)
         Z = Z.reshape(n, len(lay.fields), self.per_field)
         X = np.empty((n, len(lay)))
         for f in range(len(lay.fields)):
