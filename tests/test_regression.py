@@ -49,8 +49,8 @@ def test_periodic_mode_matches_pywst():
     s1 = [s1_ref[(layout.j1[i], shift(layout.l1[i]))] for i in layout.select(layer=1)]
     s2 = [s2_ref[(layout.j1[i], shift(layout.l1[i]), layout.j2[i], shift(layout.l2[i]))] for i in layout.select(layer=2)]
     rel = np.abs(np.concatenate([ours.s1[0, 0] / s1, ours.s2[0, 0] / s2]) - 1)
-    # The two filter banks are built differently (Kymatio's Morlet normalisation on
-    # its grid vs pywst's); measured: median 1.5e-3, max 1.1e-2 over 680 coefficients.
+    # The two filter banks are built differently (most likely the source of the
+    # residual difference); measured: median 1.5e-3, max 1.1e-2 over 680 coefficients.
     assert np.median(rel) < 3e-3
     assert rel.max() < 2e-2
     # S0 (not in the vector) is the low-passed mean: 0.75% apart here.
