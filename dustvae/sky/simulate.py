@@ -167,20 +167,18 @@ def _emission(b_perp1: np.ndarray, b_perp2: np.ndarray, b_los: np.ndarray, log_i
     (north), ``b_perp2`` 90 degrees from it toward east.
     """
     s = np.exp(p.intensity_sigma * log_i - p.intensity_sigma**2 / 2.0) / p.n_layers
-    b2 = b_perp1**2 + b_perp2**2 + b_los**2
-    b2 = np.maximum(b2, 1e-12)
-    # psi = phi_B + 90 deg: cos 2psi = -cos 2phi_B, sin 2psi = -sin 2phi_B, and
-    # cos^2(gamma) cos 2phi_B = (B1^2 - B2^2) / |B|^2, cos^2(gamma) sin 2phi_B = 2 B1 B2 / |B|^2.
-    q = -p.p0 * s * (b_perp1**2 - b_perp2**2) / b2
-    u = -p.p0 * s * (2.0 * b_perp1 * b_perp2) / b2
-    return s.sum(axis=0), q.sum(axis=0), u.sum(axis=0)
+    q_frac, u_frac = polarization_coefficients(b_perp1, b_perp2, b_los, p.p0)
+    return s.sum(axis=0), (q_frac * s).sum(axis=0), (u_frac * s).sum(axis=0)
 
 
-def simulate_flat(size: int, params: DustParams = DustParams()) -> dict[str, np.ndarray]:
-    """Simulate periodic flat I, Q, U maps of ``size`` x ``size`` pixels (IAU convention).
+def layered_field_flat(size: int, params: DustParams) -> dict[str, np.ndarray]:
+    """The magnetic field and log-intensity of each layer of a periodic flat box.
 
-    Rows run toward north, columns toward east; the polarization angle is
-    measured from north through east.
+    Returns arrays of shape ``(n_layers, size, size)``: ``north``, ``east`` and
+    ``los`` components of :math:`B_i = \\hat B_0 + f_M B_{t,i}` and the
+    unit-variance log-intensity field ``log_i``. The same parameters and seed
+    give the same field, so the filament model (:mod:`dustvae.sky.filaments`)
+    and the diffuse emission of :func:`simulate_flat` trace one field.
     """
     if size < 8:
         raise DustvaeError(f"map size {size} is too small; use at least 8 pixels")
@@ -189,17 +187,37 @@ def simulate_flat(size: int, params: DustParams = DustParams()) -> dict[str, np.
     turbulent = gaussian_field_flat(size, params.slope, 4 * n, rng).reshape(n, 4, size, size)
     angle = np.radians(params.mean_field_angle)
     inclination = np.radians(params.mean_field_inclination)
-    mean_north = np.cos(inclination) * np.cos(angle)
-    mean_east = np.cos(inclination) * np.sin(angle)
-    mean_los = np.sin(inclination)
     f = params.turbulence
-    i, q, u = _emission(
-        mean_north + f * turbulent[:, 0],
-        mean_east + f * turbulent[:, 1],
-        mean_los + f * turbulent[:, 2],
-        turbulent[:, 3],
-        params,
-    )
+    return {
+        "north": np.cos(inclination) * np.cos(angle) + f * turbulent[:, 0],
+        "east": np.cos(inclination) * np.sin(angle) + f * turbulent[:, 1],
+        "los": np.sin(inclination) + f * turbulent[:, 2],
+        "log_i": turbulent[:, 3],
+    }
+
+
+def polarization_coefficients(b_north: np.ndarray, b_east: np.ndarray, b_los: np.ndarray,
+                              p0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Q/I and U/I (IAU) of emission from grains in the field B.
+
+    :math:`Q/I = p_0 \\cos^2\\gamma \\cos 2\\psi` and likewise for U, with
+    :math:`\\psi` perpendicular to the plane-of-sky field and :math:`\\gamma`
+    the inclination of B to the plane of the sky.
+    """
+    b2 = np.maximum(b_north**2 + b_east**2 + b_los**2, 1e-12)
+    # psi = phi_B + 90 deg: cos 2psi = -cos 2phi_B, sin 2psi = -sin 2phi_B, and
+    # cos^2(gamma) cos 2phi_B = (B1^2 - B2^2) / |B|^2, cos^2(gamma) sin 2phi_B = 2 B1 B2 / |B|^2.
+    return -p0 * (b_north**2 - b_east**2) / b2, -p0 * (2.0 * b_north * b_east) / b2
+
+
+def simulate_flat(size: int, params: DustParams = DustParams()) -> dict[str, np.ndarray]:
+    """Simulate periodic flat I, Q, U maps of ``size`` x ``size`` pixels (IAU convention).
+
+    Rows run toward north, columns toward east; the polarization angle is
+    measured from north through east.
+    """
+    layers = layered_field_flat(size, params)
+    i, q, u = _emission(layers["north"], layers["east"], layers["los"], layers["log_i"], params)
     return {"I": i, "Q": q, "U": u}
 
 
