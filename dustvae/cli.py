@@ -17,7 +17,9 @@ import numpy as np
 from . import defaults
 from ._version import __version__
 from .errors import DustvaeError
+from .sky.filaments import FilamentParams
 from .sky.simulate import DustParams
+from .sky.models import DATASET_MODELS, SKY_MODELS
 
 _DEBUG = {"on": False}
 _SIM = DustParams()  # the simulator's defaults, shown by `dustvae simulate --help`
@@ -77,9 +79,14 @@ def cli(debug: bool) -> None:
     _DEBUG["on"] = debug
 
 
+_FIL = FilamentParams()  # the filament model's defaults, shown by `dustvae simulate --help`
+
+
 @cli.command()
 @click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout).")
+@click.option("--model", type=click.Choice(SKY_MODELS), default="turbulence", show_default=True,
+              help="turbulence: Gaussian mean + turbulent field; filaments: projected 3D filaments along that field.")
+@click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout; turbulence model).")
 @click.option("--size", type=int, default=None, help="Write a flat periodic map of SIZE x SIZE pixels.")
 @click.option("--pixel-scale", type=float, default=5.0, show_default=True, help="Flat maps: pixel side in arcmin.")
 @click.option("--slope", type=float, default=_SIM.slope, show_default=True, help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
@@ -89,30 +96,72 @@ def cli(debug: bool) -> None:
 @click.option("--intensity-sigma", type=float, default=_SIM.intensity_sigma, show_default=True, help="Std of the log-intensity of a layer.")
 @click.option("--field-angle", type=float, default=_SIM.mean_field_angle, show_default=True, help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
 @click.option("--field-inclination", type=float, default=_SIM.mean_field_inclination, show_default=True, help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
+@click.option("--size-slope", type=float, default=_FIL.size_slope, show_default=True, help="Filaments: gamma of the length distribution dN/dL ~ L^-gamma.")
+@click.option("--axis-ratio", type=float, default=_FIL.axis_ratio, show_default=True, help="Filaments: short-to-long axis ratio epsilon.")
+@click.option("--misalignment", type=float, default=_FIL.misalignment, show_default=True, help="Filaments: rms angle [deg] between long axis and local field.")
+@click.option("--min-length", type=float, default=_FIL.min_length, show_default=True, help="Filaments: shortest length [px].")
+@click.option("--max-length", type=float, default=_FIL.max_length, show_default=True, help="Filaments: longest length [px].")
+@click.option("--filling", type=float, default=_FIL.filling, show_default=True, help="Filaments: summed projected area over map area.")
+@click.option("--density-index", type=float, default=_FIL.density_index, show_default=True, help="Filaments: eta in rho_0 ~ L^-eta.")
+@click.option("--diffuse-weight", type=float, default=_FIL.diffuse_weight, show_default=True, help="Filaments: weight of the diffuse turbulence component, in [0, 1].")
 @click.option("--seed", type=int, default=_SIM.seed, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def simulate(output, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed, overwrite):
+def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle,
+             field_inclination, size_slope, axis_ratio, misalignment, min_length, max_length, filling, density_index,
+             diffuse_weight, seed, overwrite):
     """Simulate dust-like polarized I, Q, U maps into OUTPUT (FITS).
 
     HEALPix with --nside (default 256 when neither is given), or a flat periodic
-    map with --size. The physical parameters are written to the FITS header.
+    map with --size. The filament model makes flat maps only. Every physical
+    parameter is written to the FITS header.
     """
     from .io.maps import write_flat_map, write_healpix_map
-    from .sky.simulate import DustParams, simulate_flat, simulate_healpix
+    from .sky.filaments import simulate_filaments
+    from .sky.simulate import simulate_flat, simulate_healpix
 
     if nside is not None and size is not None:
         raise DustvaeError("give either --nside (HEALPix) or --size (flat), not both")
+    if model == "filaments" and size is None:
+        raise DustvaeError("the filament model makes flat maps: give --size instead of --nside")
     _check_output(output, overwrite)
     params = DustParams(slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed)
-    if size is not None:
+    if model == "filaments":
+        fil = FilamentParams(size_slope=size_slope, axis_ratio=axis_ratio, misalignment=misalignment,
+                             min_length=min_length, max_length=max_length, filling=filling,
+                             density_index=density_index, diffuse_weight=diffuse_weight, field=params)
+        maps = simulate_filaments(size, fil)
+        write_flat_map(output, maps, pixel_scale_arcmin=pixel_scale, periodic=True, extra_header=fil.to_header(), overwrite=True)
+        click.echo(f"wrote {output}: flat I, Q, U of filaments, {size} x {size} px, {pixel_scale} arcmin/px")
+    elif size is not None:
         maps = simulate_flat(size, params)
-        write_flat_map(output, maps, pixel_scale_arcmin=pixel_scale, periodic=True, extra_header=params.to_header(), overwrite=True)
+        header = {"SIMMODEL": "turbulence", **params.to_header()}
+        write_flat_map(output, maps, pixel_scale_arcmin=pixel_scale, periodic=True, extra_header=header, overwrite=True)
         click.echo(f"wrote {output}: flat I, Q, U, {size} x {size} px, {pixel_scale} arcmin/px")
     else:
         nside = nside or 256
         maps = simulate_healpix(nside, params)
-        write_healpix_map(output, maps, extra_header=params.to_header(), overwrite=True)
+        write_healpix_map(output, maps, extra_header={"SIMMODEL": "turbulence", **params.to_header()}, overwrite=True)
         click.echo(f"wrote {output}: HEALPix I, Q, U, nside {nside}, RING, COSMO convention")
+
+
+@cli.command("plot-map")
+@click.argument("map_path", metavar="MAP", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Image file [default: MAP with suffix .png].")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def plot_map(map_path, output, overwrite):
+    """Draw the I, Q, U and polarized intensity of a flat FITS MAP (a quick look)."""
+    from .analysis.mapview import plot_flat_map
+    from .io.maps import FlatMap, read_map
+
+    output = output or map_path.with_suffix(".png")
+    _check_output(output, overwrite)
+    if not map_path.exists():
+        raise DustvaeError(f"{map_path}: no such file; check the path")
+    sky = read_map(map_path, ["I", "Q", "U"])
+    if not isinstance(sky, FlatMap):
+        raise DustvaeError(f"{map_path}: plot-map draws flat maps; use healpy.mollview for HEALPix maps")
+    plot_flat_map(sky.fields, output, title=map_path.name)
+    click.echo(f"wrote {output}")
 
 
 @cli.command()
@@ -167,6 +216,8 @@ def _wst_options(func):
         click.option("--L", "L", type=int, default=defaults.L, show_default=True, help="Number of angles in [0, pi)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
         click.option("--batch-size", type=int, default=None, help="Patches per transform batch [default: fits memory]."),
+        click.option("--engine", type=click.Choice(defaults.ENGINES), default=defaults.ENGINE, show_default=True,
+                     help="batched: Kymatio's transform with all paths of a layer at once; kymatio: Kymatio's own loop (same numbers)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -183,23 +234,25 @@ def _wst_options(func):
               help="reflect (sky patches) or periodic (periodic boxes); auto picks periodic for whole periodic maps.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, J, L, device, batch_size, boundary, overwrite, quiet):
+def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, J, L, device, batch_size, engine, boundary, overwrite, quiet):
     """WST coefficients of every patch of INPUT (a FITS map or a patch file) into a store.
 
     Interrupted runs leave no output; run the same command again to resume.
     """
     from .sky.patches import check_patch_size
     from .wst.compute import compute_store
-    from .wst.transform import resolve_device
+    from .wst.transform import check_transform, resolve_device
 
     output = output or input_path.with_suffix(".wst.h5")
     _check_output(output, overwrite)
     check_patch_size(patch_size, J)
+    check_transform(patch_size, J, L, "reflect" if boundary == "auto" else boundary, engine)
     resolve_device(device)
     patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
-    store = compute_store(patch_set, output, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size, progress=not quiet)
+    store = compute_store(patch_set, output, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size,
+                          progress=not quiet, engine=engine)
     click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary)")
 
 
@@ -208,11 +261,14 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
 @click.option("--maps", "n_maps", type=int, default=defaults.DATASET_MAPS, show_default=True, help="Number of simulated maps.")
 @click.option("--map-size", type=int, default=defaults.DATASET_MAP_SIZE, show_default=True, help="Side of each simulated map in pixels.")
 @click.option("--patch-size", type=int, default=defaults.DATASET_PATCH_SIZE, show_default=True, help="Patch side in pixels.")
+@click.option("--model", type=click.Choice(DATASET_MODELS), default=defaults.DATASET_MODEL, show_default=True,
+              help="Sky model of the maps: turbulence, filaments, or mixed (each map either, at random).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=None, help="Processes simulating maps [default: all available cores].")
 @_wst_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, batch_size, overwrite, quiet):
+def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers, J, L, device, batch_size, engine, overwrite, quiet):
     """Simulate the default training data: labelled WST coefficients split by map into OUTPUT.
 
     Parameters are drawn per map from documented ranges (see dustvae.wst.dataset).
@@ -221,56 +277,68 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, seed, J, L, device, b
     from .sky.patches import check_patch_size
     from .wst.dataset import DatasetSpec, make_dataset
 
-    from .wst.transform import resolve_device
+    from .wst.transform import check_transform, resolve_device
 
     _check_output(output, overwrite)
     check_patch_size(patch_size, J)
+    check_transform(patch_size, J, L, "reflect", engine)
     resolve_device(device)
-    spec = DatasetSpec(n_maps=n_maps, map_size=map_size, patch_size=patch_size, seed=seed, J=J, L=L)
-    store = make_dataset(output, spec, device=device, batch_size=batch_size, progress=not quiet)
+    if workers is not None and workers < 1:
+        raise DustvaeError("--workers must be at least 1")
+    spec = DatasetSpec(n_maps=n_maps, model=model, map_size=map_size, patch_size=patch_size, seed=seed, J=J, L=L)
+    store = make_dataset(output, spec, device=device, batch_size=batch_size, progress=not quiet, workers=workers,
+                         engine=engine)
     counts = np.bincount(store.split, minlength=3)
-    click.echo(f"wrote {output}: {len(store)} patches from {n_maps} maps; train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}")
+    click.echo(f"wrote {output}: {len(store)} patches from {n_maps} {model} maps; "
+               f"train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}")
 
 
 @cli.command()
 @click.argument("coeffs", type=click.Path(path_type=Path))
 @click.option("--latent", "latent_dim", type=int, default=defaults.LATENT_VAE2, show_default=True, help="Latent size: 170 (VAE-1), 85 (VAE-2) or another member of the family.")
-@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run directory [default: runs/vae-LATENT].")
-@click.option("--epochs", type=int, default=defaults.TRAIN_EPOCHS, show_default=True, help="Most epochs; early stopping usually ends sooner.")
+@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run directory [default: runs/MODEL-NAME, e.g. runs/vae-85].")
+@click.option("--epochs", type=int, default=defaults.TRAIN_EPOCHS, show_default=True, help="Most epochs (the cosine schedule's length); early stopping usually ends sooner.")
 @click.option("--batch-size", type=int, default=defaults.TRAIN_BATCH_SIZE, show_default=True)
-@click.option("--lr", type=float, default=defaults.TRAIN_LR, show_default=True, help="Adam learning rate.")
-@click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True, help="KL weight; beta = 680 x a Keras-style mean-squared-error KL weight (see docs).")
+@click.option("--lr", type=float, default=defaults.TRAIN_LR, show_default=True, help="AdamW's peak learning rate; cosine decay to 1/100 of it.")
+@click.option("--weight-decay", type=float, default=defaults.TRAIN_WEIGHT_DECAY, show_default=True, help="AdamW's decoupled weight decay.")
+@click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True, help="KL weight against the mean squared log2 reconstruction error (see dustvae.models.loss).")
 @click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True, help="Analytic KL or the single-sample Monte-Carlo estimate.")
 @click.option("--warmup", "warmup_epochs", type=int, default=defaults.TRAIN_WARMUP_EPOCHS, show_default=True, help="Epochs of linear KL warm-up.")
-@click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True, help="Epochs without validation improvement before stopping.")
+@click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True, help="Epochs without a lower validation RMSE before stopping.")
+@click.option("--grad-clip", type=float, default=defaults.TRAIN_GRAD_CLIP, show_default=True, help="Gradient-norm clip (metrics.jsonl records how often it acts).")
+@click.option("--augment", is_flag=True, help="Replace each training vector, at every step, by a random exact symmetry of its patch (90-degree rotation, mirror).")
 @click.option("--linear-path", is_flag=True, help="The variant with linear paths beside the convolutions (named vae-D+lin).")
+@click.option("--pca-init", is_flag=True, help="Start the linear paths from the training split's PCA (vae-D+pca; implies --linear-path).")
+@click.option("--output-stage", type=click.Choice(("table", "linear", "wide")), default="table", show_default=True, help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--resume", is_flag=True, help="Continue the run in the output directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in the output directory (with a larger --epochs, also a finished one).")
 @click.option("--dry-run", is_flag=True, help="Print the models' layers and parameter counts, and stop.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, beta, kl_form, warmup_epochs, patience, linear_path, seed, device, resume, dry_run, quiet):
-    """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation."""
+def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, beta, kl_form, warmup_epochs, patience, grad_clip,
+          augment, linear_path, pca_init, output_stage, seed, device, resume, dry_run, quiet):
+    """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation RMSE."""
     from .io.store import read_store
     from .models.train import TrainConfig, check_vae_store, train as run_training
     from .models.vae import DilatedConvVAE, model_name
 
-    config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr,
-                         beta=beta, kl_form=kl_form, warmup_epochs=warmup_epochs,
-                         patience=patience, seed=seed, linear_path=linear_path)
+    linear_path = linear_path or pca_init
+    config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                         beta=beta, kl_form=kl_form, warmup_epochs=warmup_epochs, patience=patience, grad_clip=grad_clip,
+                         augment=augment, seed=seed, linear_path=linear_path, pca_init=pca_init, output_stage=output_stage)
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
-            model = DilatedConvVAE(d, linear_path=linear_path)
-            label = {170: " (VAE-1)", 85: " (VAE-2)"}.get(d, "") if not linear_path else ""
-            click.echo(f"{model_name(d, linear_path)}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path)))
+            model = DilatedConvVAE(d, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)
+            label = {170: " (VAE-1)", 85: " (VAE-2)"}.get(d, "") if model.name == model_name(d) else ""
+            click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
+        click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)))
         return
     store = read_store(coeffs)
     check_vae_store(store, str(coeffs))
-    run_dir = run_dir or Path("runs") / model_name(latent_dim, linear_path)
+    run_dir = run_dir or Path("runs") / config.name
     result = run_training(store, run_dir, config, device=device, resume=resume, progress=not quiet)
     how = "early stopping" if result.stopped_early else "the epoch limit"
-    click.echo(f"{run_dir}: best validation loss {result.best_val_loss:.2f} at epoch {result.best_epoch}; "
+    click.echo(f"{run_dir}: best validation RMSE {result.best_val_rmse:.4f} (log2) at epoch {result.best_epoch}; "
                f"stopped after {result.epochs_run} epochs by {how}; checkpoint {run_dir / 'best.pt'}")
 
 
@@ -325,20 +393,49 @@ def reconstruct(ckpt, coeffs, output, device, overwrite):
 @click.option("-n", "count", type=int, default=100, show_default=True, help="Number of samples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Store of generated vectors.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True,
+              help="Draw latents from N(0, I), or from the density fitted by `dustvae fit-prior`.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True)
-def sample(ckpt, count, output, seed, device, overwrite):
+def sample(ckpt, count, output, seed, prior, device, overwrite):
     """Generate coefficient vectors from the prior of model CKPT, seeded."""
     from .io.store import write_store
-    from .models.apply import sample_store
+    from .models.apply import load_fitted_prior, sample_store
     from .models.checkpoint import load_model
     from .wst.transform import resolve_device
 
     _check_output(output, overwrite)
     model, payload = load_model(ckpt, resolve_device(device))
-    out = sample_store(model, payload, count, seed)
+    density = load_fitted_prior(model, ckpt) if prior == "fitted" else None
+    out = sample_store(model, payload, count, seed, density)
     write_store(output, out)
-    click.echo(f"wrote {output}: {count} samples from the prior of {model.name}")
+    which = "N(0, I)" if density is None else f"the fitted prior ({density.summary()})"
+    click.echo(f"wrote {output}: {count} samples of {model.name} from {which}")
+
+
+@cli.command("fit-prior")
+@click.argument("ckpt", type=click.Path(path_type=Path))
+@click.argument("coeffs", type=click.Path(path_type=Path))
+@click.option("--components", type=click.IntRange(min=1), default=None,
+              help="Mixture components [default: the BIC's choice among 1, 2, 4, 8, 16].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True)
+def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
+    """Fit a Gaussian mixture to the training posterior means of model CKPT, for `sample --prior fitted`.
+
+    COEFFS is the store the model was trained on; its training split is used.
+    The mixture is written beside the checkpoint (best.pt -> best.prior.npz).
+    """
+    from .models.apply import fit_store_prior, prior_path
+    from .models.prior import save_prior
+
+    path = prior_path(ckpt)
+    _check_output(path, overwrite)
+    model, payload, store = _model_and_store(ckpt, coeffs, device)
+    density = fit_store_prior(model, payload, store, components, seed, coeffs.name)
+    save_prior(path, density)
+    click.echo(f"wrote {path}: {density.summary()} of {model.name}")
 
 
 @cli.command()
@@ -419,6 +516,61 @@ def demo(out, quick, device, quiet):
     resolve_device(device)
     run_demo(out, DemoPlan.quick() if quick else DemoPlan(), device=device, progress=not quiet, say=click.echo)
     click.echo(f"\nresults: {out / 'results.json'}\nfigures: {out / 'figures'}")
+
+
+@cli.command()
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FITS file of the flat Q and U maps; several maps go to OUTPUT_0.fits, OUTPUT_1.fits, ...")
+@click.option("--row", "rows", type=int, multiple=True, help="Row of SOURCE (store, or patch of a map) or of --latent-file; repeat for several [default: 0].")
+@click.option("--model", type=click.Path(path_type=Path), default=None, help="Trained run directory or checkpoint: reconstruct SOURCE's rows, or use with --sample / --latent-file.")
+@click.option("--sample", type=int, default=None, help="With --model: synthesise SAMPLE vectors drawn from the prior.")
+@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True, help="With --sample: N(0, I) or the prior fitted by `dustvae fit-prior`.")
+@click.option("--latent-file", type=click.Path(path_type=Path), default=None, help="With --model: decode the latent means of --row rows of this file (from `dustvae encode`).")
+@click.option("--size", type=int, default=None, help=f"Map side in pixels [default: the store's patch size; {defaults.DATASET_PATCH_SIZE} for model vectors].")
+@click.option("--patch-size", type=int, default=None, help="FITS maps: patch side [default: a whole flat map; HEALPix: the patches' default].")
+@_fields_option()
+@click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True, help="Optimiser iterations (L-BFGS stops sooner when converged).")
+@click.option("--optimizer", type=click.Choice(("lbfgs", "adam")), default="lbfgs", show_default=True)
+@click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, steps, optimizer, lr, seed, device, threads, overwrite, quiet):
+    """Synthesise periodic Q, U maps whose normalised WST matches a target vector.
+
+    The target is a row of SOURCE (a coefficient store, or a patch of a FITS
+    map or patch file), a model's reconstruction of a store row (--model with
+    SOURCE), a prior sample (--model --sample N) or a decoded latent (--model
+    --latent-file). The amplitude of the patch is restored when known; seeds
+    and the target's source are recorded in the FITS header.
+    """
+    from .synthesis.optimise import synthesize as run_synthesis
+    from .synthesis.output import output_paths, write_synthesis
+    from .synthesis.targets import resolve_targets
+    from .wst.transform import resolve_device
+
+    torch_device = resolve_device(device)
+    if sample is not None and sample < 1:
+        raise DustvaeError(f"--sample must be positive, got {sample}")
+    count = sample if sample is not None else max(1, len(rows))
+    paths = output_paths(output, count)
+    for path in paths:
+        _check_output(path, overwrite)
+    targets = resolve_targets(source, rows or (0,), model=model, sample=sample, latent_file=latent_file, seed=seed,
+                              prior=prior, size=size, patch_size=patch_size, fields=_split_fields(fields),
+                              device=str(torch_device))
+    for k, (target, path) in enumerate(zip(targets, paths)):
+        result = run_synthesis(target, steps=steps, optimizer=optimizer, lr=lr, seed=seed + k,
+                               device=torch_device, threads=threads, progress=not quiet,
+                               description=f"synthesis {k + 1}/{len(targets)}")
+        write_synthesis(path, target, result, overwrite=overwrite)
+        units = "" if target.amplitude_known else "; amplitude unknown, maps in normalised units"
+        click.echo(f"wrote {path}: {', '.join(target.layout.fields)} {target.size} x {target.size} px; loss "
+                   f"{result.initial_loss:.3g} -> {result.final_loss:.3g} (RMSE {result.final_loss ** 0.5:.4f} log2) "
+                   f"in {result.iterations} {optimizer} iterations, {result.seconds:.1f} s{units}")
 
 
 def main(argv: list[str] | None = None) -> int:

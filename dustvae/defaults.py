@@ -13,22 +13,42 @@ MAX_MASKED_FRACTION = 0.1
 #: Boundary handling of the transform: "reflect" for sky patches, "periodic" for boxes.
 BOUNDARY = "reflect"
 BOUNDARIES = ("reflect", "periodic")
+#: How the transform is computed: "batched" (dustvae.wst.engine, equal to Kymatio's output to float32 rounding) or "kymatio".
+ENGINE = "batched"
+ENGINES = ("batched", "kymatio")
 #: HEALPix's sentinel for missing pixels.
 UNSEEN = -1.6375e30
 #: The two latent sizes of the original VAE-1 and VAE-2 tables.
 LATENT_VAE1 = 170
 LATENT_VAE2 = 85
 
-#: Training (see dustvae.models.train.TrainConfig).
+#: Training (see dustvae.models.train.TrainConfig). With these, VAE-2 on an 80-map make-dataset stopped early
+#: at epoch 41 (best 26), and at 78 (best 63) with augmentation: the epoch limit is rarely reached.
 TRAIN_EPOCHS = 200
 TRAIN_BATCH_SIZE = 64
+#: AdamW's peak learning rate; a cosine schedule takes it to TRAIN_LR * TRAIN_LR_FLOOR at the last epoch.
 TRAIN_LR = 1e-3
-#: KL weight; a 'balanced' Keras-style weight of 5e-5 corresponds to 0.034 (beta = 680 w, see dustvae.models.loss).
-TRAIN_BETA = 0.01
+TRAIN_LR_FLOOR = 0.01
+TRAIN_WEIGHT_DECAY = 1e-4
+#: KL weight against the mean squared log2 reconstruction error: the earlier default 0.01 mapped
+#: with the data's mean variance (dustvae.models.loss), the plain ELBO with noise 0.04 log2.
+TRAIN_BETA = 2.5e-6
 TRAIN_WARMUP_EPOCHS = 10
 TRAIN_PATIENCE = 15
+#: Gradient-norm clip: measured norms were 0.05-0.4 and no step of whole runs reached it (dustvae.models.train).
+TRAIN_GRAD_CLIP = 1.0
 
-#: The default dataset (see dustvae.wst.dataset.DatasetSpec): about 3200 patches.
-DATASET_MAPS = 200
+#: The default dataset (see dustvae.wst.dataset.DatasetSpec): 800 maps of 256 px, four
+#: 128-px patches each, 3200 patches. At 128 px 29% of the vectors' variance is
+#: within-map realisation noise, against 62% at 64 px (docs/_generated/noise_share.rst).
+DATASET_MAPS = 800
 DATASET_MAP_SIZE = 256
-DATASET_PATCH_SIZE = 64
+DATASET_PATCH_SIZE = 128
+#: Sky model of the default dataset: "turbulence", "filaments" or "mixed" (dustvae.sky.models).
+DATASET_MODEL = "mixed"
+
+#: Synthesis (dustvae.synthesis): optimiser iterations, and Adam's step size on amplitude-normalised pixels.
+SYNTHESIS_STEPS = 300
+SYNTHESIS_ADAM_LR = 0.05
+#: CPU threads of a synthesis: its tensors are small, and more threads mostly add synchronisation (scripts/bench_synthesis.py).
+SYNTHESIS_THREADS = 1

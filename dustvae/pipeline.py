@@ -20,22 +20,27 @@ from .io.store import read_store
 class DemoPlan:
     """Sizes of a demo run. ``quick`` gives a first look in a few minutes on 2 CPU cores."""
 
-    n_maps: int = 200
+    n_maps: int = defaults.DATASET_MAPS
+    patch_size: int = defaults.DATASET_PATCH_SIZE
+    model: str = defaults.DATASET_MODEL
     epochs: int = 40
     patience: int = 8
     latents: tuple[int, ...] = (defaults.LATENT_VAE2, defaults.LATENT_VAE1)
 
     @classmethod
     def quick(cls) -> "DemoPlan":
-        return cls(n_maps=40, epochs=4, patience=4)
+        """A first look: 64-px patches of 60 maps (960 patches), a few epochs."""
+        return cls(n_maps=60, patch_size=64, epochs=4, patience=4)
 
 
 def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "auto", progress: bool = True,
              say: Callable[[str], None] = print, figures: bool = True) -> dict:
     """Run (or resume) the chain under ``out``; return the results dictionary."""
+    from .analysis import registry
     from .analysis.evaluate import evaluate, markdown_table, write_results
     from .models.checkpoint import load_checkpoint
     from .models.train import TrainConfig, train
+    from .models.vae import model_name
     from .wst.dataset import DatasetSpec, make_dataset
 
     out = Path(out)
@@ -44,14 +49,16 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     if data.exists():
         say(f"[1/4] dataset: reusing {data}")
     else:
-        say(f"[1/4] dataset: simulating {plan.n_maps} maps and computing their WST -> {data}")
-        make_dataset(data, DatasetSpec(n_maps=plan.n_maps), device=device, progress=progress)
+        say(f"[1/4] dataset: simulating {plan.n_maps} {plan.model} maps, {plan.patch_size}-px patches, "
+            f"and computing their WST -> {data}")
+        spec = DatasetSpec(n_maps=plan.n_maps, patch_size=plan.patch_size, model=plan.model)
+        make_dataset(data, spec, device=device, progress=progress)
     store = read_store(data)
 
     checkpoints = []
     for step, latent in enumerate(plan.latents, start=2):
-        run_dir = out / f"vae-{latent}"
-        label = {85: "VAE-2", 170: "VAE-1"}.get(latent, f"vae-{latent}")
+        run_dir = out / model_name(latent)
+        label = registry.label(model_name(latent))
         last = run_dir / "last.pt"
         if last.exists() and load_checkpoint(last).get("finished"):
             say(f"[{step}/4] {label}: reusing {run_dir}")

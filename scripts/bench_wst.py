@@ -1,17 +1,28 @@
-"""Throughput of compute-wst end to end, of raw Kymatio and of pywst, on the same patches.
+"""Throughput and memory of the WST: raw Kymatio, the batched engine and compute-wst end to end, on the same patches.
 
-Run: ``.venv/bin/python scripts/bench_wst.py [--sizes 64 128 256] [--device cpu]``.
-Prints patches/s and the ratios in one run, and writes docs/_generated/bench_wst.rst.
-End to end = amplitude normalisation, the transform, log ratios, the
-resumable batch files and the final HDF5 store. Raw Kymatio = the
-``Scattering2D`` call on prepared float32 batches (filters already built).
+Run: ``.venv/bin/python scripts/bench_wst.py [--sizes 64 128 256 512] [--device cpu] [--threads N]``.
+Prints patches/s and the ratios of one run, and writes docs/_generated/bench_wst_DEVICE.rst.
+
+* Raw Kymatio: the ``Scattering2D`` call and the spatial means on prepared
+  float32 batches (filters already built).
+* Batched: :class:`dustvae.wst.engine.BatchedScattering` on the same batches.
+* End to end: ``compute_store`` with its defaults (batched engine, automatic
+  batch size): amplitude normalisation, the transform, log ratios, the
+  resumable batch files and the final HDF5 store.
+* Forward + backward: the gradient of the sum of log2 S1 and log2 S2 with
+  respect to the pixels, as synthesis uses it.
+* Memory: peak working memory per patch, from the growth of the peak
+  resident set (CPU; Linux) or of the CUDA allocator's peak between
+  batches of 1 and 3 patches, beside the batched engine's own count
+  (``footprint``), which the automatic batch size uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +33,10 @@ from dustvae.io.maps import FlatMap
 from dustvae.sky.patches import flat_patches
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.compute import compute_store
-from dustvae.wst.transform import auto_batch_size, prepare, resolve_device, scattering_operator
+from dustvae.wst.transform import auto_batch_size, means_operator, prepare, resolve_device
 
-COUNTS = {64: 64, 128: 32, 256: 8}
+COUNTS = {64: 16, 128: 8, 256: 4, 512: 2}
+MEMORY_SIZES = (256, 512)
 
 
 def patches_of(size: int, count: int):
@@ -37,55 +49,117 @@ def patches_of(size: int, count: int):
     return patch_set
 
 
+def run(op, x: np.ndarray, batch: int, device: torch.device, backward: bool) -> None:
+    """The transform of all of ``x`` in batches; with ``backward``, also the gradient of the log coefficients."""
+    for start in range(0, len(x), batch):
+        xb = torch.from_numpy(x[start:start + batch]).to(device)
+        if backward:
+            xb.requires_grad_()
+            _, s1, s2 = op(xb)
+            (torch.log2(s1).sum() + torch.log2(s2).sum()).backward()
+        else:
+            with torch.inference_mode():
+                op(xb)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _status_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def peak_bytes(func, device: torch.device) -> float:
+    """Working memory that ``func()`` adds at its peak: CUDA allocator peak, or resident-set high-water mark (Linux)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        func()
+        return float(torch.cuda.max_memory_allocated(device) - base)
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap back to the system, so the baseline is what is alive
+        Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
+    except OSError:
+        return float("nan")
+    base = _status_kib("VmRSS")
+    func()
+    return float(_status_kib("VmHWM") - base) * 1024
+
+
+def per_patch_memory(op, x: np.ndarray, device: torch.device, backward: bool) -> float:
+    """Bytes per patch: the growth of the peak from one patch to three (constant costs cancel)."""
+    one = peak_bytes(lambda: run(op, x[:1], 1, device, backward), device)
+    three = peak_bytes(lambda: run(op, x[:3], 3, device, backward), device)
+    return (three - one) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--pywst-count", type=int, default=4, help="Patches timed with pywst (it is slow).")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's].")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    report = Report(f"bench_wst_{device.type}", f"WST throughput ({device.type})",
-                    f"{'size':>5} {'N':>4} {'end-to-end/s':>13} {'kymatio/s':>10} {'pywst/s':>8} {'e2e cost / kymatio':>19} {'e2e / pywst':>12}")
+    report = Report(f"bench_wst_{device.type}", f"WST throughput and memory ({device.type})",
+                    f"{'size':>5} {'N':>3} | {'forward, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'e2e':>8} "
+                    f"{'batched/kym':>11} {'e2e/kym':>8} | {'fwd+bwd, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'batched/kym':>11}")
+    memory_rows = []
     for size in args.sizes:
-        count = COUNTS.get(size, 16) * (8 if device.type == "cuda" else 1)
+        count = COUNTS.get(size, 4) * (8 if device.type == "cuda" else 1)
         patch_set = patches_of(size, count)
-        batch = auto_batch_size(size, 2, 5, device)
-        op = scattering_operator(size, device=device)
         x, _ = prepare(patch_set.patches, patch_set.fields)
-
-        def raw():
-            with torch.inference_mode():
-                for start in range(0, count, batch):
-                    xb = torch.from_numpy(x[start:start + batch]).to(device)
-                    op(xb).mean(dim=(-2, -1)).cpu()
-
+        ops = {engine: means_operator(size, device=device, engine=engine) for engine in ("kymatio", "batched")}
+        batches = {engine: auto_batch_size(size, 2, 5, device, engine) for engine in ops}
+        repeat = 3 if size <= 128 else 2
+        rate = {}
+        for engine, op in ops.items():
+            run(op, x[:1], 1, device, False)  # warm-up: filters on the device, FFT plans, allocator
+            for backward in (False, True):
+                rate[engine, backward] = count / best_time(lambda: run(op, x, batches[engine], device, backward), repeat)
         with tempfile.TemporaryDirectory() as tmp:
             def end_to_end():
                 out = Path(tmp) / "c.h5"
                 out.unlink(missing_ok=True)
-                compute_store(patch_set, out, device=str(device), batch_size=batch, progress=False)
+                compute_store(patch_set, out, device=str(device), progress=False)
 
-            raw()  # warm-up: filters on the device, allocator
-            t_e2e = best_time(end_to_end)
-            t_raw = best_time(raw)
-        try:
-            import pywst
-
-            wop = pywst.WSTOp(size, size, 5, 8)
-            q = np.ascontiguousarray(patch_set.patches[: args.pywst_count], dtype=np.float64)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                t_py = best_time(lambda: [wop.apply(np.ascontiguousarray(img)) for p in q for img in p], repeat=1)
-            py_rate = args.pywst_count / t_py
-        except ImportError:
-            py_rate = float("nan")
-        e2e_rate, raw_rate = count / t_e2e, count / t_raw
-        row = (f"{size:>5} {count:>4} {e2e_rate:>13.1f} {raw_rate:>10.1f} {py_rate:>8.2f} "
-               f"{raw_rate / e2e_rate:>19.2f} {e2e_rate / py_rate:>12.1f}")
-        report.add(row)
-    notes = ["Patches hold Q and U (two 2D transforms each); J = 5, L = 8, order 2, device "
-             f"{device}. 'e2e cost / kymatio' is end-to-end time over raw Kymatio time (target <= 1.2); "
-             "'e2e / pywst' is how many times faster than pywst's WSTOp (target > 1)."]
+            e2e = count / best_time(end_to_end, repeat)
+        kym, bat = rate["kymatio", False], rate["batched", False]
+        kym_b, bat_b = rate["kymatio", True], rate["batched", True]
+        report.add(f"{size:>5} {count:>3} | {'':<19} {kym:>8.2f} {bat:>8.2f} {e2e:>8.2f} {bat / kym:>11.2f} {e2e / kym:>8.2f} "
+                   f"| {'':<19} {kym_b:>8.2f} {bat_b:>8.2f} {bat_b / kym_b:>11.2f}")
+        if size in MEMORY_SIZES:
+            mib = {}
+            for engine, op in ops.items():
+                for backward in (False, True):
+                    mib[engine, backward] = per_patch_memory(op, x, device, backward) / 2**20
+            estimate = {b: 2 * ops["batched"].footprint(grad=b) / 2**20 for b in (False, True)}
+            memory_rows.append(
+                f"{size:>5} | {mib['kymatio', False]:>8.0f} {mib['batched', False]:>8.0f} {estimate[False]:>9.0f} "
+                f"| {mib['kymatio', True]:>8.0f} {mib['batched', True]:>8.0f} {estimate[True]:>9.0f}")
+            print(memory_rows[-1], flush=True)
+    if memory_rows:
+        report.add("")
+        report.add(f"{'size':>5} | {'forward, MiB per patch:':<26} | {'fwd+bwd, MiB per patch:':<26}")
+        report.add(f"{'':>5} | {'kymatio':>8} {'batched':>8} {'(counted)':>9} | {'kymatio':>8} {'batched':>8} {'(counted)':>9}")
+        for row in memory_rows:
+            report.add(row)
+    notes = [
+        "Patches hold Q and U (two 2D transforms each); J = 5, L = 8, order 2, reflect boundary, device "
+        f"{device}, {torch.get_num_threads()} thread(s). 'kymatio' is Kymatio's Scattering2D with spatial means, "
+        "'batched' the batched engine (dustvae.wst.engine) on the same batches, 'e2e' compute-wst end to end "
+        "(batched engine); the ratios are speed-ups over raw Kymatio (targets on CPU at 128 px and above: "
+        ">= 3 forward, >= 2 forward + backward).",
+        "",
+        "Memory: peak working memory per patch, the growth of the peak from batches of one to three patches "
+        "(resident set on CPU, allocator on CUDA); '(counted)' is the batched engine's own count from its "
+        "tensor sizes, which sets the automatic batch size.",
+    ]
     report.write(notes)
 
 

@@ -2,71 +2,103 @@
 
 Run: ``.venv/bin/python scripts/make_paper_tables.py [runs/default/results.json]``.
 Writes ``paper/generated/tables.tex``, ``paper/generated/macros.tex`` and
-``docs/_generated/results.rst``. Nothing in them is typed by hand.
+``docs/_generated/results.rst``. Nothing in them is typed by hand; names,
+labels and order come from :mod:`dustvae.analysis.registry`, latent counts
+from the results file. Numbers a results file lacks (an older run) are
+shown as ``--``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
+from dustvae.analysis import registry
+from dustvae.io.atomic import atomic_path
+
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["vae-170", "vae-85", "rwst1", "rwst2", "pca-170", "pca-85"]
-LABELS = {"vae-170": "VAE-1", "vae-85": "VAE-2", "rwst1": "RWST Model 1", "rwst2": "RWST Model 2",
-          "pca-170": "PCA", "pca-85": "PCA"}
-MACRO_NAMES = {"vae-170": "VAEone", "vae-85": "VAEtwo", "rwst1": "RWSTone", "rwst2": "RWSTtwo",
-               "pca-170": "PCAoneseventy", "pca-85": "PCAeightyfive"}
+MISSING = "--"  # every macro is defined, so the text compiles whatever the run compared
+#: Table rows from the two regressors of the label regression (dustvae.analysis.physics).
+REGRESSOR_TEXT = {"ridge": "linear (ridge)", "boosting": "non-linear (gradient boosting)"}
 
 
 def names_in(results: dict) -> list[str]:
-    comp = results["compressors"]
-    return [n for n in ORDER if n in comp] + sorted(n for n in comp if n not in ORDER)
+    return registry.ordered(results["compressors"])
 
 
-def label(name: str) -> str:
-    if name in LABELS:
-        return LABELS[name]
-    base, _, variant = name.partition("+")
-    if base in LABELS:
-        return f"{LABELS[base]} + {'linear path' if variant == 'lin' else variant}"
-    return name.replace("vae-", "VAE family, ").replace("pca-", "PCA ")
+def label(results: dict, name: str, size: bool = False) -> str:
+    row = results["compressors"].get(name)
+    return registry.label(name, row["latent"] if size and row else None)
+
+
+def num(value, digits: int = 4, scale: float = 1.0) -> str:
+    return MISSING if value is None else f"{scale * value:.{digits}f}"
+
+
+#: Symbols of the simulator's labels (math mode); other labels are shown by name.
+SYMBOLS = {"slope": "\\alpha", "turbulence": "f_M", "n_layers": "N", "intensity_sigma": "\\sigma_I",
+           "mean_field_angle": "\\chi_0", "mean_field_inclination": "\\gamma_0"}
+
+
+def tex_escape(text: str) -> str:
+    return text.replace("_", "\\_")
+
+
+def target_tex(target: str) -> str:
+    """A regression target as a column head (``cos2_mean_field_angle`` -> ``$\\cos 2\\chi_0$``)."""
+    trig, _, base = target.partition("2_")
+    if trig in ("cos", "sin") and base:
+        return f"$\\{trig} 2{SYMBOLS[base]}$" if base in SYMBOLS else f"{trig} 2({tex_escape(base)})"
+    return f"${SYMBOLS[target]}$" if target in SYMBOLS else tex_escape(target)
 
 
 def latex_tables(results: dict) -> str:
     comp = results["compressors"]
+    floor = results.get("noise_floor") or {}
     rows = []
     for n in names_in(results):
         r = comp[n]
-        rows.append(f"{label(n)} & {r['latent']} & {r['rmse_log2']:.4f} & {r['rel_err_s1']:.4f} & "
-                    f"{r['rel_err_s2_over_s1']:.4f} & {r['encode_ms_per_patch']:.3f} \\\\")
+        rows.append(f"{label(results, n)} & {r['latent']} & {num(r['rmse_log2'])} & {num(r.get('rmse_std'))} & "
+                    f"{num(r.get('rmse_to_map_mean_log2'))} & {num(r['rel_err_s1'])} & "
+                    f"{num(r['rel_err_s2_over_s1'])} & {num(r['encode_ms_per_patch'], 3)} \\\\")
+    if floor:
+        rows += ["\\hline", f"Noise floor (within-map scatter) & -- & {num(floor.get('rmse_log2'))} & "
+                 f"{num(floor.get('rmse_std'))} & -- & -- & -- & -- \\\\"]
     test = results["test"]
     main = "\n".join([
         "\\begin{table}",
         "\\centering",
         f"\\caption{{Reconstruction of the {test['n_patches']} test patches ({test['n_maps']} maps never used in training "
-        "or early stopping). RMSE in $\\log_2$ units of the normalised vector; mean relative errors of $S_1$ and "
-        "$S_2/S_1$; encoding time per patch on the CPU. Generated from \\texttt{results.json}.}",
+        "or early stopping). RMSE in $\\log_2$ units of the normalised vector, and in units of each coefficient's "
+        "training spread (std.; PCA fitted in that space for that column); RMSE of the reconstruction against the "
+        "mean vector of the patch's map (what a compression keeps of the map's physics, as opposed to its sample "
+        "noise); mean relative errors of $S_1$ and $S_2/S_1$; encoding time per patch on the CPU. The noise floor "
+        "is the scatter of a test map's patches around their map's mean (RMS over maps). "
+        "Generated from \\texttt{results.json}.}",
         "\\label{tab:main}",
-        "\\begin{tabular}{lrrrrr}",
+        "\\small",
+        "\\begin{tabular}{lrrrrrrr}",
         "\\hline",
-        "Compressor & Latents & RMSE & $\\langle|\\Delta S_1/S_1|\\rangle$ & $\\langle|\\Delta (S_2/S_1)/(S_2/S_1)|\\rangle$ & ms/patch \\\\",
+        "Compressor & Latents & RMSE & RMSE (std.) & RMSE to map mean & $\\langle|\\Delta S_1/S_1|\\rangle$ & "
+        "$\\langle|\\Delta (S_2/S_1)/(S_2/S_1)|\\rangle$ & ms/patch \\\\",
         "\\hline",
         *rows,
         "\\hline",
         "\\end{tabular}",
         "\\end{table}",
     ])
+    keys = sorted(comp[names_in(results)[0]]["per_field_layer"])
     layer_rows = []
     for n in names_in(results):
         r = comp[n]["per_field_layer"]
-        cells = " & ".join(f"{r[k]['rmse_log2']:.3f}" for k in sorted(r))
-        layer_rows.append(f"{label(n)} ({comp[n]['latent']}) & {cells} \\\\")
-    keys = sorted(comp[names_in(results)[0]]["per_field_layer"])
+        layer_rows.append(f"{label(results, n, size=True)} & " + " & ".join(f"{r[k]['rmse_log2']:.3f}" for k in keys) + " \\\\")
+    if floor.get("per_field_layer"):
+        layer_rows += ["\\hline", "Noise floor & " + " & ".join(num(floor["per_field_layer"].get(k), 3) for k in keys) + " \\\\"]
     layers = "\n".join([
         "\\begin{table}",
         "\\centering",
-        "\\caption{Test RMSE ($\\log_2$ units) per field and layer. Generated from \\texttt{results.json}.}",
+        "\\caption{Test RMSE ($\\log_2$ units) per field and layer, with the noise floor. Generated from \\texttt{results.json}.}",
         "\\label{tab:layers}",
         "\\begin{tabular}{l" + "r" * len(keys) + "}",
         "\\hline",
@@ -77,77 +109,149 @@ def latex_tables(results: dict) -> str:
         "\\end{tabular}",
         "\\end{table}",
     ])
-    return main + "\n\n" + layers + "\n"
+    return main + "\n\n" + layers + "\n\n" + latex_physics(results) + "\n"
+
+
+def r2_rows(results: dict) -> list[tuple[str, dict]]:
+    """(row label, ``{regressor: {target: r2}}``) for each compressor with label R^2, then the full vector."""
+    comp = results["compressors"]
+    rows = [(label(results, n, size=True), comp[n]["label_r2"]) for n in names_in(results) if comp[n].get("label_r2")]
+    full = (results.get("label_regression") or {}).get("full_vector")
+    if full:
+        rows.append((f"full vector ({results['inputs']['layout'].get('vector_length', 'all')})", full))
+    return rows
+
+
+def latex_physics(results: dict) -> str:
+    """Table of held-out R^2 per label and code, or a stub table saying why there is none."""
+    regression = results.get("label_regression")
+    head = ["\\begin{table}", "\\centering"]
+    if not regression:
+        return "\n".join(head + ["\\caption{Label regression: not run on this results file.}", "\\label{tab:physics}",
+                                 "\\end{table}"])
+    targets = regression["targets"]
+    rows = []
+    for text, r2 in r2_rows(results):
+        cells = [f"{num(r2['ridge'].get(t), 2)} / {num(r2['boosting'].get(t), 2)}" for t in targets]
+        rows.append(f"{text} & " + " & ".join(cells) + " \\\\")
+    skipped = regression.get("skipped") or {}
+    skipped_text = ("; not regressed: " + "; ".join(f"{tex_escape(k)} ({v})" for k, v in skipped.items())) if skipped else ""
+    return "\n".join(head + [
+        "\\caption{How well each code predicts the simulation parameters: $R^2$ on the test maps of a "
+        f"{REGRESSOR_TEXT['ridge']} / {REGRESSOR_TEXT['boosting']} regression fitted on the training maps' codes "
+        "(VAE posterior means, PCA coefficients, RWST parameters; the full coefficient vector for reference). "
+        "1 is perfect, 0 no better than the mean; orientations enter as $\\cos 2\\chi$ and $\\sin 2\\chi$"
+        f"{skipped_text}. Generated from \\texttt{{results.json}}.}}",
+        "\\label{tab:physics}",
+        "\\small",
+        "\\begin{tabular}{l" + "r" * len(targets) + "}",
+        "\\hline",
+        "Code & " + " & ".join(target_tex(t) for t in targets) + " \\\\",
+        "\\hline",
+        *rows,
+        "\\hline",
+        "\\end{tabular}",
+        "\\end{table}",
+    ])
 
 
 def latex_macros(results: dict) -> str:
     comp = results["compressors"]
     lines = ["% Generated by scripts/make_paper_tables.py from results.json; do not edit."]
+    macro = lambda name, value: lines.append(f"\\newcommand{{\\{name}}}{{{value}}}")  # noqa: E731
     test = results["test"]
-    lines.append(f"\\newcommand{{\\NTest}}{{{test['n_patches']}}}")
-    lines.append(f"\\newcommand{{\\NTestMaps}}{{{test['n_maps']}}}")
-    lines.append(f"\\newcommand{{\\NTrain}}{{{results['inputs'].get('n_train', 0)}}}")
-    missing = "--"  # every macro is defined, so the text compiles whatever the run compared
-    floor = missing
-    for n, macro in MACRO_NAMES.items():
-        r = comp.get(n)
-        lines.append(f"\\newcommand{{\\Rmse{macro}}}{{{r['rmse_log2']:.3f}}}" if r else f"\\newcommand{{\\Rmse{macro}}}{{{missing}}}")
-        lines.append(f"\\newcommand{{\\RelSone{macro}}}{{{100 * r['rel_err_s1']:.1f}}}" if r else f"\\newcommand{{\\RelSone{macro}}}{{{missing}}}")
-        lines.append(f"\\newcommand{{\\RelStwo{macro}}}{{{100 * r['rel_err_s2_over_s1']:.1f}}}" if r else f"\\newcommand{{\\RelStwo{macro}}}{{{missing}}}")
-        if n.startswith("vae-"):
-            g = (r or {}).get("generative")
-            lines.append(f"\\newcommand{{\\Energy{macro}}}{{{g['energy_distance']:.2f}}}" if g else f"\\newcommand{{\\Energy{macro}}}{{{missing}}}")
-            lines.append(f"\\newcommand{{\\StdRatio{macro}}}{{{g['median_std_ratio']:.2f}}}" if g else f"\\newcommand{{\\StdRatio{macro}}}{{{missing}}}")
+    macro("NTest", test["n_patches"])
+    macro("NTestMaps", test["n_maps"])
+    macro("NTrain", results["inputs"].get("n_train", 0))
+    floor = results.get("noise_floor") or {}
+    macro("NoiseFloor", num(floor.get("rmse_log2"), 3))
+    macro("NoiseFloorStd", num(floor.get("rmse_std"), 3))
+    energy_floor = MISSING
+    names = registry.paper_set() + [n for n in names_in(results) if n not in registry.paper_set()]
+    for n in names:
+        stem, r = registry.macro_stem(n), comp.get(n) or {}
+        macro(f"Rmse{stem}", num(r.get("rmse_log2"), 3))
+        macro(f"RmseStd{stem}", num(r.get("rmse_std"), 3))
+        macro(f"RmseMapMean{stem}", num(r.get("rmse_to_map_mean_log2"), 3))
+        macro(f"RelSone{stem}", num(r.get("rel_err_s1"), 1, 100))
+        macro(f"RelStwo{stem}", num(r.get("rel_err_s2_over_s1"), 1, 100))
+        if registry.is_vae(n):
+            g = r.get("generative") or {}
+            macro(f"Energy{stem}", num(g.get("energy_distance"), 2))
+            macro(f"StdRatio{stem}", num(g.get("median_std_ratio"), 2))
             if g:
-                floor = f"{g['energy_distance_train_vs_test']:.2f}"
-    lines.append(f"\\newcommand{{\\EnergyFloor}}{{{floor}}}")
-    for vae, macro in (("vae-170", "CompareVAEone"), ("vae-85", "CompareVAEtwo")):
-        lines.append(f"\\newcommand{{\\{macro}}}{{{comparison_sentence(comp, vae)}}}")
-    for vae, macro in (("vae-170", "BestEpochVAEone"), ("vae-85", "BestEpochVAEtwo")):
+                energy_floor = f"{g['energy_distance_train_vs_test']:.2f}"
+    macro("EnergyFloor", energy_floor)
+    for vae, stem in (("vae-170", "VAEone"), ("vae-85", "VAEtwo")):
+        macro(f"Compare{stem}", comparison_sentence(results, vae))
         epoch = comp.get(vae, {}).get("best_epoch")
-        lines.append(f"\\newcommand{{\\{macro}}}{{{epoch if epoch is not None else missing}}}")
-    for layer, macro in (("1", "BestLayerOne"), ("2", "BestLayerTwo")):
-        name = min(comp, key=lambda n: comp[n]["per_layer"][layer]["rmse_log2"])
-        lines.append(f"\\newcommand{{\\{macro}}}{{{label(name)} ({comp[name]['latent']} numbers, "
-                     f"{comp[name]['per_layer'][layer]['rmse_log2']:.3f})}}")
+        macro(f"BestEpoch{stem}", epoch if epoch is not None else MISSING)
+    for layer, name in (("1", "BestLayerOne"), ("2", "BestLayerTwo")):
+        best = min(comp, key=lambda n: comp[n]["per_layer"][layer]["rmse_log2"])
+        macro(name, f"{label(results, best)} ({comp[best]['latent']} numbers, {comp[best]['per_layer'][layer]['rmse_log2']:.3f})")
     best = min(comp, key=lambda n: comp[n]["rmse_log2"])
-    lines.append(f"\\newcommand{{\\BestName}}{{{label(best)} ({comp[best]['latent']} latents)}}")
+    macro("BestName", f"{label(results, best)} ({comp[best]['latent']} latents)")
     return "\n".join(lines) + "\n"
 
 
-def comparison_sentence(comp: dict, vae: str) -> str:
+def comparison_sentence(results: dict, vae: str) -> str:
     """'VAE-1 (0.250) has a lower test RMSE than ... and a higher one than ...', from the numbers."""
+    comp = results["compressors"]
     if vae not in comp:
-        return f"{label(vae)} was not evaluated in this run"
+        return f"{registry.label(vae)} was not evaluated in this run"
     mine = comp[vae]["rmse_log2"]
-    others = [n for n in ORDER if n in comp and not n.startswith("vae-")]
-    better = [f"{label(n)} with {comp[n]['latent']} numbers ({comp[n]['rmse_log2']:.3f})" for n in others if comp[n]["rmse_log2"] > mine]
-    worse = [f"{label(n)} with {comp[n]['latent']} numbers ({comp[n]['rmse_log2']:.3f})" for n in others if comp[n]["rmse_log2"] <= mine]
+    others = [n for n in names_in(results) if not registry.is_vae(n)]
+    describe = lambda n: f"{label(results, n)} with {comp[n]['latent']} numbers ({comp[n]['rmse_log2']:.3f})"  # noqa: E731
+    better = [describe(n) for n in others if comp[n]["rmse_log2"] > mine]
+    worse = [describe(n) for n in others if comp[n]["rmse_log2"] <= mine]
     join = lambda items: ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]  # noqa: E731
     parts = []
     if better:
         parts.append("a lower test RMSE than " + join(better))
     if worse:
         parts.append(("a higher one than " if better else "a higher test RMSE than ") + join(worse))
-    return f"{label(vae)} ({mine:.3f}) has " + "; ".join(parts)
+    return f"{label(results, vae)} ({mine:.3f}) has " + "; ".join(parts)
+
+
+def _rst_grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return [rule, fmt(header), rule, *map(fmt, rows), rule]
 
 
 def rst_table(results: dict) -> str:
     comp = results["compressors"]
-    header = ["compressor", "latents", "RMSE (log2)", "rel. err. S1", "rel. err. S2/S1", "encode ms/patch"]
-    rows = [[f"{label(n)}", str(comp[n]["latent"]), f"{comp[n]['rmse_log2']:.4f}", f"{comp[n]['rel_err_s1']:.4f}",
-             f"{comp[n]['rel_err_s2_over_s1']:.4f}", f"{comp[n]['encode_ms_per_patch']:.3f}"] for n in names_in(results)]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    rule = "  ".join("=" * w for w in widths)
-    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    header = ["compressor", "latents", "RMSE (log2)", "RMSE (std.)", "RMSE to map mean", "rel. err. S1",
+              "rel. err. S2/S1", "encode ms/patch"]
+    rows = [[label(results, n), str(comp[n]["latent"]), num(comp[n]["rmse_log2"]), num(comp[n].get("rmse_std")),
+             num(comp[n].get("rmse_to_map_mean_log2")), num(comp[n]["rel_err_s1"]),
+             num(comp[n]["rel_err_s2_over_s1"]), num(comp[n]["encode_ms_per_patch"], 3)] for n in names_in(results)]
+    floor = results.get("noise_floor")
+    if floor:
+        rows.append(["noise floor", "--", num(floor.get("rmse_log2")), num(floor.get("rmse_std")), "--", "--", "--", "--"])
     test = results["test"]
     out = [f"Test split: {test['n_patches']} patches from {test['n_maps']} maps ({test['split']}); "
            f"dustvae {results['versions']['dustvae']}, machine: {results['machine']['platform']}.", "",
-           rule, fmt(header), rule, *map(fmt, rows), rule, ""]
+           *_rst_grid(header, rows), ""]
+    if floor:
+        out += ["The noise floor is the scatter of a test map's patches around their map's mean vector (RMS over "
+                f"{floor['n_maps']} maps); \"RMSE to map mean\" compares each reconstruction with that mean.", ""]
+    regression = results.get("label_regression")
+    if regression:
+        targets = regression["targets"]
+        out += [f"Held-out R^2 of each simulation label regressed on each code ({REGRESSOR_TEXT['ridge']} / "
+                f"{REGRESSOR_TEXT['boosting']}; fitted on the training split, scored on the test split):", ""]
+        r2 = [[text] + [f"{num(t['ridge'].get(k), 2)} / {num(t['boosting'].get(k), 2)}" for k in targets]
+              for text, t in r2_rows(results)]
+        out += [*_rst_grid(["code", *targets], r2), ""]
+        if regression.get("skipped"):
+            out.append("Labels not regressed: " + "; ".join(f"{k} ({v})" for k, v in regression["skipped"].items()) + ".")
+            out.append("")
     for n in names_in(results):
         if "generative" in comp[n]:
             g = comp[n]["generative"]
-            out.append(f"* {label(n)} prior samples: energy distance {g['energy_distance']:.2f} to the test set "
+            out.append(f"* {label(results, n)} prior samples: energy distance {g['energy_distance']:.2f} to the test set "
                        f"(training vs test: {g['energy_distance_train_vs_test']:.2f}); median spread ratio "
                        f"{g['median_std_ratio']:.2f}.")
     for note in results.get("notes", []):
@@ -155,20 +259,25 @@ def rst_table(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "runs" / "default" / "results.json"
-    if not path.exists():
-        sys.exit(f"make_paper_tables: {path} not found; run `make demo` (or pass a results file) first")
-    results = json.loads(path.read_text())
-    gen = ROOT / "paper" / "generated"
-    gen.mkdir(parents=True, exist_ok=True)
-    (gen / "tables.tex").write_text(latex_tables(results))
-    (gen / "macros.tex").write_text(latex_macros(results))
-    (gen / "source.txt").write_text(f"{path}\n")
-    docs = ROOT / "docs" / "_generated"
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "results.rst").write_text(rst_table(results))
-    print(f"wrote paper/generated/tables.tex, macros.tex and docs/_generated/results.rst from {path}")
+def _write(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, nargs="?", default=ROOT / "runs" / "default" / "results.json")
+    parser.add_argument("--paper-dir", type=Path, default=ROOT / "paper" / "generated")
+    parser.add_argument("--docs-dir", type=Path, default=ROOT / "docs" / "_generated")
+    args = parser.parse_args(argv)
+    if not args.results.exists():
+        parser.exit(2, f"make_paper_tables: {args.results} not found; run `make demo` (or pass a results file) first\n")
+    results = json.loads(args.results.read_text())
+    _write(args.paper_dir / "tables.tex", latex_tables(results))
+    _write(args.paper_dir / "macros.tex", latex_macros(results))
+    _write(args.paper_dir / "source.txt", f"{args.results}\n")
+    _write(args.docs_dir / "results.rst", rst_table(results))
+    print(f"wrote tables.tex, macros.tex in {args.paper_dir} and results.rst in {args.docs_dir} from {args.results}")
 
 
 if __name__ == "__main__":

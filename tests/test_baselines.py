@@ -108,3 +108,25 @@ def test_pca_round_trip_and_errors():
         PCACompressor(4).encode(X)
     with pytest.raises(DustvaeError, match="at least 170"):
         PCACompressor(170).fit(store.coeffs)
+
+
+def test_pca_truncation_equals_a_fit_at_that_size():
+    store = synthetic_store(n=80, rank=6)
+    X = store.coeffs[:10].astype(np.float64)
+    big = PCACompressor(20).fit(store.coeffs)
+    small = big.truncated(6)
+    assert small.name == "pca-6" and small.encode(X).shape == (10, 6)
+    np.testing.assert_allclose(small.reconstruct(X), PCACompressor(6).fit(store.coeffs).reconstruct(X), atol=1e-10)
+    assert not np.allclose(big.reconstruct(X), small.reconstruct(X), atol=1e-6)  # the sizes do differ
+
+
+def test_pca_refuses_wrong_lengths_in_one_line():
+    from dustvae.errors import DustvaeError
+
+    pca = PCACompressor(4).fit(synthetic_store(n=40).coeffs)
+    with pytest.raises(DustvaeError, match="vectors of length 1360 expected"):
+        pca.encode(np.zeros((3, 1000)))
+    with pytest.raises(DustvaeError, match="codes of length 4 expected"):
+        pca.decode(np.zeros((3, 5)))
+    with pytest.raises(DustvaeError, match="can give 1 to 4 components"):
+        pca.truncated(5)

@@ -1,15 +1,27 @@
-"""dustvae evaluate and figures: results on the test split only, table, unsplit stores, figure files."""
+"""dustvae evaluate and figures: results on the test split only, numbers equal to a direct computation,
+the noise floor, labels read from the codes, tables, unsplit stores, figure files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
 
+from dustvae.analysis import registry
 from dustvae.analysis.evaluate import evaluate
-from dustvae.analysis.metrics import energy_distance, reconstruction_metrics
+from dustvae.analysis.metrics import energy_distance, noise_floor, reconstruction_metrics
+from dustvae.analysis.physics import label_r2, label_targets
+from dustvae.baselines import RWSTCompressor
 from dustvae.io.store import read_store, write_store
+from dustvae.models.apply import decode_array, encode_array
+from dustvae.models.checkpoint import load_model
 from dustvae.wst.layout import CoefficientLayout
 
 from conftest import assert_user_error, run_cli
@@ -49,6 +61,8 @@ def test_evaluate_writes_results_and_table(trained, tmp_path):
     assert names == {"vae-85", "rwst1", "rwst2", "pca-85"}
     for name, row in results["compressors"].items():
         assert isinstance(row["latent"], int) and row["rmse_log2"] > 0
+        assert row["rmse_std"] > 0 and row["rmse_to_map_mean_log2"] > 0 and "label_r2" in row
+    assert results["noise_floor"]["rmse_log2"] > 0 and "noise floor" in proc.stdout
     assert results["compressors"]["rwst1"]["latent"] == 130 and results["compressors"]["rwst2"]["latent"] == 170
     assert "energy_distance" in results["compressors"]["vae-85"]["generative"]
     store = read_store(data)
@@ -73,6 +87,22 @@ def test_unsplit_store_is_all_test_and_skips_pca(tmp_path):
     assert "pca skipped" in proc.stdout
 
 
+def test_a_model_evaluated_on_its_own_training_rows_is_flagged(trained, tmp_path):
+    # A model trained on an unsplit store: every row it saw is then a "test" row of that store.
+    from dustvae.models.checkpoint import load_checkpoint, save_checkpoint
+
+    work, data = trained
+    plain = dataclasses.replace(read_store(data), split=None)
+    payload = load_checkpoint(work / "vae-85" / "best.pt")
+    save_checkpoint(tmp_path / "own.pt", {**payload, "store_fingerprint": plain.fingerprint()})
+    results = evaluate(plain, [tmp_path / "own.pt"], [], labels=False)
+    assert results["compressors"]["vae-85"]["held_out"] is False
+    assert any(note.startswith("NOT HELD OUT: vae-85") for note in results["notes"])
+    split_results = evaluate(read_store(data), [work / "vae-85" / "best.pt"], [], labels=False)
+    assert split_results["compressors"]["vae-85"]["held_out"] is True
+    assert not any("NOT HELD OUT" in note for note in split_results["notes"])
+
+
 def test_evaluate_bad_input(trained, tmp_path):
     work, data = trained
     assert_user_error(run_cli("evaluate", data, "--baselines", "rwst3", "-o", tmp_path / "r.json"), "unknown baseline")
@@ -86,8 +116,157 @@ def test_figures_are_written(trained, tmp_path):
     out = tmp_path / "figs"
     proc = run_cli("figures", results, "-o", out, check=True)
     for name in ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
-                 "latent_space", "interpolation", "prior_samples"):
+                 "label_r2", "latent_space", "interpolation", "prior_samples"):
         for ext in ("pdf", "png"):
             assert (out / f"{name}.{ext}").stat().st_size > 1000, name
-    assert "wrote 8 figures" in proc.stdout
+    assert "wrote 9 figures" in proc.stdout
     assert_user_error(run_cli("figures", tmp_path / "none.json"), "no such results file")
+
+
+def rmse(a, b, scale=1.0) -> float:
+    return float(np.sqrt(np.mean(((np.asarray(a, np.float64) - b) / scale) ** 2)))
+
+
+def test_reported_numbers_equal_a_direct_computation(trained):
+    work, data = trained
+    store = read_store(data)
+    results = evaluate(store, [work / "vae-85" / "best.pt"], ["rwst1", "pca"], labels=False)
+    comp = results["compressors"]
+    train = store.coeffs[store.split == 0].astype(np.float64)
+    test = store.coeffs[store.split == 2].astype(np.float64)
+    mean, scale = train.mean(0), train.std(0)
+
+    # PCA: fitted on the training rows only, in each space for its own metric
+    recon = PCA(85, svd_solver="full").fit(train).inverse_transform(PCA(85, svd_solver="full").fit(train).transform(test))
+    assert comp["pca-85"]["rmse_log2"] == pytest.approx(rmse(recon, test), rel=1e-6)
+    everything = store.coeffs.astype(np.float64)
+    leaky = PCA(85, svd_solver="full").fit(everything)
+    assert abs(rmse(leaky.inverse_transform(leaky.transform(test)), test) / comp["pca-85"]["rmse_log2"] - 1) > 1e-2
+    std_pca = PCA(85, svd_solver="full").fit((train - mean) / scale)
+    recon_std = std_pca.inverse_transform(std_pca.transform((test - mean) / scale))
+    assert comp["pca-85"]["rmse_std"] == pytest.approx(rmse(recon_std, (test - mean) / scale), rel=1e-6)
+    assert comp["pca-85"]["fits"]["log2"]["rmse_std"] == pytest.approx(rmse(recon, test, scale), rel=1e-6)
+
+    # RWST and the VAE (posterior mean), in both spaces and against each patch's map mean
+    model, _ = load_model(work / "vae-85" / "best.pt")
+    direct = {"rwst1": RWSTCompressor(1, CoefficientLayout()).reconstruct(test),
+              "vae-85": decode_array(model, encode_array(model, test)[0])}
+    test_maps = store.map_index[store.split == 2]
+    map_mean = np.stack([test[test_maps == m].mean(0) for m in test_maps])
+    for name, recon in direct.items():
+        assert comp[name]["rmse_log2"] == pytest.approx(rmse(recon, test), rel=1e-5), name
+        assert comp[name]["rmse_std"] == pytest.approx(rmse(recon, test, scale), rel=1e-5), name
+        assert comp[name]["rmse_to_map_mean_log2"] == pytest.approx(rmse(recon, map_mean), rel=1e-5), name
+
+    # the noise floor: unbiased within-map variance, RMS over test maps
+    var = [test[test_maps == m].var(0, ddof=1).mean() for m in np.unique(test_maps)]
+    assert results["noise_floor"]["rmse_log2"] == pytest.approx(np.sqrt(np.mean(var)), rel=1e-6)
+
+
+def test_noise_floor_recovers_the_within_map_spread():
+    # Maps with known within-map spread 0.1 and 0.3 (and one lone patch, which cannot count):
+    # the floor is the RMS over maps, sqrt((0.1^2 + 0.3^2) / 2), estimated from 30 x 1360 draws per map.
+    layout = CoefficientLayout()
+    rng = np.random.default_rng(1)
+    blocks, maps = [], []
+    for m, sigma in enumerate((0.1, 0.3)):
+        blocks.append(rng.normal(size=len(layout)) + sigma * rng.normal(size=(30, len(layout))))
+        maps += [m] * 30
+    blocks.append(rng.normal(size=(1, len(layout))) * 100)
+    maps.append(2)
+    floor = noise_floor(np.concatenate(blocks), np.array(maps), layout, scale=np.full(len(layout), 0.5))
+    assert floor["rmse_log2"] == pytest.approx(np.sqrt((0.1**2 + 0.3**2) / 2), rel=0.01)
+    assert floor["rmse_std"] == pytest.approx(2 * floor["rmse_log2"])
+    assert floor["n_maps"] == 2 and floor["patches_per_map"] == {"min": 30, "max": 30}
+    assert noise_floor(np.zeros((3, len(layout))), np.arange(3), layout) is None
+
+
+def test_label_targets_and_held_out_r2():
+    labels = {"slope": np.linspace(2, 3, 6), "p0": np.full(6, 0.26), "seed": np.arange(6.0),
+              "mean_field_angle": np.array([0.0, 45.0, 90.0, 135.0, 180.0, 30.0]),
+              "axis_ratio": np.array([0.2, np.nan, 0.3, np.nan, 0.25, 0.2]), "absent": np.full(6, np.nan)}
+    targets, skipped = label_targets(labels)
+    assert set(targets) == {"slope", "cos2_mean_field_angle", "sin2_mean_field_angle", "axis_ratio"}
+    assert set(skipped) == {"p0", "seed", "absent"}
+    np.testing.assert_allclose(targets["cos2_mean_field_angle"][:5], [1, 0, -1, 0, 1], atol=1e-12)
+    np.testing.assert_allclose(targets["sin2_mean_field_angle"][:5], [0, 1, 0, -1, 0], atol=1e-12)
+
+    # A label linear in one code dimension is found by both regressors; pure noise by neither.
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(600, 12))
+    y = {"linear": 2 * codes[:, 3] + 0.05 * rng.normal(size=600), "noise": rng.normal(size=600),
+         "step": (codes[:, 5] > 0).astype(float), "constant_in_test": np.r_[rng.normal(size=400), np.ones(200)],
+         "partial": np.where(np.arange(600) % 3 == 0, -codes[:, 1], np.nan)}  # defined on a third of the rows
+    train, test = {k: v[:400] for k, v in y.items()}, {k: v[400:] for k, v in y.items()}
+    r2 = label_r2(codes[:400], train, codes[400:], test)
+    assert r2["ridge"]["linear"] > 0.99 and r2["boosting"]["linear"] > 0.9
+    assert r2["ridge"]["partial"] > 0.99
+    assert r2["ridge"]["noise"] < 0.05 and r2["boosting"]["noise"] < 0.05
+    assert r2["boosting"]["step"] > 0.9 > r2["ridge"]["step"]  # non-linear: only boosting reads it fully
+    assert r2["ridge"]["constant_in_test"] is None and r2["boosting"]["constant_in_test"] is None
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A store whose labels are: a function of the vectors, a constant, a seed and an orientation; 4 test maps."""
+    store = synthetic_store(n=240, n_maps=24)
+    codes = np.zeros(24, np.int8)
+    codes[16:20], codes[20:] = 1, 2
+    split = codes[store.map_index]
+    signal = store.coeffs[:, :40].mean(1).astype(np.float64)
+    labels = {"signal": signal, "p0": np.full(len(store), 0.26), "seed": store.map_index.astype(float),
+              "mean_field_angle": np.rad2deg(np.arctan2(signal - signal.mean(), 0.05)) % 180}
+    path = tmp_path_factory.mktemp("labelled") / "labelled.h5"
+    write_store(path, dataclasses.replace(store, split=split, labels=labels))
+    return path
+
+
+def test_labels_are_read_from_every_code(labelled, tmp_path):
+    results = evaluate(read_store(labelled), [], ["rwst1", "pca"], store_path=labelled)
+    regression = results["label_regression"]
+    assert regression["targets"] == ["cos2_mean_field_angle", "sin2_mean_field_angle", "signal"]
+    assert set(regression["skipped"]) == {"p0", "seed"}
+    assert regression["full_vector"]["ridge"]["signal"] > 0.99  # a linear function of the vector
+    for name in ("rwst1", "pca-85"):
+        r2 = results["compressors"][name]["label_r2"]
+        assert set(r2) == {"ridge", "boosting"} and set(r2["ridge"]) == set(regression["targets"])
+    assert results["compressors"]["pca-85"]["label_r2"]["ridge"]["signal"] > 0.9
+    assert results["noise_floor"]["n_maps"] == 4
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps(results))
+    figs = tmp_path / "figs"
+    from dustvae.analysis.figures import make_figures
+
+    made = make_figures(out, figs, say=lambda _: None)
+    assert figs / "label_r2.png" in made and (figs / "label_r2.png").stat().st_size > 1000
+
+
+def test_paper_tables_define_every_macro_the_paper_uses(trained, tmp_path):
+    work, data = trained
+    results = tmp_path / "results.json"
+    run_cli("evaluate", data, "--model", work / "vae-85", "-o", results, check=True)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "make_paper_tables.py"), str(results),
+                           "--paper-dir", str(tmp_path / "paper"), "--docs-dir", str(tmp_path / "docs")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    macros = (tmp_path / "paper" / "macros.tex").read_text()
+    defined = set(re.findall(r"\\newcommand\{\\(\w+)\}", macros))
+    used = set(re.findall(r"\\([A-Z][A-Za-z]+)", (root / "paper" / "dustvae.tex").read_text())) - {"IfFileExists"}
+    assert used <= defined, used - defined
+    assert "\\newcommand{\\RmsePCAoneseventy}{--}" in macros  # not compared in this run, still defined
+    tables = (tmp_path / "paper" / "tables.tex").read_text()
+    assert "Noise floor" in tables and "\\label{tab:physics}" in tables and "VAE-2 (85)" in tables
+    rst = (tmp_path / "docs" / "results.rst").read_text()
+    assert "noise floor" in rst and "RWST Model 1" in rst
+
+
+def test_registry_orders_and_labels_names():
+    names = ["pca-85", "rwst2", "vae-85+pca", "vae-16", "vae-85", "vae-170", "pca-170", "rwst1", "mystery"]
+    assert registry.ordered(names) == ["vae-170", "vae-85", "vae-85+pca", "vae-16", "rwst1", "rwst2",
+                                       "pca-170", "pca-85", "mystery"]
+    assert registry.label("vae-170") == "VAE-1" and registry.label("rwst1", 130) == "RWST Model 1 (130)"
+    assert registry.label("vae-85+pca", 85) == "VAE-2 + PCA start (85)" and registry.label("pca-85") == "PCA-85"
+    assert registry.style("vae-85+pca")["color"] == registry.style("vae-85")["color"]
+    assert registry.style("vae-85+pca")["ls"] != registry.style("vae-85")["ls"]
+    assert re.fullmatch("[A-Za-z]+", registry.macro_stem("vae-85+pca+linout"))

@@ -1,10 +1,23 @@
-"""The coefficient layout: sizes, Kymatio's order and angles, index round trips."""
+"""The coefficient layout: sizes, index round trips, and its order and angles against Kymatio's own metadata and filters."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
-from dustvae.wst.layout import CoefficientLayout, kymatio_angles
+from dustvae.wst.kymatio_operator import kymatio_operator
+from dustvae.wst.layout import CoefficientLayout
+from dustvae.wst.transform import scattering_operator
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One CPU thread: on a shared machine more threads only slow these small transforms."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_sizes_for_design_convention():
@@ -20,14 +33,50 @@ def test_every_index_round_trips():
         assert layout.index(d["field"], d["layer"], d["j1"], d["l1"], d["j2"], d["l2"]) == i
 
 
-def test_kymatio_order_and_angles():
+@pytest.mark.parametrize("boundary", ["reflect", "periodic"])
+@pytest.mark.parametrize(("J", "L"), [(5, 8), (3, 6)])
+def test_order_follows_kymatio_metadata(J, L, boundary):
+    """Each path of Kymatio's output (out_type='list') carries its scales and angles; the layout lists them in that order."""
+    op = kymatio_operator(32, J, L, boundary, out_type="list")
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 2, 32, 32)).astype(np.float32))
+    with torch.inference_mode():
+        paths = op(x)
+    layout = CoefficientLayout(fields=("Q", "U"), J=J, L=L)
+    assert len(paths) == 1 + layout.per_field and paths[0]["j"] == ()
+    for k, path in enumerate(paths[1:]):
+        for f, field in enumerate(layout.fields):
+            row = layout.describe(f * layout.per_field + k)
+            assert row["field"] == field
+            if len(path["j"]) == 1:
+                assert (row["layer"], row["j1"], row["l1"]) == (1, path["j"][0], path["theta"][0])
+            else:
+                assert (row["layer"], row["j1"], row["l1"], row["j2"], row["l2"]) == (2, path["j"][0], path["theta"][0], path["j"][1], path["theta"][1])
+    # The operator's array output (what the transform averages) stacks the paths in that same order.
+    with torch.inference_mode():
+        stacked = scattering_operator(32, J, L, boundary)(x)
+    for k, path in enumerate(paths):
+        assert torch.equal(stacked[:, :, k], path["coef"])
+
+
+def test_angles_match_kymatio_filters():
+    """Angle index l of the layout is the orientation of Kymatio's wavelet l: the direction of its Fourier centroid."""
+    op = kymatio_operator(64, 5, 8, "periodic")
+    freq = np.fft.fftfreq(64)
+    rows, cols = np.meshgrid(freq, freq, indexing="ij")  # Kymatio's filters: first axis x, second y
     layout = CoefficientLayout()
-    # second layer of Q starts at (j1=0, l1=0, j2=1, l2=0); j2 and l2 run fastest
-    first = layout.describe(40)
-    assert (first["j1"], first["l1"], first["j2"], first["l2"]) == (0, 0, 1, 0)
-    assert layout.describe(41)["l2"] == 1 and layout.describe(48)["j2"] == 2
-    assert layout.describe(680)["field"] == "U"
-    np.testing.assert_allclose(kymatio_angles(8), (3 - np.arange(8)) * np.pi / 8)
+    checked = 0
+    for wavelet in op.psi:
+        if wavelet["j"] not in (1, 2):  # well inside the 64-px band: no wrap-around, many samples
+            continue
+        power = np.asarray(wavelet["levels"][0], dtype=np.float64) ** 2
+        centroid = np.arctan2((power * cols).sum(), (power * rows).sum())
+        expected = layout.angles[wavelet["theta"]]
+        # orientations are defined modulo pi
+        gap = (centroid - expected + np.pi / 2) % np.pi - np.pi / 2
+        assert abs(gap) < np.deg2rad(1.0), (wavelet["theta"], np.rad2deg(centroid), np.rad2deg(expected))
+        checked += 1
+    assert checked == 2 * layout.L  # one step of pi / L is 22.5 degrees: a shifted index cannot pass
+    assert layout.angles[layout.L // 2 - 1] == 0.0
     assert np.isnan(layout.theta2[0]) and layout.theta1[layout.index("Q", 1, 2, 3)] == 0.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import torch
 
 from dustvae.io.latents import read_latents
 from dustvae.io.store import read_store, write_store
-from dustvae.models import DilatedConvVAE, TrainConfig, kl_divergence, load_model, train
+from dustvae import defaults
+from dustvae.models import DilatedConvVAE, TrainConfig, kl_divergence, load_model, negative_elbo, train
 from dustvae.models.checkpoint import load_checkpoint
+from dustvae.models.train import Progress
 
 from conftest import assert_user_error, run_cli
 from helpers import synthetic_store, write_synthetic_store
@@ -88,24 +91,68 @@ def test_kl_forms_agree_in_expectation():
     assert float(analytic) > 0
 
 
-def test_training_lowers_validation_loss(tmp_path):
+def test_reconstruction_term_is_the_squared_log2_error():
+    """The loss weighs coefficients as the reported RMSE does: unweighted, in log2 units."""
+    torch.manual_seed(2)
+    model = DilatedConvVAE(85)
+    model.set_standardisation(torch.randn(1360), torch.rand(1360) * 2 + 0.05)  # very unequal scales
+    x, x_hat = torch.randn(4, 1360) * 0.3 - 2, torch.randn(4, 1360) * 0.3 - 2
+    mean, logvar = torch.zeros(4, 3), torch.zeros(4, 3)
+    loss, rec, kl = negative_elbo(model.standardise(x), model.standardise(x_hat), mean, logvar, None, 0.5, scale=model.data_std)
+    torch.testing.assert_close(rec, ((x - x_hat) ** 2).mean())
+    assert float(kl) == 0.0 and float(loss) == pytest.approx(float(rec))
+    _, rec_std, _ = negative_elbo(model.standardise(x), model.standardise(x_hat), mean, logvar, None, 0.5)
+    assert abs(float(rec_std) - float(rec)) > 0.1 * float(rec)  # standardised units weigh otherwise
+
+
+def _row(epoch: int, rmse: float) -> dict:
+    return {"epoch": epoch, "val_rmse_log2": rmse}
+
+
+def test_early_stopping_counts_only_after_the_warmup():
+    config = TrainConfig(epochs=100, warmup_epochs=3, patience=2)
+    progress = Progress()
+    # worse and worse within the warm-up: each is still the best (the objective is changing)
+    assert all(progress.record(_row(e, 0.5 + 0.1 * e), config) for e in (1, 2, 3))
+    assert progress.best_epoch == 3 and not progress.stopped_early
+    assert progress.record(_row(4, 0.7), config) and progress.best_epoch == 4  # lower than epoch 3's 0.8
+    assert not progress.record(_row(5, 0.7), config)  # equal is no improvement
+    assert not progress.stopped_early and not progress.finished
+    assert not progress.record(_row(6, 0.75), config)
+    assert progress.stopped_early and progress.finished and progress.epochs_done == 6 and progress.best_epoch == 4
+
+
+def test_training_lowers_validation_rmse_and_records_it(tmp_path):
     store = synthetic_store(n=128, n_maps=16)
-    result = train(store, tmp_path / "run", TrainConfig(latent_dim=85, epochs=6, batch_size=16, warmup_epochs=2, patience=50), progress=False)
-    first, best = result.history[0]["val_loss"], min(h["val_loss"] for h in result.history)
-    assert best < 0.8 * first
-    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    config = TrainConfig(latent_dim=85, epochs=6, batch_size=16, lr=3e-3, warmup_epochs=2, patience=50)
+    result = train(store, tmp_path / "run", config, progress=False)
+    rmse = [h["val_rmse_log2"] for h in result.history]
+    assert min(rmse) < 0.9 * rmse[0]
+    # the warm-up's last epoch (2) and those after it compete; earlier ones had a smaller KL weight
+    assert result.best_epoch == 2 + int(np.argmin(rmse[1:])) and result.best_val_rmse == min(rmse[1:])
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 6
+    lr = [row["lr"] for row in lines]
+    assert lr[0] == pytest.approx(3e-3) and lr[-1] == pytest.approx(3e-3 * defaults.TRAIN_LR_FLOOR) and lr == sorted(lr, reverse=True)
+    assert all(0 <= row["clipped_fraction"] <= 1 and row["train_rmse_log2"] > 0 for row in lines)
     payload = load_checkpoint(tmp_path / "run" / "best.pt")
-    for key in ("model", "optimizer", "train_config", "layout", "dustvae_version"):
+    for key in ("model", "optimizer", "train_config", "layout", "dustvae_version", "store_fingerprint"):
         assert key in payload
     assert payload["layout"]["vector_length"] == 1360
+    # the recorded RMSE is the reported metric: log2 units, from the posterior mean, on the validation rows
     model, _ = load_model(tmp_path / "run")
     torch.testing.assert_close(model.data_mean, torch.from_numpy(store.subset("train").coeffs.mean(0)), atol=1e-5, rtol=0)
+    val = torch.from_numpy(store.subset("validation").coeffs)
+    with torch.no_grad():
+        direct = float(torch.sqrt(((model.decode(model.encode(val)[0]) - val) ** 2).mean()))
+    assert direct == pytest.approx(result.best_val_rmse, rel=1e-4)
+    config_json = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config_json["train"]["lr"] == 3e-3 and config_json["model"] == "vae-85"
 
 
 def test_killed_training_resumes_to_identical_weights(tmp_path):
     data = write_synthetic_store(tmp_path / "small.h5", n=96, n_maps=16)
-    args = ["train", data, "--latent", 85, "--epochs", 6, "--batch-size", 16, "--warmup", 2, "--patience", 100, "--seed", 3, "--quiet", "--device", "cpu"]
+    args = ["train", data, "--latent", 85, "--epochs", 6, "--batch-size", 16, "--warmup", 2, "--patience", 100, "--seed", 3, "--augment", "--quiet", "--device", "cpu"]
     run_cli(*args, "-o", tmp_path / "whole", check=True)
 
     killed = tmp_path / "killed"
@@ -169,6 +216,9 @@ def test_model_commands_bad_input(tmp_path, trained):
     assert_user_error(run_cli("interpolate", ckpt, data, "--from", 0, "--to", 999), "out of range")
     assert_user_error(run_cli("train", data, "--latent", 0, "-o", tmp_path / "r"), "latent")
     assert_user_error(run_cli("train", data, "--latent", 85, "-o", work / "run"), "--resume")
+    assert_user_error(run_cli("train", data, "--batch-size", 1, "-o", tmp_path / "r1"), "batch-size")
+    assert_user_error(run_cli("train", data, "--warmup", -1, "-o", tmp_path / "r1"), "warmup")
+    assert not (tmp_path / "r1").exists()
 
     narrow = synthetic_store(n=32)
     narrow.coeffs = narrow.coeffs[:, :680]

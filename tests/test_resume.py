@@ -1,28 +1,39 @@
-"""Interrupted compute-wst: no truncated output, and a resumed run equals an uninterrupted one.
+"""Interrupted and continued runs: compute-wst and training.
 
-These tests kill a real subprocess (SIGKILL, and SIGINT as Ctrl-C does).
+compute-wst: no truncated output, and a resumed run equals an uninterrupted
+one (a real subprocess is killed with SIGKILL, and SIGINT as Ctrl-C does).
+Training: a resumed run must see the same store; a finished run continues
+to a larger epoch count; one run per directory. (The kill-and-resume test
+of training, to identical weights, is in test_models.py.)
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from dustvae.errors import DustvaeError
 from dustvae.io.patchfile import write_patches
+from dustvae.models import TrainConfig, train
+from dustvae.models.checkpoint import load_checkpoint
 from dustvae.sky.patches import flat_patches
 from dustvae.io.maps import FlatMap
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.compute import work_dir_for
 
-from conftest import run_cli
+from conftest import assert_user_error, run_cli
+from helpers import synthetic_store, write_synthetic_store
 
 N_BATCHES = 8
 
@@ -99,3 +110,48 @@ def test_interrupted_run_resumes_to_identical_store(tmp_path, patch_file, refere
     assert f"resumed: {2 * done} of 16" in proc.stderr
     assert out.exists() and not work.exists()
     assert_same_store(reference, out)
+
+
+# -- training runs ------------------------------------------------------------------------------
+
+TRAIN_ARGS = ["--latent", 16, "--batch-size", 16, "--warmup", 1, "--quiet", "--device", "cpu"]
+
+
+def test_training_resume_refuses_another_store(tmp_path):
+    a = write_synthetic_store(tmp_path / "a.h5", n=64, n_maps=8)
+    b = write_synthetic_store(tmp_path / "b.h5", n=64, n_maps=8, seed=1)
+    run_cli("train", a, *TRAIN_ARGS, "--epochs", 1, "-o", tmp_path / "run", check=True)
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    assert_user_error(run_cli("train", b, *TRAIN_ARGS, "--epochs", 2, "-o", tmp_path / "run", "--resume"), "different store")
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+def test_finished_training_continues_to_a_larger_epoch_count(tmp_path):
+    store = synthetic_store(n=64, n_maps=8)
+    run = tmp_path / "run"
+    config = TrainConfig(latent_dim=16, epochs=2, batch_size=16, warmup_epochs=1, patience=1000)
+    first = train(store, run, config, progress=False, device="cpu")
+    assert first.epochs_run == 2 and load_checkpoint(run / "last.pt")["finished"]
+    metrics = (run / "metrics.jsonl").read_text()
+
+    again = train(store, run, config, resume=True, progress=False, device="cpu")  # nothing more was asked for
+    assert again.epochs_run == 2 and (run / "metrics.jsonl").read_text() == metrics
+
+    longer = replace(config, epochs=3)
+    more = train(store, run, longer, resume=True, progress=False, device="cpu")
+    assert more.epochs_run == 3
+    text = (run / "metrics.jsonl").read_text()
+    assert text.startswith(metrics) and len(text.splitlines()) == 3
+    payload = load_checkpoint(run / "last.pt")
+    assert payload["finished"] and payload["epoch"] == 2 and payload["train_config"]["epochs"] == 3
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
+
+
+def test_one_training_run_per_directory(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / ".lock", "w") as held:  # as a second process training into it would hold it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(DustvaeError, match="another training run"):
+            train(synthetic_store(n=64, n_maps=8), run, TrainConfig(latent_dim=16, epochs=1, batch_size=16), progress=False, device="cpu")
+    assert not (run / "last.pt").exists()

@@ -34,29 +34,41 @@ def test_store_matches_independent_kymatio(computed):
     store = read_store(store_path)
     assert store.coeffs.shape == (len(patches), 1360) and store.coeffs.dtype == np.float32
     assert np.isfinite(store.coeffs).all()
+    assert store.attrs["wst_engine"] == "batched"
 
-    # Independent path: amplitude by hand, Kymatio directly, means, log ratios by index loops.
+    # Independent path: amplitude by hand, Kymatio directly with its own path metadata
+    # (out_type="list": scales and angle indices per path), means, log ratios.
     x = patches.patches.astype(np.float64)
     amp = np.sqrt(np.mean(x[:, 0] ** 2 + x[:, 1] ** 2, axis=(1, 2)))
     np.testing.assert_allclose(store.amplitude, amp, rtol=1e-6)
-    op = Scattering2D(J=5, shape=(32, 32), L=8, frontend="torch")
-    out = op(torch.from_numpy((x / amp[:, None, None, None]).astype(np.float32))).mean(dim=(-2, -1)).double().numpy()
-    expected = []
-    for f in range(2):
-        s1 = out[:, f, 1:41]
-        vec = [np.log2(s1)]
-        k = 41
-        for j1 in range(5):
-            for l1 in range(8):
-                for j2 in range(j1 + 1, 5):
-                    for l2 in range(8):
-                        vec.append(np.log2(out[:, f, k] / s1[:, j1 * 8 + l1])[:, None])
-                        k += 1
-        expected.append(np.concatenate(vec, axis=1))
-    expected = np.concatenate(expected, axis=1)
-    # Same float32 Kymatio on the same inputs: agreement to float32 round-off in log2.
+    op = Scattering2D(J=5, shape=(32, 32), L=8, frontend="torch", out_type="list")
+    with torch.inference_mode():
+        paths = op(torch.from_numpy((x / amp[:, None, None, None]).astype(np.float32)))
+    means = {(p["j"], p["theta"]): p["coef"].mean(dim=(-2, -1)).double().numpy() for p in paths}  # (N, 2) each
+    layout = CoefficientLayout()
+    expected = np.full(store.coeffs.shape, np.nan)
+    for (j, theta), mean in means.items():
+        for f, field in enumerate(layout.fields):
+            if len(j) == 1:
+                expected[:, layout.index(field, 1, j[0], theta[0])] = np.log2(mean[:, f])
+            elif len(j) == 2:
+                parent = means[((j[0],), (theta[0],))][:, f]
+                expected[:, layout.index(field, 2, j[0], theta[0], j[1], theta[1])] = np.log2(mean[:, f] / parent)
+    assert not np.isnan(expected).any()
+    # Same float32 filters on the same inputs: agreement to float32 round-off in log2.
     np.testing.assert_allclose(store.coeffs, expected, atol=2e-5)
-    np.testing.assert_allclose(store.s1[:, 0], out[:, 0, 1:41], rtol=1e-5)
+    # Raw S1 of Q at j1 = 1 sit at 8..15, by angle index.
+    np.testing.assert_allclose(store.s1[:, 0, 8:16], np.stack([means[((1,), (t,))][:, 0] for t in range(8)], axis=1), rtol=1e-5)
+
+
+def test_kymatio_engine_gives_the_same_store(computed, tmp_path):
+    patch_path, store_path = computed
+    out = tmp_path / "k.h5"
+    run_cli("compute-wst", patch_path, "-o", out, "--quiet", "--engine", "kymatio", check=True)
+    ours, theirs = read_store(store_path), read_store(out)
+    assert theirs.attrs["wst_engine"] == "kymatio"
+    np.testing.assert_allclose(ours.coeffs, theirs.coeffs, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(ours.s2, theirs.s2, rtol=1e-5)
 
 
 def test_store_attributes(computed):

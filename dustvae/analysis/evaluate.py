@@ -1,9 +1,10 @@
 """The comparison: every compressor on the held-out test split, one results file.
 
 PCA is fitted on the training split; RWST fits each vector alone; the VAEs
-arrive trained (on the train split, early-stopped on validation). Nothing
-here reads the validation split, and the test split is only ever
-reconstructed, never fitted.
+arrive trained (on the train split, early-stopped on validation); the
+regressors that read simulation labels from the codes are fitted on the
+training split's codes. Nothing here reads the validation split, and the
+test split is only ever reconstructed and scored, never fitted.
 """
 
 from __future__ import annotations
@@ -11,22 +12,26 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .._version import __version__
 from ..baselines import PCACompressor, RWSTCompressor
 from ..compressor import Compressor
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path, sha256sum
-from ..io.store import CoefficientStore
+from ..io.store import SPLIT_NAMES, CoefficientStore
 from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
 from ..models.apply import check_compatible
 from ..wst.layout import CoefficientLayout
-from .metrics import generative_metrics, reconstruction_metrics
+from . import registry
+from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, standardised_rmse
+from .physics import ORIENTATIONS, REGRESSORS, label_r2, label_targets
 
 BASELINES = ("rwst1", "rwst2", "pca")
 #: Test patches whose reconstructions are kept for figures.
@@ -37,19 +42,10 @@ N_EXAMPLES = 4
 PCA_CURVE_SIZES = (4, 8, 16, 32, 64, 85, 128, 170, 256, 340)
 
 
-def pca_rmse_curve(train: np.ndarray, test: np.ndarray, sizes=PCA_CURVE_SIZES) -> dict[str, float]:
-    """Test RMSE (log2) of PCA fitted on ``train``, at each size (one SVD, truncated)."""
-    sizes = [d for d in sizes if d <= min(train.shape)]
-    if not sizes:
-        return {}
-    pca = PCACompressor(max(sizes)).fit(train)._fitted()
-    centred = test.astype(np.float64) - pca.mean_
-    curve = {}
-    for d in sizes:
-        basis = pca.components_[:d]
-        residual = centred - (centred @ basis.T) @ basis
-        curve[str(d)] = float(np.sqrt(np.mean(residual**2)))
-    return curve
+def pca_rmse_curve(pca: PCACompressor, test: np.ndarray, sizes=PCA_CURVE_SIZES) -> dict[str, float]:
+    """Test RMSE of a fitted PCA truncated to each size, in the units of the arrays it was fitted on."""
+    return {str(d): float(np.sqrt(np.mean((pca.truncated(d).reconstruct(test) - test) ** 2)))
+            for d in sizes if d <= pca.latent_dim}
 
 
 def _timed(func, *args):
@@ -58,75 +54,221 @@ def _timed(func, *args):
     return out, time.perf_counter() - tic
 
 
+@dataclass
+class _Split:
+    """The rows an evaluation uses, and the training statistics every metric shares."""
+
+    test: CoefficientStore
+    train: CoefficientStore | None
+    mean: np.ndarray  # per-coefficient centre of the standardised space
+    scale: np.ndarray  # per-coefficient spread of the standardised space
+    map_mean: np.ndarray  # each test row's map mean vector
+
+    def standardise(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, np.float64) - self.mean) / self.scale
+
+
+def _split(store: CoefficientStore, notes: list[str]) -> _Split:
+    test = store.subset("test")
+    if len(test) == 0:
+        raise DustvaeError("the store's test split is empty; nothing to evaluate")
+    train = store.subset("train") if store.split is not None else None
+    reference = (train if train is not None and len(train) > 1 else test).coeffs.astype(np.float64)
+    if train is None:
+        notes.append("standardised errors use the test set's own mean and spread: the store has no training split")
+    scale = reference.std(0)
+    if (scale == 0).any():
+        notes.append(f"{int((scale == 0).sum())} coefficient(s) are constant in the training split; "
+                     "their standardised errors use unit spread")
+        scale = np.where(scale > 0, scale, 1.0)
+    return _Split(test, train, reference.mean(0), scale, map_means(test.coeffs, test.map_index))
+
+
+def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines, device: str,
+                 notes: list[str], inputs: dict) -> list[tuple[Compressor, dict]]:
+    layout = CoefficientLayout.from_attrs(store.attrs)
+    fingerprint = store.fingerprint()
+    found: list[tuple[Compressor, dict]] = []
+    for ckpt in checkpoints:
+        model, payload = load_model(ckpt, device)
+        check_compatible(store, payload, str(ckpt))
+        trained_on = payload.get("store_fingerprint")
+        held_out = True
+        if trained_on is not None and trained_on != fingerprint:
+            notes.append(f"{model.name} was trained on another store than the one evaluated; its test split may not be held out")
+        elif trained_on == fingerprint and store.split is None:
+            notes.append(f"NOT HELD OUT: {model.name} was trained on rows of this unsplit store, all of which are "
+                         "evaluated as test rows; its numbers measure fit, not generalisation")
+            held_out = False
+        found.append((VAECompressor(model), {"checkpoint": str(ckpt), "best_epoch": payload.get("best_epoch"),
+                                             "train_config": payload.get("train_config"), "held_out": held_out}))
+        inputs["checkpoints"][model.name] = {"path": str(ckpt), "sha256": sha256sum(ckpt if Path(ckpt).is_file() else Path(ckpt) / "best.pt")}
+    if "rwst1" in baselines:
+        found.append((RWSTCompressor(1, layout), {}))
+    if "rwst2" in baselines:
+        found.append((RWSTCompressor(2, layout), {}))
+    if "pca" in baselines:
+        sizes = sorted({c.latent_dim for c, _ in found if registry.is_vae(c.name)} or set(registry.REFERENCE_SIZES), reverse=True)
+        if split.train is None:
+            notes.append("pca skipped: the store has no training split to fit it on")
+        else:
+            too_big = [d for d in sizes if d > min(split.train.coeffs.shape)]
+            if too_big:
+                notes.append(f"pca-{', pca-'.join(map(str, too_big))} skipped: the training split has only "
+                             f"{len(split.train)} vectors")
+            found.extend((PCACompressor(d), {}) for d in sizes if d not in too_big)
+    rank = {c.name: registry.sort_key(c.name) for c, _ in found}
+    return sorted(found, key=lambda item: rank[item[0].name])
+
+
+@dataclass
+class _PCAFits:
+    """One SVD per space (log2 and standardised), at the largest size needed; every PCA size truncates it."""
+
+    log2: PCACompressor
+    standardised: PCACompressor
+    seconds: float  # time of the log2 fit, which every log2 PCA row shares
+
+    @classmethod
+    def fit(cls, split: _Split, sizes: Sequence[int]) -> "_PCAFits":
+        largest = max(sizes)
+        # One BLAS thread: these SVDs take seconds at most on one core, while threads competing for
+        # busy cores made them 4 to 27 times slower than that in our measurements.
+        with threadpool_limits(1, user_api="blas"):
+            log2, seconds = _timed(PCACompressor(largest).fit, split.train.coeffs)
+            return cls(log2, PCACompressor(largest).fit(split.standardise(split.train.coeffs)), seconds)
+
+    def standardised_row(self, latent_dim: int, split: _Split) -> tuple[np.ndarray, dict]:
+        """Reconstruction (log2 units) and errors of the PCA fitted in the standardised space."""
+        recon = self.standardised.truncated(latent_dim).reconstruct(split.standardise(split.test.coeffs))
+        recon = recon * split.scale + split.mean
+        return recon, {"rmse_log2": float(np.sqrt(np.mean((recon - split.test.coeffs) ** 2))),
+                       "rmse_std": standardised_rmse(split.test.coeffs, recon, split.scale)}
+
+
+@dataclass
+class _LabelRegression:
+    """Regression targets of the train and test rows, and the reference R^2 of the full vector."""
+
+    train_targets: dict[str, np.ndarray]
+    test_targets: dict[str, np.ndarray]
+    skipped: dict[str, str]
+    full_vector: dict
+
+    def r2(self, train_codes: np.ndarray, test_codes: np.ndarray) -> dict:
+        return label_r2(train_codes, self.train_targets, test_codes, self.test_targets)
+
+    def summary(self) -> dict:
+        return {"targets": list(self.train_targets), "skipped": self.skipped, "regressors": dict(REGRESSORS),
+                "orientations": ORIENTATIONS, "full_vector": self.full_vector,
+                "test_rows": {t: int(np.isfinite(v).sum()) for t, v in self.test_targets.items()}}
+
+
+def _label_regression(store: CoefficientStore, split: _Split, notes: list[str]) -> _LabelRegression | None:
+    """Targets from the store's labels, with the full vector's R^2; None (and a note) when there is nothing to do."""
+    if split.train is None:
+        notes.append("label regression skipped: the store has no training split to fit the regressors on")
+        return None
+    targets, skipped = label_targets(store.labels)
+    if not targets:
+        notes.append("label regression skipped: the store carries no label that varies"
+                     + (f" ({', '.join(f'{k}: {v}' for k, v in skipped.items())})" if skipped else ""))
+        return None
+    train_rows, test_rows = (np.flatnonzero(store.split == SPLIT_NAMES.index(w)) for w in ("train", "test"))
+    train_targets = {t: v[train_rows] for t, v in targets.items()}
+    test_targets = {t: v[test_rows] for t, v in targets.items()}
+    full = label_r2(split.train.coeffs, train_targets, split.test.coeffs, test_targets)
+    return _LabelRegression(train_targets, test_targets, skipped, full)
+
+
 def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = BASELINES,
              *, store_path: str | Path | None = None, device: str = "cpu", seed: int = 0,
-             notes: list[str] | None = None) -> dict:
+             notes: list[str] | None = None, labels: bool = True) -> dict:
     """Compare compressors on the store's test split; return the results dictionary.
+
+    Every compressor gets, on the test rows: RMSE in log2 units and in the
+    per-coefficient standardised space (training split's mean and spread;
+    a PCA row's standardised RMSE is that of the PCA fitted in that space,
+    recorded with the log2 fit's under ``fits``), RMSE against each patch's
+    map mean (physics kept rather than sample noise), relative errors per
+    field, layer and scale, and timings (PCA rows share one SVD, whose time
+    each reports as ``fit_seconds``); VAEs also the generative check.
+    Beside them: the noise floor (the within-map scatter of the test
+    vectors, :func:`~dustvae.analysis.metrics.noise_floor`) and, when the
+    store has labels and a training split, the held-out R^2 of each label
+    regressed on each compressor's code (:mod:`dustvae.analysis.physics`).
 
     Parameters
     ----------
     store : CoefficientStore
         A split store (``make-dataset``) or an unsplit one (all test data;
-        PCA is then skipped, as it has nothing to train on).
+        PCA and the label regression are then skipped, as they have nothing
+        to train on).
     checkpoints : paths
         Trained VAE checkpoints; PCA runs at each of their latent sizes.
     baselines : names
         Any of ``rwst1``, ``rwst2``, ``pca``.
+    labels : bool
+        Regress the store's labels on the codes (default). Off for quick
+        evaluations such as latent-size sweeps.
     """
     notes = notes if notes is not None else []
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise DustvaeError(f"unknown baseline(s) {', '.join(unknown)}; choose among {', '.join(BASELINES)}")
     layout = CoefficientLayout.from_attrs(store.attrs)
-    test = store.subset("test")
-    if len(test) == 0:
-        raise DustvaeError("the store's test split is empty; nothing to evaluate")
-    train = store.subset("train") if store.split is not None else None
-
-    compressors: list[tuple[Compressor, dict]] = []
+    split = _split(store, notes)
+    test, train = split.test, split.train
     inputs = {"checkpoints": {}}
-    fingerprint = store.fingerprint()
-    for ckpt in checkpoints:
-        model, payload = load_model(ckpt, device)
-        check_compatible(store, payload, str(ckpt))
-        trained_on = payload.get("store_fingerprint")
-        if trained_on is not None and trained_on != fingerprint:
-            notes.append(f"{model.name} was trained on another store than the one evaluated; its test split may not be held out")
-        compressors.append((VAECompressor(model), {"checkpoint": str(ckpt), "best_epoch": payload.get("best_epoch"),
-                                                   "train_config": payload.get("train_config")}))
-        inputs["checkpoints"][model.name] = {"path": str(ckpt), "sha256": sha256sum(ckpt if Path(ckpt).is_file() else Path(ckpt) / "best.pt")}
-    if "rwst1" in baselines:
-        compressors.append((RWSTCompressor(1, layout), {}))
-    if "rwst2" in baselines:
-        compressors.append((RWSTCompressor(2, layout), {}))
-    if "pca" in baselines:
-        sizes = sorted({c.latent_dim for c, _ in compressors if c.name.startswith("vae-")}, reverse=True) or [85, 170]
-        if train is None:
-            notes.append("pca skipped: the store has no training split to fit it on")
-        else:
-            compressors.extend((PCACompressor(d), {}) for d in sizes)
+    compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs)
+    floor = noise_floor(test.coeffs, test.map_index, layout, split.scale)
+    if floor is None:
+        notes.append("noise floor and errors against the map mean skipped: no test map has two patches")
+    elif len(np.unique(test.map_index)) == 1:
+        notes.append("the test rows come from one map: the noise floor then holds the physical variation across "
+                     "that map as well as realisation noise")
+    regression = _label_regression(store, split, notes) if labels else None
 
     results: dict[str, dict] = {}
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
     recon_examples: dict[str, list] = {}
-    train_scale = train.coeffs.std(0) if train is not None else test.coeffs.std(0)
+    pca_sizes = [c.latent_dim for c, _ in compressors if isinstance(c, PCACompressor)]
+    curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if train is not None and "pca" in baselines else []
+    pcas = _PCAFits.fit(split, pca_sizes + curve_sizes) if pca_sizes or curve_sizes else None
     for compressor, extra in compressors:
         fit_seconds = 0.0
-        if compressor.needs_training:
+        if isinstance(compressor, PCACompressor):
+            compressor, fit_seconds = pcas.log2.truncated(compressor.latent_dim), pcas.seconds
+        elif compressor.needs_training:
             _, fit_seconds = _timed(compressor.fit, train.coeffs)
         latent, encode_seconds = _timed(compressor.encode, test.coeffs)
         recon, decode_seconds = _timed(compressor.decode, latent)
         row = {"latent": int(compressor.latent_dim), **reconstruction_metrics(test.coeffs, recon, layout),
-               "fit_seconds": fit_seconds, "encode_ms_per_patch": 1e3 * encode_seconds / len(test),
-               "decode_ms_per_patch": 1e3 * decode_seconds / len(test), **extra}
+               "rmse_std": standardised_rmse(test.coeffs, recon, split.scale)}
+        if floor is not None:
+            row["rmse_to_map_mean_log2"] = float(np.sqrt(np.mean((recon - split.map_mean) ** 2)))
+            row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon, split.scale)
+        if isinstance(compressor, PCACompressor):
+            recon_std_fit, std_fit = pcas.standardised_row(compressor.latent_dim, split)
+            row["fits"] = {"log2": {"rmse_log2": row["rmse_log2"], "rmse_std": row["rmse_std"]}, "standardised": std_fit}
+            row["rmse_std"] = std_fit["rmse_std"]
+            if floor is not None:
+                row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon_std_fit, split.scale)
+        row.update({"fit_seconds": fit_seconds, "encode_ms_per_patch": 1e3 * encode_seconds / len(test),
+                    "decode_ms_per_patch": 1e3 * decode_seconds / len(test), **extra})
         if isinstance(compressor, VAECompressor):
             samples = compressor.sample(len(test), seed)
             reference = train.coeffs if train is not None else test.coeffs
-            row["generative"] = generative_metrics(samples, test.coeffs, reference, train_scale)
+            row["generative"] = generative_metrics(samples, test.coeffs, reference, split.scale)
+        if regression is not None:
+            row["label_r2"] = regression.r2(compressor.encode(train.coeffs), latent)
         results[compressor.name] = row
         recon_examples[compressor.name] = np.asarray(recon[:N_EXAMPLES], np.float64).tolist()
     examples["reconstructions"] = recon_examples
-    pca_curve = pca_rmse_curve(train.coeffs, test.coeffs) if train is not None and "pca" in baselines else {}
+    pca_curve, pca_curve_std = {}, {}
+    if curve_sizes:
+        pca_curve = pca_rmse_curve(pcas.log2, test.coeffs, curve_sizes)
+        pca_curve_std = pca_rmse_curve(pcas.standardised, split.standardise(test.coeffs), curve_sizes)
 
     import kymatio
     import sklearn
@@ -136,15 +278,18 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         "compressors": results,
         "test": {"n_patches": len(test), "n_maps": int(len(np.unique(test.map_index))),
                  "split": "store split (by map)" if store.split is not None else "whole store (no split)"},
+        "noise_floor": floor,
+        "label_regression": regression.summary() if regression is not None else None,
         "inputs": {"store": str(store_path) if store_path else None,
                    "store_sha256": sha256sum(store_path) if store_path else None,
-                   "store_fingerprint": fingerprint, "layout": layout.to_attrs(),
+                   "store_fingerprint": store.fingerprint(), "layout": layout.to_attrs(),
                    "n_train": int(len(train)) if train is not None else 0, **inputs},
         "versions": {"dustvae": __version__, "kymatio": kymatio.__version__, "torch": torch.__version__,
                      "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "device": device},
         "notes": notes,
         "pca_curve": pca_curve,
+        "pca_curve_std": pca_curve_std,
         "examples": examples,
     }
 
@@ -156,17 +301,43 @@ def write_results(path: str | Path, results: dict) -> Path:
     return Path(path)
 
 
+def _fmt(value, digits: int = 4) -> str:
+    return "--" if value is None else f"{value:.{digits}f}"
+
+
 def markdown_table(results: dict) -> str:
-    """The headline numbers as a Markdown table, best RMSE first."""
-    rows = sorted(results["compressors"].items(), key=lambda item: item[1]["rmse_log2"])
-    lines = ["| compressor | latents | RMSE (log2) | mean rel. err. S1 | mean rel. err. S2/S1 | encode ms/patch |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """The headline numbers as Markdown: errors (best RMSE first) with the noise floor, then label R^2."""
+    comp = results["compressors"]
+    rows = sorted(comp.items(), key=lambda item: item[1]["rmse_log2"])
+    lines = ["| compressor | latents | RMSE (log2) | RMSE (std.) | RMSE to map mean (log2) | mean rel. err. S1 | "
+             "mean rel. err. S2/S1 | encode ms/patch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in rows:
-        lines.append(f"| {name} | {row['latent']} | {row['rmse_log2']:.4f} | {row['rel_err_s1']:.4f} | "
+        lines.append(f"| {name} | {row['latent']} | {row['rmse_log2']:.4f} | {_fmt(row.get('rmse_std'))} | "
+                     f"{_fmt(row.get('rmse_to_map_mean_log2'))} | {row['rel_err_s1']:.4f} | "
                      f"{row['rel_err_s2_over_s1']:.4f} | {row['encode_ms_per_patch']:.3f} |")
+    floor = results.get("noise_floor")
+    if floor:
+        lines.append(f"| noise floor (within-map scatter) | -- | {floor['rmse_log2']:.4f} | {_fmt(floor.get('rmse_std'))} "
+                     "| -- | -- | -- | -- |")
     test = results["test"]
     lines.append("")
     lines.append(f"Test set: {test['n_patches']} patches from {test['n_maps']} maps ({test['split']}).")
+    regression = results.get("label_regression")
+    if regression:
+        lines += ["", "Held-out R^2 of each label regressed on the code (ridge / gradient boosting):", ""]
+        targets = regression["targets"]
+        lines.append("| code | " + " | ".join(targets) + " |")
+        lines.append("|---|" + "---:|" * len(targets))
+        coded = [(n, comp[n].get("label_r2")) for n in registry.ordered(comp)]
+        coded.append(("full vector", regression.get("full_vector")))
+        for name, r2 in coded:
+            if r2:
+                cells = [f"{_fmt(r2['ridge'].get(t), 2)} / {_fmt(r2['boosting'].get(t), 2)}" for t in targets]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if regression.get("skipped"):
+            lines.append("")
+            lines.append("Labels not regressed: " + "; ".join(f"{k} ({v})" for k, v in regression["skipped"].items()) + ".")
     for note in results.get("notes", []):
         lines.append(f"Note: {note}")
     return "\n".join(lines)

@@ -21,56 +21,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..errors import DustvaeError  # noqa: E402
+from ..io.atomic import atomic_path  # noqa: E402
+from . import registry  # noqa: E402
+from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
+from .registry import OKABE_ITO  # noqa: E402
 from ..wst.layout import CoefficientLayout  # noqa: E402
 
-OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
 STYLE = {
     "figure.dpi": 150, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
     "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
     "axes.spines.right": False, "savefig.bbox": "tight", "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO[1:]),
 }
-#: Fixed colour and line style per compressor family, the same in every figure.
-LOOK = {
-    "data": dict(color=OKABE_ITO[0], ls="-", lw=1.6),
-    "vae-170": dict(color=OKABE_ITO[5], ls="-", lw=1.2),
-    "vae-85": dict(color=OKABE_ITO[2], ls="--", lw=1.2),
-    "rwst1": dict(color=OKABE_ITO[6], ls=":", lw=1.2),
-    "rwst2": dict(color=OKABE_ITO[7], ls="-.", lw=1.2),
-    "pca-170": dict(color=OKABE_ITO[3], ls="-", lw=1.0),
-    "pca-85": dict(color=OKABE_ITO[1], ls="--", lw=1.0),
-}
-LABELS = {"vae-170": "VAE-1 (170)", "vae-85": "VAE-2 (85)", "rwst1": "RWST Model 1 (130)",
-          "rwst2": "RWST Model 2 (170)", "pca-170": "PCA (170)", "pca-85": "PCA (85)", "data": "data"}
+_look = registry.style
 
 
-def _look(name: str) -> dict:
-    """Colour and line style: fixed per name; variants (``+lin``) dotted in their family's colour."""
-    if name in LOOK:
-        return LOOK[name]
-    base = name.split("+")[0]
-    if base in LOOK:
-        return dict(LOOK[base], ls=(0, (1, 1)), lw=1.4)
-    palette = OKABE_ITO[1:]
-    return dict(color=palette[sum(map(ord, name)) % len(palette)], ls="-", lw=1.0)
-
-
-def _label(name: str) -> str:
-    if name in LABELS:
-        return LABELS[name]
-    base, _, variant = name.partition("+")
-    if base in LABELS and variant:
-        family, size = LABELS[base].split(" ", 1)
-        return f"{family}+{variant} {size}"
-    return name
+def _label(name: str, results: dict | None = None) -> str:
+    """The registry's label, with the latent count from the results row when there is one."""
+    row = (results or {}).get("compressors", {}).get(name)
+    return registry.label(name, row.get("latent") if row else None)
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
     paths = []
     for ext in ("pdf", "png"):
         path = out_dir / f"{name}.{ext}"
-        tmp = out_dir / f".{name}.tmp.{ext}"
-        fig.savefig(tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext)
         paths.append(path)
     plt.close(fig)
     return paths
@@ -120,8 +96,9 @@ def fig_coefficients(results: dict, layout: CoefficientLayout, names: list[str],
         series = {"data": truth[row]} | {n: np.asarray(ex["reconstructions"][n][row]) for n in names}
         for name, vec in series.items():
             look = _look(name)
-            axes[row, 0].plot(np.arange(len(s1)), vec[s1], label=_label(name), **look)
-            axes[row, 1].plot(np.arange(len(pairs)), [vec[i].mean() for i in pair_index], marker="o", ms=2.5, label=_label(name), **look)
+            axes[row, 0].plot(np.arange(len(s1)), vec[s1], label=_label(name, results), **look)
+            axes[row, 1].plot(np.arange(len(pairs)), [vec[i].mean() for i in pair_index], marker="o", ms=2.5,
+                              label=_label(name, results), **look)
         axes[row, 0].set_ylabel(f"test patch {ex['test_rows'][row]}\n$\\log_2 S_1$")
         axes[row, 1].set_ylabel("$\\langle \\log_2 S_2/S_1 \\rangle_{\\theta_1,\\theta_2}$")
         axes[row, 0].set_xticks(np.arange(layout.J) * layout.L + layout.L / 2 - 0.5, [f"$j_1$={j}" for j in range(layout.J)])
@@ -154,7 +131,7 @@ def fig_error_per_pair(results: dict, layout: CoefficientLayout, names: list[str
             if np.isfinite(value):
                 ax.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if value < 0.6 * vmax else "black")
-        ax.set_title(_label(name))
+        ax.set_title(_label(name, results))
         ax.set_xlabel("$j_2$ (diagonal: $S_1$ at $j_1$)")
         ax.set_ylabel("$j_1$")
         ax.set_xticks(range(layout.J))
@@ -166,7 +143,7 @@ def fig_error_per_pair(results: dict, layout: CoefficientLayout, names: list[str
 
 
 def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[str]):
-    """Grouped bars: RMSE per field and layer for each compressor."""
+    """Grouped bars: RMSE per field and layer for each compressor; the noise floor as a dashed line per group."""
     groups = [f"{f}{k}" for f in layout.fields for k in (1, 2)]
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(7.2, 2.6), constrained_layout=True)
@@ -174,7 +151,11 @@ def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[st
         values = [results["compressors"][name]["per_field_layer"][g]["rmse_log2"] for g in groups]
         look = _look(name)
         ax.bar(np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width, values, width, color=look["color"],
-               label=_label(name), edgecolor="black", linewidth=0.3, hatch=["", "//", "..", "xx", "\\\\", "oo"][i % 6])
+               label=_label(name, results), edgecolor="black", linewidth=0.3, hatch=["", "//", "..", "xx", "\\\\", "oo"][i % 6])
+    floor = results.get("noise_floor")
+    if floor:
+        ax.hlines([floor["per_field_layer"][g] for g in groups], np.arange(len(groups)) - 0.45, np.arange(len(groups)) + 0.45,
+                  colors="black", linestyles="--", lw=1.0, label="noise floor (within-map scatter)")
     ax.set_xticks(np.arange(len(groups)), [f"{g[0]}, layer {g[1]}" for g in groups])
     ax.set_ylabel("test RMSE [log$_2$ units]")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
@@ -182,14 +163,15 @@ def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[st
 
 
 def fig_error_vs_latent(results: dict, sweeps: dict | None):
-    """Test RMSE against the number of latents: VAE family, PCA, RWST Models 1 and 2."""
+    """Test RMSE against the number of latents: VAE family, PCA, RWST Models 1 and 2, and the noise floor."""
     fig, ax = plt.subplots(figsize=(3.6, 2.8), constrained_layout=True)
     pca = results.get("pca_curve", {})
     if pca:
         sizes = sorted(int(k) for k in pca)
         ax.plot(sizes, [pca[str(s)] for s in sizes], color=OKABE_ITO[3], marker="s", ms=3, label="PCA")
+    parsed = {name: registry.parse(name) for name in results["compressors"]}
     vae = {row["latent"]: row["rmse_log2"] for name, row in results["compressors"].items()
-           if name.startswith("vae-") and "+" not in name}
+           if parsed[name].family == "vae" and parsed[name].variant is None}
     if vae:
         sizes = sorted(vae)
         ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=4, label="VAE-1, VAE-2 (early-stopped)")
@@ -199,12 +181,17 @@ def fig_error_vs_latent(results: dict, sweeps: dict | None):
         ax.plot(sizes, [short[s] for s in sizes], color=OKABE_ITO[5], marker="o", mfc="white", ls="none", ms=4,
                 label=f"VAE family, {sweeps.get('epochs', '?')} epochs")
     for name, row in results["compressors"].items():
-        if "+" in name:
-            ax.plot([row["latent"]], [row["rmse_log2"]], marker="D", ms=4, ls="none", color=_look(name)["color"], label=_label(name))
+        if parsed[name].variant is not None:
+            ax.plot([row["latent"]], [row["rmse_log2"]], marker="D", ms=4, ls="none", color=_look(name)["color"],
+                    label=_label(name, results))
     for name, marker in (("rwst1", "^"), ("rwst2", "v")):
         if name in results["compressors"]:
             row = results["compressors"][name]
-            ax.plot([row["latent"]], [row["rmse_log2"]], marker=marker, ls="none", color=_look(name)["color"], label=_label(name))
+            ax.plot([row["latent"]], [row["rmse_log2"]], marker=marker, ls="none", color=_look(name)["color"],
+                    label=_label(name, results))
+    floor = results.get("noise_floor")
+    if floor:
+        ax.axhline(floor["rmse_log2"], color="black", ls="--", lw=0.8, label="noise floor (within-map scatter)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("latent size (numbers per patch)")
     ax.set_ylabel("test RMSE [log$_2$ units]")
@@ -212,11 +199,26 @@ def fig_error_vs_latent(results: dict, sweeps: dict | None):
     return fig
 
 
+#: Symbols of the simulator's labels; other labels are shown by name.
+SYMBOLS = {"slope": "$\\alpha$", "turbulence": "$f_M$", "n_layers": "$N$ layers", "intensity_sigma": "$\\sigma_I$",
+           "mean_field_angle": "$\\chi_0$ [deg]", "mean_field_inclination": "$\\gamma_0$ [deg]"}
+
+
+def _target_label(target: str) -> str:
+    """Axis text for a regression target (``cos2_NAME`` / ``sin2_NAME`` for orientations)."""
+    trig, _, base = target.partition("2_")
+    if trig in ("cos", "sin") and base:
+        symbol = SYMBOLS.get(base, base).replace(" [deg]", "")
+        return f"{trig} 2{symbol}" if symbol.startswith("$") else f"{trig} 2({base})"
+    return SYMBOLS.get(target, target)
+
+
 def fig_latent_space(latents: dict[str, np.ndarray], labels: dict[str, np.ndarray], model_name: str):
-    """2D projection (principal axes of the latent means) of test latents coloured by each label."""
-    keys = [k for k in ("slope", "turbulence", "n_layers", "intensity_sigma", "mean_field_angle", "mean_field_inclination") if k in labels]
+    """2D projection (principal axes of the latent means) of test latents coloured by each varying label."""
+    varying = [k for k in labels if k not in NOT_PHYSICAL and np.ptp(labels[k]) > 0]
+    keys = [k for k in SYMBOLS if k in varying] + sorted(k for k in varying if k not in SYMBOLS)
     if not keys:
-        raise DustvaeError("the store has no simulation labels to colour the latent space by")
+        raise DustvaeError("the store has no varying simulation labels to colour the latent space by")
     mean = latents["mean"]
     centred = mean - mean.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
@@ -224,17 +226,44 @@ def fig_latent_space(latents: dict[str, np.ndarray], labels: dict[str, np.ndarra
     cols = 3
     rows = int(np.ceil(len(keys) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), constrained_layout=True, squeeze=False)
-    units = {"slope": "$\\alpha$", "turbulence": "$f_M$", "n_layers": "$N$ layers", "intensity_sigma": "$\\sigma_I$",
-             "mean_field_angle": "$\\chi_0$ [deg]", "mean_field_inclination": "$\\gamma_0$ [deg]"}
     for ax, key in zip(axes.ravel(), keys):
-        cmap = "twilight" if key == "mean_field_angle" else "viridis"
+        cmap = "twilight" if is_orientation(key) else "viridis"
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels[key], s=4, cmap=cmap, rasterized=True)
-        fig.colorbar(sc, ax=ax, label=units.get(key, key))
+        fig.colorbar(sc, ax=ax, label=SYMBOLS.get(key, key))
         ax.set_xlabel("latent PC 1")
         ax.set_ylabel("latent PC 2")
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
     fig.suptitle(f"{_label(model_name)}: test-patch latent means, coloured by simulation parameter")
+    return fig
+
+
+def fig_label_r2(results: dict, names: list[str]):
+    """Held-out R^2 of each label regressed on each code, one panel per regressor (the full vector last)."""
+    regression = results["label_regression"]
+    targets = regression["targets"]
+    rows = [n for n in names if results["compressors"][n].get("label_r2")]
+    tables = {n: results["compressors"][n]["label_r2"] for n in rows}
+    if regression.get("full_vector"):
+        tables["full vector"] = regression["full_vector"]
+    regressors = list(next(iter(tables.values()))) if tables else []
+    if not regressors:
+        return None
+    fig, axes = plt.subplots(1, len(regressors), figsize=(3.6 * len(regressors), 0.9 + 0.3 * len(tables)),
+                             constrained_layout=True, squeeze=False)
+    image = None
+    for ax, regressor in zip(axes[0], regressors):
+        grid = np.array([[np.nan if tables[n][regressor].get(t) is None else tables[n][regressor][t] for t in targets]
+                         for n in tables])
+        image = ax.imshow(np.clip(grid, 0, 1), cmap="cividis", vmin=0, vmax=1, aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if value < 0.6 else "black")
+        ax.set_xticks(range(len(targets)), [_target_label(t) for t in targets], rotation=45, ha="right")
+        ax.set_yticks(range(len(tables)), [_label(n, results) if n in results["compressors"] else n for n in tables])
+        ax.set_title({"ridge": "linear (ridge)", "boosting": "non-linear (gradient boosting)"}.get(regressor, regressor))
+    fig.colorbar(image, ax=axes, shrink=0.9, label="test $R^2$ (negative shown as 0)")
     return fig
 
 
@@ -304,7 +333,7 @@ def _key(mapping: dict, value: float) -> str:
 # -- the driver ---------------------------------------------------------------------------------
 
 FIGURES = ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
-           "latent_space", "interpolation", "prior_samples", "beta_tradeoff")
+           "label_r2", "latent_space", "interpolation", "prior_samples", "beta_tradeoff")
 
 
 def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str | Path | None = None,
@@ -317,7 +346,7 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     import torch
 
     from ..io.store import read_store
-    from ..models.apply import decode_array, encode_array
+    from ..models.apply import encode_array, interpolate_array, sample_array
     from ..models.checkpoint import load_model
 
     results_path = Path(results_path)
@@ -335,9 +364,8 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
     sweeps_path = run_root / "sweeps.json"
     sweeps = json.loads(sweeps_path.read_text()) if sweeps_path.exists() else None
-    order = [n for n in ("vae-170", "vae-85", "rwst1", "rwst2", "pca-170", "pca-85") if n in compressors]
-    order += [n for n in compressors if n not in order]
-    vaes = [n for n in order if n.startswith("vae-")]
+    order = registry.ordered(compressors)
+    vaes = [n for n in order if registry.is_vae(n)]
     written: list[Path] = []
 
     def draw(name: str, build):
@@ -356,6 +384,8 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     draw("error_per_pair", lambda: fig_error_per_pair(results, layout, order))
     draw("error_per_layer", lambda: fig_error_per_layer(results, layout, order))
     draw("error_vs_latent", lambda: fig_error_vs_latent(results, sweeps))
+    if results.get("label_regression"):
+        draw("label_r2", lambda: fig_label_r2(results, order))
     if sweeps and "beta" in sweeps:
         draw("beta_tradeoff", lambda: fig_beta_tradeoff(sweeps["beta"]))
 
@@ -372,15 +402,9 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
             mean, logvar = encode_array(model, test.coeffs)
             draw("latent_space", lambda: fig_latent_space({"mean": mean, "logvar": logvar}, test.labels, main_name))
         a, b = 0, int(np.argmax(np.linalg.norm(test.coeffs - test.coeffs[0], axis=1)))  # the most different pair
-        za, _ = encode_array(model, test.coeffs[[a, b]])
-        weights = np.linspace(0, 1, 9)
-        path = decode_array(model, (1 - weights)[:, None] * za[0] + weights[:, None] * za[1])
+        path, weights = interpolate_array(model, test.coeffs[[a, b]], 9)
         draw("interpolation", lambda: fig_interpolation(path, weights, test.coeffs[[a, b]], layout, main_name))
-        samples = {}
-        for name, ckpt in ckpts.items():
-            m, _ = load_model(ckpt, "cpu")
-            z = np.random.default_rng(0).standard_normal((len(test), m.latent_dim)).astype(np.float32)
-            samples[name] = decode_array(m, z)
+        samples = {name: sample_array(load_model(ckpts[name], "cpu")[0], len(test), 0) for name in registry.ordered(ckpts)}
         draw("prior_samples", lambda: fig_prior_samples(test.coeffs, samples, layout))
     else:
         say("figures: no store or checkpoints found; latent-space, interpolation and prior-sample figures skipped")

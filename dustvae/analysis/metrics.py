@@ -9,6 +9,7 @@ second), averaged.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.distance import cdist
 
 from ..wst.layout import CoefficientLayout
 
@@ -39,6 +40,56 @@ def reconstruction_metrics(truth: np.ndarray, recon: np.ndarray, layout: Coeffic
     return out
 
 
+def map_means(X: np.ndarray, map_index: np.ndarray) -> np.ndarray:
+    """Each row's map mean: the mean vector of all rows with the same ``map_index`` (N, D)."""
+    X = np.asarray(X, np.float64)
+    maps, inverse = np.unique(np.asarray(map_index), return_inverse=True)
+    sums = np.zeros((len(maps), X.shape[1]))
+    np.add.at(sums, inverse, X)
+    return (sums / np.bincount(inverse)[:, None])[inverse]
+
+
+def noise_floor(X: np.ndarray, map_index: np.ndarray, layout: CoefficientLayout,
+                scale: np.ndarray | None = None) -> dict | None:
+    """Within-map scatter of the vectors: the part of a patch no compressor of that patch alone can predict.
+
+    For each map with at least two patches, the per-coefficient variance of
+    its patches around the map's mean vector, unbiased (``n - 1``
+    denominator, so that maps of few patches are not favoured); the floor is
+    the root of its mean over coefficients and maps (an RMS over maps, each
+    map weighted equally). ``rmse_std`` divides each coefficient by
+    ``scale`` (the training spread) first. None when no map has two patches.
+    """
+    X = np.asarray(X, np.float64)
+    _, inverse, counts = np.unique(np.asarray(map_index), return_inverse=True, return_counts=True)
+    keep = counts[inverse] >= 2
+    if not keep.any():
+        return None
+    residual = (X - map_means(X, map_index))[keep]
+    groups, rows = np.unique(inverse[keep], return_inverse=True)
+    n = counts[groups].astype(np.float64)
+
+    def floor(resid: np.ndarray, cols=slice(None)) -> float:
+        ss = np.zeros((len(groups), resid[:1, cols].shape[1]))
+        np.add.at(ss, rows, resid[:, cols] ** 2)  # sum of squares per map and coefficient
+        return float(np.sqrt(np.mean(ss / (n - 1)[:, None])))
+
+    out = {"rmse_log2": floor(residual),
+           "per_layer": {str(k): floor(residual, layout.select(layer=k)) for k in (1, 2)},
+           "per_field_layer": {f"{f}{k}": floor(residual, layout.select(field=f, layer=k))
+                               for f in layout.fields for k in (1, 2)},
+           "n_maps": int(len(groups)), "patches_per_map": {"min": int(n.min()), "max": int(n.max())}}
+    if scale is not None:
+        out["rmse_std"] = floor(residual / np.asarray(scale, np.float64))
+    return out
+
+
+def standardised_rmse(truth: np.ndarray, recon: np.ndarray, scale: np.ndarray) -> float:
+    """RMSE after dividing each coefficient's error by ``scale`` (the training split's std)."""
+    delta = (np.asarray(recon, np.float64) - np.asarray(truth, np.float64)) / np.asarray(scale, np.float64)
+    return float(np.sqrt(np.mean(delta**2)))
+
+
 def energy_distance(a: np.ndarray, b: np.ndarray, max_points: int = 1000, seed: int = 0) -> float:
     """Energy distance (Székely & Rizzo 2013) between two samples of vectors.
 
@@ -57,7 +108,7 @@ def energy_distance(a: np.ndarray, b: np.ndarray, max_points: int = 1000, seed: 
         b = b[rng.choice(len(b), max_points, replace=False)]
 
     def mean_dist(x, y, same):
-        d = np.sqrt(np.maximum((x**2).sum(1)[:, None] + (y**2).sum(1)[None] - 2 * x @ y.T, 0.0))
+        d = cdist(x, y)  # direct differences: no cancellation in |x|^2 + |y|^2 - 2 x.y
         n = len(x)
         return d.sum() / (n * (n - 1)) if same else d.mean()
 

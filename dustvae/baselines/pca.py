@@ -1,4 +1,4 @@
-"""PCA at any latent size, fitted on the training split (scikit-learn, no whitening)."""
+"""PCA at any latent size, fitted on the training split (scikit-learn's SVD, no whitening)."""
 
 from __future__ import annotations
 
@@ -16,27 +16,55 @@ class PCACompressor(Compressor):
     ----------
     latent_dim : int
         Number of components kept.
+
+    Attributes
+    ----------
+    mean_ : ndarray (D,)
+        Training mean, after fitting.
+    components_ : ndarray (latent_dim, D)
+        Orthonormal principal axes, by decreasing variance, after fitting.
     """
 
     def __init__(self, latent_dim: int):
         self.latent_dim = int(latent_dim)
         self.name = f"pca-{self.latent_dim}"
-        self._pca: PCA | None = None
+        self.mean_: np.ndarray | None = None
+        self.components_: np.ndarray | None = None
 
     def fit(self, X: np.ndarray) -> "PCACompressor":
         X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise DustvaeError(f"{self.name}: training vectors must form a 2D array, got shape {X.shape}")
         if min(X.shape) < self.latent_dim:
             raise DustvaeError(f"{self.name} needs at least {self.latent_dim} training vectors; got {len(X)}")
-        self._pca = PCA(n_components=self.latent_dim, whiten=False, svd_solver="full").fit(X)
+        pca = PCA(n_components=self.latent_dim, whiten=False, svd_solver="full").fit(X)
+        self.mean_, self.components_ = pca.mean_, pca.components_
         return self
 
-    def _fitted(self) -> PCA:
-        if self._pca is None:
+    def truncated(self, latent_dim: int) -> "PCACompressor":
+        """The PCA of ``latent_dim`` components on the same data, from this fit's leading axes (no new SVD)."""
+        self._fitted()
+        if not 0 < latent_dim <= self.latent_dim:
+            raise DustvaeError(f"{self.name} can give 1 to {self.latent_dim} components, not {latent_dim}")
+        smaller = PCACompressor(latent_dim)
+        smaller.mean_, smaller.components_ = self.mean_, self.components_[:latent_dim]
+        return smaller
+
+    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.components_ is None:
             raise DustvaeError(f"{self.name} is not fitted; call fit on the training split first")
-        return self._pca
+        return self.mean_, self.components_
+
+    def _check(self, array: np.ndarray, length: int, what: str) -> np.ndarray:
+        array = np.asarray(array, dtype=np.float64)
+        if array.ndim != 2 or array.shape[1] != length:
+            raise DustvaeError(f"{self.name}: {what} of length {length} expected, got shape {array.shape}")
+        return array
 
     def encode(self, X: np.ndarray) -> np.ndarray:
-        return self._fitted().transform(np.asarray(X, dtype=np.float64))
+        mean, components = self._fitted()
+        return (self._check(X, len(mean), "vectors") - mean) @ components.T
 
     def decode(self, Z: np.ndarray) -> np.ndarray:
-        return self._fitted().inverse_transform(np.asarray(Z, dtype=np.float64))
+        mean, components = self._fitted()
+        return self._check(Z, self.latent_dim, "codes") @ components + mean

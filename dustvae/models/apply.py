@@ -1,13 +1,26 @@
-"""Using a trained model: encode, reconstruct, sample and interpolate, as stores and latent files.
+"""Using a trained model: encode, reconstruct, sample and interpolate, as arrays, stores and latent files.
+
+This is the one home of these operations: evaluation, figures and the
+command line call the array functions (:func:`encode_array`,
+:func:`decode_array`, :func:`sample_array`, :func:`interpolate_array`) or
+the store functions built on them.
 
 Reconstructions, samples and interpolations are written as coefficient
 stores of the same schema as ``compute-wst`` output, so every tool that reads
 coefficients reads them. Their raw ``s1``/``s2`` are recomputed from the
 normalised vectors; quantities a model cannot know (``s0``, the amplitude
 and centres of a generated sample) are NaN.
+
+Samples come from the N(0, I) prior or from a density fitted ex post to the
+training posterior means (:mod:`dustvae.models.prior`), stored beside the
+checkpoint as ``<checkpoint>.prior.npz`` (:func:`prior_path`) and tied to
+its exact weights.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -17,8 +30,8 @@ from ..io.latents import LatentSet
 from ..io.store import CoefficientStore
 from ..wst.layout import CoefficientLayout
 from ..wst.transform import denormalise
-from .train import check_vae_store
-from .vae import DilatedConvVAE
+from .prior import MIXTURE_COMPONENTS, LatentPrior, fit_mixture, load_prior
+from .vae import INPUT_LENGTH, DilatedConvVAE
 
 _BATCH = 1024
 
@@ -27,8 +40,15 @@ def _device_of(model: DilatedConvVAE) -> torch.device:
     return model.data_mean.device
 
 
+def _check_shape(array: np.ndarray, length: int, what: str, model: DilatedConvVAE) -> None:
+    shape = np.shape(array)
+    if len(shape) != 2 or shape[1] != length:
+        raise DustvaeError(f"{model.name} takes {what} of shape (N, {length}), got {shape}")
+
+
 def encode_array(model: DilatedConvVAE, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and log-variance for normalised vectors (N, 1360)."""
+    _check_shape(coeffs, INPUT_LENGTH, "vectors", model)
     model.eval()
     means, logvars = [], []
     with torch.inference_mode():
@@ -42,6 +62,7 @@ def encode_array(model: DilatedConvVAE, coeffs: np.ndarray) -> tuple[np.ndarray,
 
 def decode_array(model: DilatedConvVAE, z: np.ndarray) -> np.ndarray:
     """Normalised vectors decoded from latents (N, latent_dim)."""
+    _check_shape(z, model.latent_dim, "latent vectors", model)
     model.eval()
     out = []
     with torch.inference_mode():
@@ -49,6 +70,116 @@ def decode_array(model: DilatedConvVAE, z: np.ndarray) -> np.ndarray:
             zb = torch.from_numpy(np.asarray(z[start : start + _BATCH], np.float32)).to(_device_of(model))
             out.append(model.decode(zb).float().cpu().numpy())
     return np.concatenate(out)
+
+
+def sample_array(model: DilatedConvVAE, n: int, seed: int = 0, prior: LatentPrior | None = None) -> np.ndarray:
+    """``n`` vectors decoded from latent draws, seeded.
+
+    ``prior=None`` draws from N(0, I); a :class:`~dustvae.models.prior.LatentPrior`
+    draws from that density instead.
+    """
+    if n < 1:
+        raise DustvaeError(f"the number of samples (-n) must be positive, got {n}")
+    if prior is None:
+        z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
+    else:
+        if prior.latent_dim != model.latent_dim:
+            raise DustvaeError(f"the latent prior is over {prior.latent_dim} latents but {model.name} has {model.latent_dim}")
+        z = prior.draw(n, seed)
+    return decode_array(model, z)
+
+
+def interpolate_array(model: DilatedConvVAE, ends: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded points on the straight line between the posterior means of two vectors.
+
+    Parameters
+    ----------
+    ends : array (2, D)
+        The two normalised vectors.
+    steps : int
+        Points on the line, ends included (at least 2).
+
+    Returns
+    -------
+    vectors : array (steps, D)
+        ``decode((1 - t) z_A + t z_B)``; the first and last are the decoded posterior means.
+    weights : array (steps,)
+        ``t``, from 0 to 1.
+    """
+    if steps < 2:
+        raise DustvaeError(f"--steps must be at least 2, got {steps}")
+    if len(ends) != 2:
+        raise DustvaeError(f"interpolation needs exactly two end vectors, got {len(ends)}")
+    mean, _ = encode_array(model, ends)
+    weights = np.linspace(0.0, 1.0, steps)
+    z = (1 - weights)[:, None] * mean[0] + weights[:, None] * mean[1]
+    return decode_array(model, z.astype(np.float32)), weights
+
+
+def fit_latent_prior(model: DilatedConvVAE, train_vectors: np.ndarray,
+                     components: int | Sequence[int] = MIXTURE_COMPONENTS, seed: int = 0) -> LatentPrior:
+    """A Gaussian mixture fitted to the posterior means of ``train_vectors`` (see :mod:`dustvae.models.prior`).
+
+    The mixture records the model's name and weight fingerprint, so that it
+    is never used with other weights.
+    """
+    mean, _ = encode_array(model, train_vectors)
+    return fit_mixture(mean, components, seed, meta={"model": model.name, "model_fingerprint": model.fingerprint()})
+
+
+def prior_path(ckpt: str | Path) -> Path:
+    """Where the fitted prior of a checkpoint lives: ``best.pt`` -> ``best.prior.npz``.
+
+    A run directory stands for its ``best.pt`` (``last.pt`` without one), as
+    when the model is loaded.
+    """
+    ckpt = Path(ckpt)
+    if ckpt.is_dir():
+        ckpt = ckpt / ("best.pt" if (ckpt / "best.pt").exists() else "last.pt")
+    return ckpt.with_name(ckpt.stem + ".prior.npz")
+
+
+def load_fitted_prior(model: DilatedConvVAE, ckpt: str | Path) -> LatentPrior:
+    """The prior fitted to checkpoint ``ckpt`` (whose model is ``model``); one-line errors if absent or stale."""
+    path = prior_path(ckpt)
+    if not path.exists():
+        raise DustvaeError(f"{ckpt}: no fitted prior ({path}); fit one with `dustvae fit-prior {ckpt} COEFFS`")
+    prior = load_prior(path)
+    if prior.meta.get("model_fingerprint") != model.fingerprint():
+        raise DustvaeError(f"{path} was fitted to other weights than those of {ckpt}; "
+                           f"fit it again with `dustvae fit-prior {ckpt} COEFFS --overwrite`")
+    return prior
+
+
+def fit_store_prior(model: DilatedConvVAE, payload: dict, store: CoefficientStore,
+                    components: int | Sequence[int] | None = None, seed: int = 0, source: str = "store") -> LatentPrior:
+    """Fit the latent prior on the training split of the store the model was trained on.
+
+    The split is the one training used (the store's own, or the seeded one
+    made from the training seed in the checkpoint); a store other than the
+    training store is refused, as its training rows would not be the model's.
+    """
+    from .train import training_split  # imported here so that train may import this module
+
+    check_compatible(store, payload, source)
+    trained_on = payload.get("store_fingerprint")
+    if trained_on is not None and trained_on != store.fingerprint():
+        raise DustvaeError(f"{source} is not the store {model.name} was trained on; "
+                           "the prior is fitted on that store's training split")
+    train_rows, _ = training_split(store, int((payload.get("train_config") or {}).get("seed", 0)))
+    return fit_latent_prior(model, store.coeffs[train_rows], MIXTURE_COMPONENTS if components is None else components, seed)
+
+
+def sample_priors(model: DilatedConvVAE, n: int, seed: int = 0, fitted: LatentPrior | None = None) -> dict[str, np.ndarray]:
+    """Decoded samples from each available prior: ``{"normal": ..., "fitted": ...}`` (the latter if given).
+
+    Both use the same ``seed``; compare each with held-out vectors, e.g.
+    with :func:`dustvae.analysis.metrics.generative_metrics`.
+    """
+    out = {"normal": sample_array(model, n, seed)}
+    if fitted is not None:
+        out["fitted"] = sample_array(model, n, seed, fitted)
+    return out
 
 
 def _store_from_vectors(vectors: np.ndarray, attrs: dict, like: CoefficientStore | None = None, **provenance) -> CoefficientStore:
@@ -80,6 +211,8 @@ def _layout_attrs(payload: dict) -> dict:
 
 def check_compatible(store: CoefficientStore, payload: dict, source: str) -> None:
     """The store's layout must be the one the model was trained on."""
+    from .train import check_vae_store  # imported here so that train may import this module
+
     check_vae_store(store, source)
     layout = payload.get("layout", {})
     for key in ("J", "L", "fields", "vector_length", "normalisation"):
@@ -104,12 +237,11 @@ def reconstruct_store(model: DilatedConvVAE, payload: dict, store: CoefficientSt
                                reconstructed_by=model.name, source_store=source)
 
 
-def sample_store(model: DilatedConvVAE, payload: dict, n: int, seed: int = 0) -> CoefficientStore:
-    """``n`` vectors generated from the prior, seeded."""
-    if n < 1:
-        raise DustvaeError(f"-n must be positive, got {n}")
-    z = np.random.default_rng(seed).standard_normal((n, model.latent_dim)).astype(np.float32)
-    return _store_from_vectors(decode_array(model, z), _layout_attrs(payload), sampled_by=model.name, seed=seed)
+def sample_store(model: DilatedConvVAE, payload: dict, n: int, seed: int = 0,
+                 prior: LatentPrior | None = None) -> CoefficientStore:
+    """``n`` vectors generated from N(0, I) (``prior=None``) or from a fitted prior, seeded."""
+    return _store_from_vectors(sample_array(model, n, seed, prior), _layout_attrs(payload), sampled_by=model.name,
+                               seed=seed, prior="normal" if prior is None else "fitted: " + prior.summary())
 
 
 def interpolate_store(model: DilatedConvVAE, payload: dict, store: CoefficientStore, start: int, stop: int,
@@ -122,11 +254,7 @@ def interpolate_store(model: DilatedConvVAE, payload: dict, store: CoefficientSt
     for index in (start, stop):
         if not 0 <= index < len(store):
             raise DustvaeError(f"patch index {index} is out of range; the store has {len(store)} patches (0..{len(store) - 1})")
-    if steps < 2:
-        raise DustvaeError(f"--steps must be at least 2, got {steps}")
-    mean, _ = encode_array(model, store.coeffs[[start, stop]])
-    weights = np.linspace(0.0, 1.0, steps)
-    z = (1 - weights)[:, None] * mean[0] + weights[:, None] * mean[1]
-    out = _store_from_vectors(decode_array(model, z), store.attrs, interpolated_by=model.name,
+    vectors, weights = interpolate_array(model, store.coeffs[[start, stop]], steps)
+    out = _store_from_vectors(vectors, store.attrs, interpolated_by=model.name,
                               source_store=source, endpoints=f"{start},{stop}")
     return out, weights

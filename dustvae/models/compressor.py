@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compressor import Compressor
-from .apply import decode_array, encode_array
+from .apply import decode_array, encode_array, sample_array
 from .vae import DilatedConvVAE
 
 
@@ -26,6 +26,5 @@ class VAECompressor(Compressor):
         return decode_array(self.model, Z)
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` vectors decoded from prior draws, seeded."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
-        return self.decode(z)
+        """``n`` vectors decoded from draws of the N(0, I) prior, seeded."""
+        return sample_array(self.model, n, seed)

@@ -21,11 +21,23 @@ decoder from (170, 32)); those with ``latent_dim <= 85`` use VAE-2's (extra
 encoder block to (85, 16), decoder from (85, 32)). ``latent_dim=170`` is
 VAE-1 and ``latent_dim=85`` is VAE-2, exactly.
 
-Variant beyond the tables (``linear_path=True``, reported as ``vae-D+lin``
-beside VAE-1 and VAE-2, never instead of them): a linear map from the
-standardised input is added to the encoder head and a linear map from z to
-the decoder output, so the network only has to learn what a linear
-compression (PCA) misses.
+Variants beyond the tables, reported beside VAE-1 and VAE-2, never instead
+of them:
+
+* ``linear_path=True`` (``vae-D+lin``): a linear map from the standardised
+  input is added to the encoder head and a linear map from z to the decoder
+  output, so the network only has to learn what a linear compression (PCA)
+  misses.
+* ``vae-D+pca``: the same architecture with its linear paths set from the
+  training split's PCA and its convolutional paths silenced, so that it
+  starts exactly where PCA ends (:func:`dustvae.models.pca_init.init_from_pca`).
+* ``output_stage``: the tables end in a single-channel transposed convolution
+  followed by ReLU and BatchNorm, then a linear one. A single ReLU channel
+  zeroes about half its outputs at initialisation and can die altogether
+  (the decoder then returns one constant vector). ``"linear"`` drops that
+  ReLU and BatchNorm (same shapes as the table; ``vae-D+linout``),
+  ``"wide"`` gives the stage :data:`WIDE_CHANNELS` channels
+  (``vae-D+wideout``). ``"table"`` is the default.
 
 The model carries the training set's per-coefficient mean and std as
 buffers: :meth:`encode` takes and :meth:`decode` returns normalised log2
@@ -34,13 +46,21 @@ vectors, never standardised ones.
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
+
+from ..errors import DustvaeError
 
 #: Length of the vector the family is built for: Q and U, J = 5, L = 8.
 INPUT_LENGTH = 1360
 #: Log-variance is clamped to this range (exp stays finite in float16/bfloat16 too).
 LOGVAR_RANGE = (-12.0, 8.0)
+#: Decoder output stages: the tables' single ReLU+BatchNorm channel, that stage without them, or wider.
+OUTPUT_STAGES = ("table", "linear", "wide")
+#: Channels of the next-to-last decoder stage with ``output_stage="wide"``.
+WIDE_CHANNELS = 16
 
 
 class CroppedConvTranspose1d(nn.Module):
@@ -82,6 +102,14 @@ class DilatedConvVAE(nn.Module):
         Channels of the first convolution.
     linear_path : bool
         Add linear encoder and decoder paths beside the convolutional ones.
+    output_stage : {"table", "linear", "wide"}
+        The decoder's (1360, 1) stage before the linear output: as in the
+        tables (ReLU and BatchNorm on one channel), without ReLU and
+        BatchNorm, or with :data:`WIDE_CHANNELS` channels.
+    pca_init : bool
+        Records that the weights started from the training split's PCA
+        (set by :func:`dustvae.models.pca_init.init_from_pca`; needs
+        ``linear_path``). Only the name and the checkpoint record it.
 
     Notes
     -----
@@ -89,10 +117,15 @@ class DilatedConvVAE(nn.Module):
     :meth:`reparameterize`, :meth:`decode`, :meth:`sample` (from the prior).
     """
 
-    def __init__(self, latent_dim: int = 85, first_channels: int = 16, linear_path: bool = False):
+    def __init__(self, latent_dim: int = 85, first_channels: int = 16, linear_path: bool = False,
+                 output_stage: str = "table", pca_init: bool = False):
         super().__init__()
-        if latent_dim < 1 or latent_dim > 1360:
-            raise ValueError(f"latent_dim must be in [1, 1360], got {latent_dim}")
+        if not 1 <= latent_dim <= INPUT_LENGTH:
+            raise DustvaeError(f"latent size must be in [1, {INPUT_LENGTH}], got {latent_dim}")
+        if output_stage not in OUTPUT_STAGES:
+            raise DustvaeError(f"unknown output stage {output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
+        if pca_init and not linear_path:
+            raise DustvaeError("the PCA start needs the linear paths (linear_path=True)")
         self.latent_dim = int(latent_dim)
         self.first_channels = int(first_channels)
         self.small = latent_dim <= 85  # VAE-2 trunk
@@ -115,10 +148,11 @@ class DilatedConvVAE(nn.Module):
             _tconv_block(32, 128, 14, 2),  # (340, 128) / (170, 128)
             _tconv_block(128, 64, 14, 1 if not self.small else 2),  # (340, 64)
             _tconv_block(64, 32, 28, 2),  # (680, 32)
-            _tconv_block(32, 1, 56, 2),  # (1360, 1)
-            CroppedConvTranspose1d(1, 1, 56, 1),  # (1360, 1), linear output
+            *_output_stage(output_stage),  # (1360, 1) [(1360, 16) if wide], then (1360, 1), linear output
             nn.Flatten(),
         )
+        self.output_stage = output_stage
+        self.pca_init = bool(pca_init)
         self.linear_path = bool(linear_path)
         self.linear_encoder = nn.Linear(INPUT_LENGTH, 2 * latent_dim) if linear_path else None
         self.linear_decoder = nn.Linear(latent_dim, INPUT_LENGTH) if linear_path else None
@@ -181,16 +215,45 @@ class DilatedConvVAE(nn.Module):
         z = self.reparameterize(mean, logvar)
         return self.decode_standardised(z), mean, logvar, z
 
+    @property
+    def output_conv(self) -> CroppedConvTranspose1d:
+        """The decoder's last (linear) convolution: the end of the convolutional decoder path."""
+        return self.decoder[-2]
+
     def config(self) -> dict:
         """Constructor arguments, for checkpoints."""
-        return {"latent_dim": self.latent_dim, "first_channels": self.first_channels, "linear_path": self.linear_path}
+        return {"latent_dim": self.latent_dim, "first_channels": self.first_channels, "linear_path": self.linear_path,
+                "output_stage": self.output_stage, "pca_init": self.pca_init}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every parameter and buffer: identifies these exact weights (e.g. for a fitted prior)."""
+        digest = hashlib.sha256()
+        for key, value in sorted(self.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def name(self) -> str:
         """Name used in results (see :func:`model_name`)."""
-        return model_name(self.latent_dim, self.linear_path)
+        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage)
 
 
-def model_name(latent_dim: int, linear_path: bool = False) -> str:
-    """Name used in results: ``vae-170`` is VAE-1, ``vae-85`` is VAE-2, ``vae-85+lin`` the variant."""
-    return f"vae-{latent_dim}" + ("+lin" if linear_path else "")
+def _output_stage(kind: str) -> list[nn.Module]:
+    """The last two decoder stages, both at length 1360, for each of :data:`OUTPUT_STAGES`."""
+    if kind == "table":
+        return [_tconv_block(32, 1, 56, 2), CroppedConvTranspose1d(1, 1, 56, 1)]
+    if kind == "linear":  # no ReLU or BatchNorm on the single channel: it cannot die
+        return [CroppedConvTranspose1d(32, 1, 56, 2), CroppedConvTranspose1d(1, 1, 56, 1)]
+    return [_tconv_block(32, WIDE_CHANNELS, 56, 2), CroppedConvTranspose1d(WIDE_CHANNELS, 1, 56, 1)]
+
+
+def model_name(latent_dim: int, linear_path: bool = False, pca_init: bool = False, output_stage: str = "table") -> str:
+    """Name used in results.
+
+    ``vae-170`` is VAE-1 and ``vae-85`` VAE-2; variants append ``+lin``
+    (linear paths), ``+pca`` (linear paths started from PCA, in place of
+    ``+lin``), ``+linout`` or ``+wideout`` (output stage).
+    """
+    name = f"vae-{latent_dim}" + ("+pca" if pca_init else "+lin" if linear_path else "")
+    return name + {"table": "", "linear": "+linout", "wide": "+wideout"}[output_stage]

@@ -27,7 +27,7 @@ from ..errors import DustvaeError
 from ..io.patchfile import PatchSet
 from ..io.store import CoefficientStore, write_store
 from .layout import CoefficientLayout
-from .transform import auto_batch_size, iter_batches, normalise, prepare, resolve_device, scattering_means
+from .transform import auto_batch_size, check_transform, iter_batches, normalise, prepare, resolve_device, scattering_means
 
 
 #: Seconds to pause after each saved batch; only the interruption tests set it.
@@ -66,6 +66,7 @@ def compute_store(
     progress: bool = True,
     extra_attrs: dict | None = None,
     split: np.ndarray | None = None,
+    engine: str = defaults.ENGINE,
 ) -> CoefficientStore:
     """Compute the WST of every patch and (when ``output`` is given) write the store.
 
@@ -76,8 +77,9 @@ def compute_store(
     output : path, optional
         Store to write; when given, finished batches are kept in a work
         folder so that an interrupted run resumes.
-    J, L, boundary, device, batch_size
-        Transform settings; ``batch_size=None`` picks one that fits memory.
+    J, L, boundary, device, batch_size, engine
+        Transform settings (see :func:`~dustvae.wst.transform.means_operator`);
+        ``batch_size=None`` picks one that fits memory.
     progress : bool
         Show a progress bar with patches per second.
     extra_attrs : dict, optional
@@ -94,13 +96,14 @@ def compute_store(
     fields = tuple(patch_set.fields)
     layout = CoefficientLayout(fields=fields, J=J, L=L)
     torch_device = resolve_device(device)
+    check_transform(patch_set.patch_size, J, L, boundary, engine)
     n = len(patch_set)
     if n == 0:
         raise DustvaeError("no patches to transform; check the patch options (--b-min, --max-masked)")
-    batch = int(batch_size or auto_batch_size(patch_set.patch_size, len(fields), J, torch_device))
+    batch = int(batch_size or auto_batch_size(patch_set.patch_size, len(fields), J, torch_device, engine, L, boundary))
     if batch < 1:
         raise DustvaeError(f"batch size {batch} must be positive")
-    config = {"J": J, "L": L, "fields": list(fields), "boundary": boundary, "n": n, "batch": batch,
+    config = {"J": J, "L": L, "fields": list(fields), "boundary": boundary, "engine": engine, "n": n, "batch": batch,
               "size": patch_set.patch_size, "version": __version__}
     work = None
     if output is not None:
@@ -128,7 +131,7 @@ def compute_store(
             resumed += stop - start
         else:
             x, amp[start:stop] = prepare(patch_set.patches[start:stop], fields)
-            means = scattering_means(x, J, L, boundary, torch_device)
+            means = scattering_means(x, J, L, boundary, torch_device, engine)
             s0[start:stop], s1[start:stop], s2[start:stop] = means.s0, means.s1, means.s2
             if part is not None:
                 _save_atomic(part, s0=s0[start:stop], s1=s1[start:stop], s2=s2[start:stop], amp=amp[start:stop])
@@ -146,6 +149,7 @@ def compute_store(
     attrs = {
         **layout.to_attrs(),
         "boundary": boundary,
+        "wst_engine": engine,
         "normalisation": "log2 S1; log2 S2/S1(j1,theta1); patch divided by amplitude",
         "patch_size": patch_set.patch_size,
         "pixel_scale_arcmin": float(patch_set.pixel_scale_arcmin),

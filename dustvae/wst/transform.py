@@ -3,6 +3,11 @@
 Conventions (docs/conventions.rst): J = 5, L = 8, order 2; each field is
 transformed as a real map after dividing the patch by its polarization
 amplitude; coefficients are spatial means of Kymatio's output maps.
+
+Two engines give those means from the same Kymatio operator:
+``"kymatio"`` averages the operator's output, ``"batched"``
+(:mod:`dustvae.wst.engine`, the default) computes the same numbers with
+all paths of a layer in one tensor operation.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ import torch
 
 from .. import defaults
 from ..errors import DustvaeError
+from .engine import BatchedScattering, footprint
+from .kymatio_operator import kymatio_operator
 from .layout import CoefficientLayout
 
 _BANKS: dict[tuple, torch.nn.Module] = {}
+_MEANS: dict[tuple, torch.nn.Module] = {}
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -31,36 +39,72 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def check_transform(size: int, J: int, L: int, boundary: str, engine: str = defaults.ENGINE) -> None:
+    """Refuse, in one line, transform settings that cannot work."""
+    if boundary not in defaults.BOUNDARIES:
+        raise DustvaeError(f"unknown boundary {boundary!r}; use reflect or periodic")
+    if engine not in defaults.ENGINES:
+        raise DustvaeError(f"unknown WST engine {engine!r}; use {' or '.join(defaults.ENGINES)}")
+    for name, value in (("J", J), ("L", L)):
+        if value < 1:
+            raise DustvaeError(f"{name} = {value} must be at least 1")
+    if size % (2**J) or size < 2**J:
+        raise DustvaeError(f"patch size {size} is not a positive multiple of 2**J = {2**J}")
+
+
+def padded_size(size: int, J: int, boundary: str) -> int:
+    """Side of the maps the filters act on: Kymatio's padded size (reflect) or ``size`` (periodic)."""
+    return (size // 2**J + 2) * 2**J if boundary == "reflect" else size
+
+
 def scattering_operator(size: int, J: int = defaults.J, L: int = defaults.L, boundary: str = defaults.BOUNDARY,
                         device: torch.device | str = "cpu") -> torch.nn.Module:
     """Kymatio ``Scattering2D`` for ``size`` x ``size`` inputs, built once and cached.
 
     ``boundary="reflect"`` is Kymatio's default (reflection padding, then
     unpadding). ``boundary="periodic"`` builds the filters at the input size
-    and neither pads nor unpads, for periodic boxes.
+    and neither pads nor unpads, for periodic boxes (see
+    :func:`~dustvae.wst.kymatio_operator.kymatio_operator`).
     """
-    if boundary not in defaults.BOUNDARIES:
-        raise DustvaeError(f"unknown boundary {boundary!r}; use reflect or periodic")
-    if size % (2**J) or size < 2**J:
-        raise DustvaeError(f"patch size {size} is not a positive multiple of 2**J = {2**J}")
+    check_transform(size, J, L, boundary)
     device = torch.device(device)
     key = (size, J, L, boundary, str(device))
     if key not in _BANKS:
-        # Through the frontend entry point: `kymatio.torch` would import the 3D
-        # transform, which breaks on SciPy >= 1.17 (sph_harm was removed).
-        from kymatio import Scattering2D
-
-        if boundary == "reflect":
-            op = Scattering2D(J=J, shape=(size, size), L=L, max_order=defaults.MAX_ORDER, frontend="torch")
-        else:
-            op = Scattering2D(J=J, shape=(size, size), L=L, max_order=defaults.MAX_ORDER, frontend="torch", pre_pad=True)
-            # Filters at the map size (Kymatio pads them by default) and no unpadding.
-            op._M_padded, op._N_padded = size, size
-            op.create_filters()
-            op.register_filters()
-            op.unpad = lambda x: x.reshape(x.shape[:-1])  # Kymatio's unpad also drops this axis
-        _BANKS[key] = op.to(device)
+        with torch.inference_mode(False):  # filters usable under autograd even when first built under inference mode
+            _BANKS[key] = kymatio_operator(size, J, L, boundary).to(device)
     return _BANKS[key]
+
+
+class _KymatioMeans(torch.nn.Module):
+    """Spatial means ``(s0, s1, s2)`` of a Kymatio operator's output maps."""
+
+    def __init__(self, op: torch.nn.Module):
+        super().__init__()
+        self.op, self.n_s1 = op, op.J * op.L
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        means = self.op(x.contiguous()).mean(dim=(-2, -1))
+        return means[..., 0], means[..., 1 : 1 + self.n_s1], means[..., 1 + self.n_s1 :]
+
+
+def means_operator(size: int, J: int = defaults.J, L: int = defaults.L, boundary: str = defaults.BOUNDARY,
+                   device: torch.device | str = "cpu", engine: str = defaults.ENGINE) -> torch.nn.Module:
+    """The spatial means of the scattering maps as a differentiable torch module, built once and cached.
+
+    The module maps float32 ``(..., size, size)`` to ``(s0, s1, s2)``:
+    shapes ``(...)``, ``(..., J*L)`` and ``(..., L*L*J*(J-1)/2)``, Kymatio's
+    order. ``engine="kymatio"`` averages Kymatio's own output;
+    ``engine="batched"`` computes the same numbers from the same operator
+    with all paths of a layer batched (:mod:`dustvae.wst.engine`).
+    """
+    check_transform(size, J, L, boundary, engine)
+    device = torch.device(device)
+    key = (size, J, L, boundary, str(device), engine)
+    if key not in _MEANS:
+        op = scattering_operator(size, J, L, boundary, device)
+        with torch.inference_mode(False):
+            _MEANS[key] = (BatchedScattering(op) if engine == "batched" else _KymatioMeans(op)).to(device)
+    return _MEANS[key]
 
 
 def amplitude(patches: np.ndarray, fields: tuple[str, ...]) -> np.ndarray:
@@ -107,14 +151,13 @@ class ScatteringMeans:
 
 
 def scattering_means(x: np.ndarray, J: int = defaults.J, L: int = defaults.L, boundary: str = defaults.BOUNDARY,
-                     device: str | torch.device = "cpu") -> ScatteringMeans:
-    """Scattering coefficients (spatial means) of real images ``x`` (N, F, n, n)."""
-    op = scattering_operator(x.shape[-1], J, L, boundary, device)
+                     device: str | torch.device = "cpu", engine: str = defaults.ENGINE) -> ScatteringMeans:
+    """Scattering coefficients (spatial means) of real images ``x`` (N, F, n, n); see :func:`means_operator`."""
+    op = means_operator(x.shape[-1], J, L, boundary, device, engine)
     with torch.inference_mode():
-        out = op(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(op.tensor0.device))
-        means = out.mean(dim=(-2, -1)).double().cpu().numpy()
-    n_s1 = J * L
-    return ScatteringMeans(s0=means[..., 0], s1=means[..., 1 : 1 + n_s1], s2=means[..., 1 + n_s1 :])
+        s0, s1, s2 = op(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device))
+    s0, s1, s2 = (t.double().cpu().numpy() for t in (s0, s1, s2))
+    return ScatteringMeans(s0=s0, s1=s1, s2=s2)
 
 
 def normalise(s1: np.ndarray, s2: np.ndarray, layout: CoefficientLayout) -> np.ndarray:
@@ -142,14 +185,19 @@ def denormalise(vector: np.ndarray, layout: CoefficientLayout) -> tuple[np.ndarr
     return s1, s2
 
 
-def auto_batch_size(size: int, n_fields: int, J: int, device: torch.device) -> int:
-    """Patches per batch so that Kymatio's working set fits in memory.
+def auto_batch_size(size: int, n_fields: int, J: int, device: torch.device, engine: str = defaults.ENGINE,
+                    L: int = defaults.L, boundary: str = defaults.BOUNDARY) -> int:
+    """Patches per batch so that the transform's working set fits in memory.
 
-    The transform holds about a dozen complex padded images per input map at
-    once; we budget 256 MiB on CPU and a quarter of the free memory on a GPU.
+    The batched engine's footprint per map is counted from its tensor sizes
+    (:meth:`~dustvae.wst.engine.BatchedScattering.footprint`); Kymatio's
+    holds about a dozen complex padded images per map at once. We budget
+    256 MiB on CPU and a quarter of the free memory on a GPU.
     """
-    padded = (size // 2**J + 2) * 2**J
-    per_patch = 12 * padded * padded * 8 * n_fields
+    device = torch.device(device)
+    padded = padded_size(size, J, boundary)
+    per_map = footprint(padded, J, L) if engine == "batched" else 12 * padded * padded * 8
+    per_patch = per_map * n_fields
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = free // 4
