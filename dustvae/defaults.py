@@ -50,5 +50,5 @@ DATASET_MODEL = "mixed"
 #: Synthesis (dustvae.synthesis): optimiser iterations, and Adam's step size on amplitude-normalised pixels.
 SYNTHESIS_STEPS = 300
 SYNTHESIS_ADAM_LR = 0.05
-#: CPU threads of a synthesis: its tensors are small, and more threads mostly add synchronisation (scripts/bench_synthesis.py).
+#: CPU threads of a synthesis: one never oversubscribes a shared machine, and its tensors are small (scripts/bench_synthesis.py compares).
 SYNTHESIS_THREADS = 1

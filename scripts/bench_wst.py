@@ -12,8 +12,9 @@ Prints patches/s and the ratios of one run, and writes docs/_generated/bench_wst
 * Forward + backward: the gradient of the sum of log2 S1 and log2 S2 with
   respect to the pixels, as synthesis uses it.
 * Memory: peak working memory per patch, from the growth of the peak
-  resident set (CPU; Linux) or of the CUDA allocator's peak between
-  batches of 1 and 3 patches, beside the batched engine's own count
+  resident set (CPU; Linux; measured in a separate process, see
+  :func:`measure_memory`) or of the CUDA allocator's peak between batches
+  of 1 and 3 patches, beside the batched engine's own count
   (``footprint``), which the automatic batch size uses.
 """
 
@@ -22,6 +23,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -97,15 +101,47 @@ def per_patch_memory(op, x: np.ndarray, device: torch.device, backward: bool) ->
     return (three - one) / 2
 
 
+def memory_row(size: int, device: torch.device) -> str:
+    """The memory table's row for ``size``, measured in this process (see :func:`measure_memory`)."""
+    x, _ = prepare(patches_of(size, 3).patches, ("Q", "U"))
+    ops = {engine: means_operator(size, device=device, engine=engine) for engine in ("kymatio", "batched")}
+    mib = {}
+    for engine, op in ops.items():
+        run(op, x[:1], 1, device, True)  # warm-up
+        for backward in (False, True):
+            mib[engine, backward] = per_patch_memory(op, x, device, backward) / 2**20
+    counted = {b: 2 * ops["batched"].footprint(grad=b) / 2**20 for b in (False, True)}
+    return (f"{size:>5} | {mib['kymatio', False]:>8.0f} {mib['batched', False]:>8.0f} {counted[False]:>9.0f} "
+            f"| {mib['kymatio', True]:>8.0f} {mib['batched', True]:>8.0f} {counted[True]:>9.0f}")
+
+
+def measure_memory(size: int, device: torch.device) -> str:
+    """:func:`memory_row` in a fresh process whose large blocks are given back to the system when freed.
+
+    glibc keeps freed blocks of up to 32 MiB for reuse by default, which
+    hides or inflates peaks depending on what ran before; a fixed mmap
+    threshold makes the resident set follow the live tensors.
+    """
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    command = [sys.executable, __file__, "--memory-row", str(size), "--device", str(device),
+               "--threads", str(torch.get_num_threads())]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's].")
+    parser.add_argument("--memory-row", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.memory_row:
+        print(memory_row(args.memory_row, device))
+        return
     report = Report(f"bench_wst_{device.type}", f"WST throughput and memory ({device.type})",
                     f"{'size':>5} {'N':>3} | {'forward, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'e2e':>8} "
                     f"{'batched/kym':>11} {'e2e/kym':>8} | {'fwd+bwd, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'batched/kym':>11}")
@@ -134,15 +170,7 @@ def main() -> None:
         report.add(f"{size:>5} {count:>3} | {'':<19} {kym:>8.2f} {bat:>8.2f} {e2e:>8.2f} {bat / kym:>11.2f} {e2e / kym:>8.2f} "
                    f"| {'':<19} {kym_b:>8.2f} {bat_b:>8.2f} {bat_b / kym_b:>11.2f}")
         if size in MEMORY_SIZES:
-            mib = {}
-            for engine, op in ops.items():
-                for backward in (False, True):
-                    mib[engine, backward] = per_patch_memory(op, x, device, backward) / 2**20
-            estimate = {b: 2 * ops["batched"].footprint(grad=b) / 2**20 for b in (False, True)}
-            memory_rows.append(
-                f"{size:>5} | {mib['kymatio', False]:>8.0f} {mib['batched', False]:>8.0f} {estimate[False]:>9.0f} "
-                f"| {mib['kymatio', True]:>8.0f} {mib['batched', True]:>8.0f} {estimate[True]:>9.0f}")
-            print(memory_rows[-1], flush=True)
+            memory_rows.append(measure_memory(size, device))
     if memory_rows:
         report.add("")
         report.add(f"{'size':>5} | {'forward, MiB per patch:':<26} | {'fwd+bwd, MiB per patch:':<26}")

@@ -37,16 +37,20 @@ Choices, and why:
   early stopping only counts epochs after it.
 * Gradient clip: with the mean-reduced loss, the gradient norms of VAE-2
   (default settings, batch 64) on an 80-map ``dustvae make-dataset``
-  (896 training patches) had per-epoch medians of 0.06-0.21 and a largest
-  step of 0.38 over the first 8 epochs; over a whole run (41 epochs,
-  early-stopped) no step reached the clip of
-  :data:`dustvae.defaults.TRAIN_GRAD_CLIP` = 1, which is thus a guard
-  against rare large steps, not a rescaling of every step.
+  (896 training patches of 64 px) had a largest step of 0.38 over the first
+  8 epochs, and per-epoch medians of 0.05-0.32 over four whole runs (36 to
+  78 epochs, two seeds, with and without augmentation), in which no step
+  reached the clip of :data:`dustvae.defaults.TRAIN_GRAD_CLIP` = 1: it
+  guards against rare large steps and does not rescale every step.
   ``metrics.jsonl`` records the fraction of clipped steps.
 * Blow-up: the log-variance is clamped to [-12, 8] in the encoder.
 * ``augment``: each training vector is replaced, at every step, by one of
   the four symmetry permutations of the patch (90-degree turn, mirror, both,
   none; :mod:`dustvae.wst.symmetry`), drawn from the run's saved generator.
+  On the dataset above it lowered VAE-2's best validation RMSE from 0.2873
+  to 0.2709 (seed 0) and from 0.2920 to 0.2778 (seed 1), and the runs
+  lasted longer (best epochs 63 and 46 against 26 and 21) before
+  early stopping.
 """
 
 from __future__ import annotations

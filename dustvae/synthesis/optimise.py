@@ -19,7 +19,7 @@ adding ``S0_target - S0(map)`` to a field matches the stored ``S0`` exactly
 and leaves the fitted statistics untouched. Without a known ``S0`` (model
 samples, decoded latents) each field gets zero mean. ``S0`` is not exactly
 the mean: Kymatio's low-pass also passes a little of the modes at multiples
-of ``size / 2**J`` cycles per map (about 1% of the amplitude on 64-pixel
+of ``size / 2**J`` cycles per map (below 1% of the amplitude on 64-pixel
 patches of the simulator).
 """
 
@@ -68,7 +68,7 @@ class Synthesis:
     seconds : float
         Wall time of the optimisation.
     evaluations : int
-        Evaluations of the loss (with its gradient, but for the last).
+        Evaluations of the loss with its gradient.
     engine : str
         How the scattering means were computed.
     """
@@ -170,9 +170,10 @@ def synthesize(
         How the scattering means are computed (:func:`~dustvae.wst.transform.means_operator`).
     threads : int or None
         Intra-op CPU threads while optimising (restored after); None keeps
-        torch's setting. One thread is the default: the tensors of maps up
-        to a few hundred pixels are small, and more threads mostly add
-        synchronisation (``scripts/bench_synthesis.py`` measures both).
+        torch's setting. One thread is the default: it never oversubscribes
+        a shared machine, and the tensors of maps up to a few hundred pixels
+        are small, so that more threads gain little and, on a loaded
+        machine, lose much (``scripts/bench_synthesis.py`` measures both).
     progress : bool
         Show a progress bar with the current loss.
     description : str
@@ -200,7 +201,6 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     evaluations, latest = [0], [math.nan]
 
     def loss_of(y: torch.Tensor) -> torch.Tensor:
-        evaluations[0] += 1
         return torch.mean((wst(y)[0] - goal) ** 2)
 
     if optimizer == "lbfgs":
@@ -212,6 +212,7 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
         opt = torch.optim.Adam([x], lr=lr or defaults.SYNTHESIS_ADAM_LR)
 
     def closure() -> torch.Tensor:
+        evaluations[0] += 1
         opt.zero_grad()
         loss = loss_of(x)
         loss.backward()
@@ -246,8 +247,9 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
         vector = wst(y)[0]
         final = float(torch.mean((vector - goal) ** 2))
     seconds = time.perf_counter() - tic
-    if not history or history[-1][0] != done:
-        history.append((done, final))
+    if history and history[-1][0] == done:  # L-BFGS converged: that entry is this point
+        history.pop()
+    history.append((done, final))
     normalised = y[0].double().cpu().numpy()
     return Synthesis(
         maps=normalised * target.scale(), normalised=normalised, vector=vector.cpu().numpy(),
