@@ -29,7 +29,7 @@ from dustvae.io.store import read_store
 from dustvae.sky.patches import cut_patches
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.synthesis import Target, WSTVector, synthesize, targets_from_map_file
-from dustvae.synthesis.compare import (excess_kurtosis, gaussian_counterpart, octave_edges, pixel_distance,
+from dustvae.synthesis.compare import (excess_kurtosis, gaussian_counterpart, in_reach, octave_edges, pixel_distance,
                                        spectrum_error, summarise)
 from dustvae.synthesis.figure import fig_synthesis, save_figure
 from dustvae.synthesis.output import output_paths, write_synthesis
@@ -125,6 +125,7 @@ def test_power_spectrum_matches_per_octave(case):
     target, result = case
     error = spectrum_error(target.original, result.maps)
     assert len(error) == len(octave_edges(SIZE)) - 1 == 5
+    assert in_reach(SIZE).all()  # at 64 px every band is within the wavelets' reach
     assert np.all(np.abs(error) <= SPECTRUM_LOG2), error
     # The yardstick is sound: a white-noise map of the same amplitude fails it.
     noise = np.random.default_rng(0).standard_normal(result.maps.shape) * result.maps.std()

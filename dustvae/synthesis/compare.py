@@ -13,6 +13,8 @@ from typing import Iterable
 import numpy as np
 from scipy import stats
 
+from .. import defaults
+
 
 def _wavenumbers(size: int) -> np.ndarray:
     """|k| of every Fourier mode of a size x size map, in cycles per map side."""
@@ -23,6 +25,18 @@ def _wavenumbers(size: int) -> np.ndarray:
 def octave_edges(size: int) -> np.ndarray:
     """Band edges 1, 2, 4, ..., size/2 in cycles per map side (the last band ends at the Nyquist wavenumber)."""
     return 2.0 ** np.arange(0, int(np.log2(size // 2)) + 1)
+
+
+def in_reach(size: int, J: int = defaults.J) -> np.ndarray:
+    """Which octave bands of :func:`octave_edges` the WST constrains: lower edge at least ``size / 2**(J + 1)``.
+
+    The largest wavelet (scale ``2**(J - 1)``, peak near ``3 size / 2**(J + 2)``
+    cycles per map) sees nothing of wavelengths much beyond ``2**(J + 1)``
+    pixels, and the normalised vector carries no low-pass information but
+    the mean; so a synthesis of a map larger than ``2**(J + 1)`` pixels keeps
+    in those bands only what its initial noise had there.
+    """
+    return octave_edges(size)[:-1] >= size / 2 ** (J + 1)
 
 
 def band_power(image: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -96,31 +110,37 @@ def excess_kurtosis(maps: np.ndarray) -> float:
     return float(stats.kurtosis(centred.ravel()))
 
 
-def compare(original: np.ndarray, synthesis: np.ndarray) -> dict:
-    """The comparison of one synthesis with its original: spectrum error per band, pixel distance, kurtosis."""
+def compare(original: np.ndarray, synthesis: np.ndarray, J: int = defaults.J) -> dict:
+    """The comparison of one synthesis with its original: spectrum error per band, pixel distance, kurtosis.
+
+    ``spectrum_rms_log2`` is over the bands the WST constrains (:func:`in_reach`).
+    """
     error = spectrum_error(original, synthesis)
+    reach = in_reach(original.shape[-1], J)
     return {
         "octave_edges": octave_edges(original.shape[-1]).tolist(),
         "spectrum_log2_ratio": error.tolist(),
-        "spectrum_rms_log2": float(np.sqrt(np.mean(error**2))),
+        "bands_in_reach": reach.tolist(),
+        "spectrum_rms_log2": float(np.sqrt(np.mean(error[reach] ** 2))),
         "pixel_distance": pixel_distance(original, synthesis),
         "kurtosis_original": excess_kurtosis(original),
         "kurtosis_synthesis": excess_kurtosis(synthesis),
     }
 
 
-def summarise(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict:
+def summarise(pairs: Iterable[tuple[np.ndarray, np.ndarray]], J: int = defaults.J) -> dict:
     """Means over ``(original, synthesis)`` pairs: per-band and RMS spectrum error, and pixel distance.
 
     The numbers a results file keeps per compressor (its syntheses against
     the original patches).
     """
-    rows = [compare(original, synthesis) for original, synthesis in pairs]
+    rows = [compare(original, synthesis, J) for original, synthesis in pairs]
     if not rows:
         raise ValueError("no pairs to summarise")
     return {
         "n": len(rows),
         "octave_edges": rows[0]["octave_edges"],
+        "bands_in_reach": rows[0]["bands_in_reach"],
         "spectrum_log2_ratio": np.mean([r["spectrum_log2_ratio"] for r in rows], axis=0).tolist(),
         "spectrum_rms_log2": float(np.mean([r["spectrum_rms_log2"] for r in rows])),
         "pixel_distance": float(np.mean([r["pixel_distance"] for r in rows])),
