@@ -113,7 +113,7 @@ def main() -> None:
     checks = {
         f"loss falls >= {LOSS_FACTOR}-fold": all(r["loss_factor"] >= LOSS_FACTOR for r in rows),
         f"WST RMSE <= {WST_RMSE} log2": all(r["wst_rmse_log2"] <= WST_RMSE for r in rows),
-        f"every octave in the WST's reach |log2 ratio| <= {SPECTRUM_LOG2}":
+        f"every octave in the WST's reach ``|log2 ratio|`` <= {SPECTRUM_LOG2}":
             all(np.abs(np.array(r["spectrum_log2_ratio"])[reach]).max() <= SPECTRUM_LOG2 for r in rows),
         "pixel W1 below every Gaussian field's": all(r["pixel_distance"] < min(r["pixel_distance_gaussian"]) for r in rows),
     }
@@ -125,7 +125,7 @@ def main() -> None:
         f"({defaults.SYNTHESIS_THREADS} CPU thread). "
         "'loss/' is the initial over the final loss; 'WST' the log2 RMSE of the result's WST (recomputed with "
         "Kymatio's transform) against the target; the octave columns give log2 of the synthesis's power over the "
-        "original's in bands of |k| (cycles per map), in parentheses the bands beyond the WST's reach (wavelengths "
+        "original's in bands of ``|k|`` (cycles per map), in parentheses the bands beyond the WST's reach (wavelengths "
         "above 2**(J+1) pixels, which the vector does not constrain and the synthesis leaves as its initial white "
         "noise had them); W1 is the Wasserstein-1 distance of pixel values to the "
         "original's, over their std, for the synthesis and (mean of five) Gaussian fields with the original's exact "

@@ -54,3 +54,14 @@ def flat_file(tmp_path_factory) -> Path:
     maps = simulate_flat(128, DustParams(seed=3))
     write_flat_map(path, maps, pixel_scale_arcmin=5.0, periodic=True, extra_header=DustParams(seed=3).to_header())
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One CPU thread for torch: on a shared machine more threads only slow small transforms."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,13 +28,7 @@ REFERENCE_MAP = Path(__file__).resolve().parents[1] / "data" / "reference_map.fi
 RTOL, S0_ATOL = 1e-5, 1e-6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: on a shared machine more threads only slow these small transforms."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sky_and_noise(size: int, seed: int = 1) -> np.ndarray:

@@ -11,13 +11,7 @@ from dustvae.wst.layout import CoefficientLayout
 from dustvae.wst.transform import scattering_operator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: on a shared machine more threads only slow these small transforms."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_sizes_for_design_convention():

@@ -51,13 +51,7 @@ def lognormal_maps(size: int = SIZE, seed: int = 3) -> dict[str, np.ndarray]:
     return simulate_flat(size, DustParams(seed=seed, intensity_sigma=1.0))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread, as the command uses: on a shared machine more threads only slow these small transforms."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -319,7 +319,7 @@ def power_spectra_teb(maps: Mapping[str, np.ndarray], bins: np.ndarray) -> dict[
     maps : mapping
         ``I``, ``Q``, ``U`` arrays of one square shape.
     bins : array
-        Edges of the |k| bins, in units of the fundamental mode.
+        Edges of the ``|k|`` bins, in units of the fundamental mode.
 
     Returns
     -------

@@ -17,7 +17,7 @@ from .. import defaults
 
 
 def _wavenumbers(size: int) -> np.ndarray:
-    """|k| of every Fourier mode of a size x size map, in cycles per map side."""
+    """``|k|`` of every Fourier mode of a size x size map, in cycles per map side."""
     k = np.fft.fftfreq(size) * size
     return np.hypot(k[:, None], k[None, :])
 
@@ -58,7 +58,7 @@ def band_power(image: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def radial_spectrum(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Azimuthally averaged power in unit-width rings of |k| (1 to size/2); fields summed. Returns (k, P)."""
+    """Azimuthally averaged power in unit-width rings of ``|k|`` (1 to size/2); fields summed. Returns (k, P)."""
     image = np.asarray(image, dtype=np.float64)
     size = image.shape[-1]
     power = (np.abs(np.fft.fft2(image)) ** 2 / size**2).reshape(-1, size, size).sum(axis=0)

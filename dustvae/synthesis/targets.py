@@ -121,9 +121,11 @@ def targets_from_store_file(path: str | Path, rows: Sequence[int], *, size: int 
 
 
 def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequence[str] = defaults.FIELDS,
-                          patch_size: int | None = None, J: int = defaults.J, L: int = defaults.L,
-                          device: str = "cpu") -> list[Target]:
+                          patch_size: int | None = None, size: int | None = None, J: int = defaults.J,
+                          L: int = defaults.L, device: str = "cpu") -> list[Target]:
     """Targets from patches of a FITS map or a patch file; their WST is computed first.
+
+    The synthesis has the patch's side unless ``size`` is given.
 
     A flat map is taken whole when ``patch_size`` is not given (it must
     then be square with a side that is a multiple of ``2**J``); HEALPix maps
@@ -163,7 +165,7 @@ def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequ
                           center_frame=patch_set.center_frame, masked_fraction=patch_set.masked_fraction[keep],
                           pixel_scale_arcmin=patch_set.pixel_scale_arcmin, periodic=patch_set.periodic)
     store = compute_store(sub, None, J=J, L=L, boundary=boundary, device=device, progress=False)
-    targets = targets_from_store(store, range(len(rows)), source=path, kind="map")
+    targets = targets_from_store(store, range(len(rows)), size=size, source=path, kind="map")
     for target, row, patch in zip(targets, rows, sub.patches):
         target.header["SYNROW"] = row
         target.original = patch.astype(np.float64)
@@ -282,7 +284,7 @@ def resolve_targets(source: str | Path | None = None, rows: Sequence[int] = (0,)
             raise DustvaeError(f"{path}: no such file; check the path")
         if _is_store(path):
             return targets_from_store_file(path, rows, size=size)
-        return targets_from_map_file(path, rows, fields=fields, patch_size=patch_size, device=device)
+        return targets_from_map_file(path, rows, fields=fields, patch_size=patch_size, size=size, device=device)
     if sample is not None:
         if source is not None:
             raise DustvaeError("--sample draws from the prior; give no store or map with it")
