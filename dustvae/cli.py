@@ -309,6 +309,7 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
 @click.option("--augment", is_flag=True, help="Replace each training vector, at every step, by a random exact symmetry of its patch (90-degree rotation, mirror).")
 @click.option("--linear-path", is_flag=True, help="The variant with linear paths beside the convolutions (named vae-D+lin).")
 @click.option("--pca-init", is_flag=True, help="Start the linear paths from the training split's PCA (vae-D+pca; implies --linear-path).")
+@click.option("--pca-linear-lr-scale", type=float, default=defaults.TRAIN_PCA_LINEAR_LR_SCALE, show_default=True, help="With --pca-init: learning-rate factor of the PCA-started linear paths (no weight decay on them).")
 @click.option("--output-stage", type=click.Choice(("table", "linear", "wide")), default="table", show_default=True, help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -316,7 +317,7 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
 @click.option("--dry-run", is_flag=True, help="Print the models' layers and parameter counts, and stop.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, beta, kl_form, warmup_epochs, patience, grad_clip,
-          augment, linear_path, pca_init, output_stage, seed, device, resume, dry_run, quiet):
+          augment, linear_path, pca_init, pca_linear_lr_scale, output_stage, seed, device, resume, dry_run, quiet):
     """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation RMSE."""
     from .io.store import read_store
     from .models.train import TrainConfig, check_vae_store, train as run_training
@@ -325,7 +326,8 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
     linear_path = linear_path or pca_init
     config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                          beta=beta, kl_form=kl_form, warmup_epochs=warmup_epochs, patience=patience, grad_clip=grad_clip,
-                         augment=augment, seed=seed, linear_path=linear_path, pca_init=pca_init, output_stage=output_stage)
+                         augment=augment, seed=seed, linear_path=linear_path, pca_init=pca_init,
+                         pca_linear_lr_scale=pca_linear_lr_scale, output_stage=output_stage)
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
             model = DilatedConvVAE(d, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)

@@ -37,6 +37,10 @@ TRAIN_WARMUP_EPOCHS = 10
 TRAIN_PATIENCE = 15
 #: Gradient-norm clip: measured norms were 0.05-0.4 and no step of whole runs reached it (dustvae.models.train).
 TRAIN_GRAD_CLIP = 1.0
+#: Learning-rate factor of the PCA-started linear paths (``vae-D+pca``), which also get no weight decay:
+#: Adam moves every weight by about lr per step whatever its gradient, and at the full lr one epoch took
+#: the start from PCA's RMSE to several times it (dustvae.models.train).
+TRAIN_PCA_LINEAR_LR_SCALE = 0.01
 
 #: The default dataset (see dustvae.wst.dataset.DatasetSpec): 800 maps of 256 px, four
 #: 128-px patches each, 3200 patches. At 128 px 29% of the vectors' variance is

@@ -38,8 +38,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     """Run (or resume) the chain under ``out``; return the results dictionary."""
     from .analysis import registry
     from .analysis.evaluate import evaluate, markdown_table, write_results
-    from .models.checkpoint import load_checkpoint
-    from .models.train import TrainConfig, train
+    from .models.train import TrainConfig, train_unless_finished
     from .models.vae import model_name
     from .wst.dataset import DatasetSpec, make_dataset
 
@@ -59,14 +58,12 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     for step, latent in enumerate(plan.latents, start=2):
         run_dir = out / model_name(latent)
         label = registry.label(model_name(latent))
-        last = run_dir / "last.pt"
-        if last.exists() and load_checkpoint(last).get("finished"):
-            say(f"[{step}/4] {label}: reusing {run_dir}")
-        else:
-            say(f"[{step}/4] {label}: training {latent} latents (at most {plan.epochs} epochs) -> {run_dir}")
-            config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience)
-            train(store, run_dir, config, device=device, resume=last.exists(), progress=progress)
-        checkpoints.append(run_dir / "best.pt")
+        say(f"[{step}/4] {label}: {latent} latents (at most {plan.epochs} epochs) -> {run_dir}")
+        config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience)
+        best, trained = train_unless_finished(store, run_dir, config, device=device, progress=progress)
+        if not trained:
+            say(f"      reused the finished run in {run_dir}")
+        checkpoints.append(best)
 
     results_path = out / "results.json"
     if results_path.exists():

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from dustvae.io.atomic import atomic_path
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "_generated"
 
 
@@ -36,7 +38,8 @@ def write_report(name: str, title: str, table: list[str], notes: list[str]) -> P
     underline = "^" * len(title)
     body = [title, underline, "", f"Measured on {machine()}, {time.strftime('%Y-%m-%d')}.", "", "::", ""]
     body += ["    " + line for line in table] + [""] + notes + [""]
-    path.write_text("\n".join(body))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(body))
     return path
 
 

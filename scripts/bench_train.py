@@ -1,8 +1,9 @@
 """Training and encoding throughput of VAE-1 and VAE-2 (samples/s), with a linear autoencoder as yardstick.
 
 Run: ``.venv/bin/python scripts/bench_train.py [--device auto] [--batch-size 64]``.
-Writes docs/_generated/bench_train_<device>.rst. Training = forward + backward
-+ Adam step on random standardised vectors; encode = posterior means.
+Writes docs/_generated/bench_train_<device>.rst. Training = the package's own
+step (:func:`dustvae.models.train.training_step`: forward, loss, backward,
+clip, AdamW step) on random standardised vectors; encode = posterior means.
 """
 
 from __future__ import annotations
@@ -12,24 +13,18 @@ import argparse
 import torch
 
 from _bench import Report, best_time
-from dustvae.models.loss import negative_elbo
+from dustvae.models.train import DEFAULT_BETA, training_step
 from dustvae.models.vae import DilatedConvVAE
 from dustvae.wst.transform import resolve_device
 
 
 def train_rate(model: torch.nn.Module, x: torch.Tensor, batch: int, amp: bool, steps: int) -> float:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def run():
         for i in range(steps):
             xb = x[(i * batch) % (len(x) - batch):][:batch]
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-                recon, mu, logvar, z = model(xb)
-            loss, _, _ = negative_elbo(xb, recon.float(), mu.float(), logvar.float(), z.float(), 0.01)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            training_step(model, opt, xb, DEFAULT_BETA, amp=amp)
         if x.is_cuda:
             torch.cuda.synchronize()
 

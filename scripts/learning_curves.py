@@ -7,7 +7,12 @@ PCA-85, PCA-170, VAE-2 and VAE-1 are fitted on each subset; the RMSE of the
 normalised log2 vector on the test split goes to ``learning_curves.json``
 and the figure ``learning_curves.pdf/png``.
 
-    python scripts/learning_curves.py runs/default/data.h5 -o runs/default/learning [--epochs 40]
+    python scripts/learning_curves.py runs/default/data.h5 -o runs/default/learning
+
+The VAEs are trained as the demo trains them (its epochs and patience). The
+whole training split is the demo's own run: with ``--full-runs`` (default:
+the store's directory) its finished ``vae-85``/``vae-170`` are used for the
+last point instead of being trained again.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from dustvae.baselines.pca import PCACompressor
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.models.apply import decode_array, encode_array
-from dustvae.models.checkpoint import load_checkpoint, load_model
-from dustvae.models.train import TrainConfig, train
+from dustvae.models.checkpoint import load_model
+from dustvae.models.train import TrainConfig, train_unless_finished
+from dustvae.models.vae import model_name
+from dustvae.pipeline import DemoPlan
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 LATENTS = (defaults.LATENT_VAE2, defaults.LATENT_VAE1)
@@ -70,13 +77,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/default/learning"))
-    parser.add_argument("--epochs", type=int, default=defaults.TRAIN_EPOCHS)
+    parser.add_argument("--epochs", type=int, default=DemoPlan.epochs)
+    parser.add_argument("--patience", type=int, default=DemoPlan.patience)
+    parser.add_argument("--full-runs", type=Path, default=None, help="Where the runs on the whole training split are [default: beside the store].")
     parser.add_argument("--fractions", type=float, nargs="*", default=list(FRACTIONS))
     args = parser.parse_args()
     store = read_store(args.store)
     test = store.subset("test").coeffs
     args.output.mkdir(parents=True, exist_ok=True)
-    results = {"store": str(args.store), "epochs": args.epochs, "test_patches": len(test), "points": []}
+    full_runs = args.full_runs or args.store.parent
+    results = {"store": str(args.store), "epochs": args.epochs, "patience": args.patience, "test_patches": len(test), "points": []}
     for fraction in args.fractions:
         subset, n_maps = training_subset(store, fraction)
         train_x = subset.subset("train").coeffs
@@ -84,12 +94,13 @@ def main() -> None:
         for latent, name in zip(LATENTS, ("VAE-2", "VAE-1")):
             pca = PCACompressor(latent).fit(train_x)
             row["rmse_log2"][f"PCA-{latent}"] = rmse(pca.decode(pca.encode(test)), test)
-            run_dir = args.output / f"frac{fraction:g}" / f"vae-{latent}"
-            last = run_dir / "last.pt"
-            if not (last.exists() and load_checkpoint(last).get("finished")):
-                tic = time.perf_counter()
-                train(subset, run_dir, TrainConfig(latent_dim=latent, epochs=args.epochs), resume=last.exists(), progress=False)
+            config = TrainConfig(latent_dim=latent, epochs=args.epochs, patience=args.patience)
+            run_dir = full_runs / model_name(latent) if fraction == 1.0 else args.output / f"frac{fraction:g}" / model_name(latent)
+            tic = time.perf_counter()
+            _, trained = train_unless_finished(subset, run_dir, config, progress=False)
+            if trained:
                 print(f"trained {name} on {len(train_x)} patches in {time.perf_counter() - tic:.0f} s", flush=True)
+            row.setdefault("runs", {})[name] = str(run_dir)
             model, _ = load_model(run_dir / "best.pt")
             mean, _ = encode_array(model, test)
             row["rmse_log2"][name] = rmse(decode_array(model, mean), test)

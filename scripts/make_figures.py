@@ -3,16 +3,21 @@
 Run: ``.venv/bin/python scripts/make_figures.py [-o runs/default] [--sweep-epochs 15]``.
 
 1. ``dustvae demo`` stages (reused when done): dataset, VAE-2, VAE-1; then the
-   variant with linear paths (``vae-85+lin``), and the evaluation of all three
-   with the baselines into ``results.json``.
+   variants that start where PCA ends (``vae-85+pca``, ``vae-170+pca``) with
+   the demo's epochs, and the evaluation of all four with the baselines into
+   ``results.json``.
 2. Latent-size sweep: more members of the VAE family (default 16 and 32 latents),
    trained for ``--sweep-epochs`` (shown as such in the figure), evaluated on the
    test split like VAE-1 and VAE-2.
-3. Beta sweep: VAE-2 trained with several KL weights, all with the same number of epochs;
-   reconstruction error and KL are measured on the validation split (a trade-off
-   study, so the test split stays unused).
+3. Beta sweep: VAE-2 trained with several KL weights (the default among them),
+   all with the same number of epochs; reconstruction error and KL are
+   measured on the validation split (a trade-off study, so the test split
+   stays unused).
 4. ``sweeps.json`` beside ``results.json``, then all figures and the paper tables.
 Each run is skipped when its checkpoint says it finished.
+
+On the 2-core development machine without a GPU, after ``make demo``, the
+variants and sweeps take about 40 minutes.
 """
 
 from __future__ import annotations
@@ -32,18 +37,15 @@ from dustvae.io.store import read_store
 from dustvae.models.apply import encode_array, decode_array
 from dustvae.models.checkpoint import load_checkpoint, load_model
 from dustvae.models.loss import kl_divergence
-from dustvae.models.train import TrainConfig, train
+from dustvae.models.train import DEFAULT_BETA, TrainConfig, train_unless_finished
 from dustvae.pipeline import DemoPlan, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def trained(store, run_dir: Path, config: TrainConfig) -> Path:
-    last = run_dir / "last.pt"
-    if not (last.exists() and load_checkpoint(last).get("finished")):
-        print(f"training {run_dir.name} ({config.latent_dim} latents, beta {config.beta})", flush=True)
-        train(store, run_dir, config, resume=last.exists(), progress=False)
-    return run_dir / "best.pt"
+    print(f"{run_dir.name}: {config.latent_dim} latents, beta {config.beta:g}, at most {config.epochs} epochs", flush=True)
+    return train_unless_finished(store, run_dir, config, progress=False)[0]
 
 
 def validation_point(store, ckpt: Path) -> dict:
@@ -63,27 +65,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "runs" / "default")
     parser.add_argument("--latents", type=int, nargs="*", default=[16, 32])
-    parser.add_argument("--betas", type=float, nargs="*", default=[1e-4, 1e-2, 0.1, 1.0])
-    parser.add_argument("--sweep-epochs", type=int, default=15)
+    # beta = 2 sigma^2 / 1360 for a Gaussian likelihood of noise sigma log2 (dustvae.models.loss): from
+    # sigma 0.004 (autoencoder-like) through the default (0.04) to 0.4 (over-regularised).
+    parser.add_argument("--betas", type=float, nargs="*", default=[DEFAULT_BETA / 100, DEFAULT_BETA, DEFAULT_BETA * 10, DEFAULT_BETA * 100])
+    parser.add_argument("--sweep-epochs", type=int, default=10)
     args = parser.parse_args()
     out = args.output
     plan = DemoPlan()
     run_demo(out, plan, progress=False, figures=False)
     store = read_store(out / "data.h5")
-    variant = trained(store, out / "vae-85+lin", TrainConfig(epochs=plan.epochs, patience=plan.patience, linear_path=True))
-    checkpoints = [out / "vae-170" / "best.pt", out / "vae-85" / "best.pt", variant]
+    checkpoints = [out / "vae-170" / "best.pt", out / "vae-85" / "best.pt"]
+    for latent in plan.latents:  # the variants that start where PCA ends
+        config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience, linear_path=True, pca_init=True)
+        checkpoints.append(trained(store, out / config.name, config))
     results = json.loads((out / "results.json").read_text())
-    if "vae-85+lin" not in results["compressors"]:
-        print("evaluating VAE-1, VAE-2, the variant and the baselines on the test split", flush=True)
+    if not all(Path(c).parent.name in results["compressors"] for c in checkpoints) or "generative_fitted" not in results["compressors"]["vae-85"]:
+        print("evaluating VAE-1, VAE-2, the variants and the baselines on the test split", flush=True)
         write_results(out / "results.json", evaluate(store, checkpoints, store_path=out / "data.h5"))
 
     sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}
     for latent in args.latents:
-        ckpt = trained(store, out / "sweep" / f"vae-{latent}", TrainConfig(latent_dim=latent, epochs=args.sweep_epochs, patience=8))
+        ckpt = trained(store, out / "sweep" / f"vae-{latent}", TrainConfig(latent_dim=latent, epochs=args.sweep_epochs, patience=plan.patience))
         row = evaluate(store, [ckpt], baselines=(), labels=False)["compressors"][f"vae-{latent}"]
         sweeps["latent"][str(latent)] = {"rmse_log2": row["rmse_log2"], "rel_err_s1": row["rel_err_s1"]}
     for beta in args.betas:  # every point trained alike (sweep epochs), the default beta included
-        ckpt = trained(store, out / "sweep" / f"vae-85-beta{beta:g}", TrainConfig(beta=beta, epochs=args.sweep_epochs, patience=8))
+        ckpt = trained(store, out / "sweep" / f"vae-85-beta{beta:g}", TrainConfig(beta=beta, epochs=args.sweep_epochs, patience=plan.patience))
         sweeps["beta"][str(beta)] = validation_point(store, ckpt)
     with atomic_path(out / "sweeps.json") as tmp:
         tmp.write_text(json.dumps(sweeps, indent=1))

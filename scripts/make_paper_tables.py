@@ -109,7 +109,7 @@ def latex_tables(results: dict) -> str:
         "\\end{tabular}",
         "\\end{table}",
     ])
-    return main + "\n\n" + layers + "\n\n" + latex_physics(results) + "\n"
+    return main + "\n\n" + layers + "\n\n" + latex_physics(results) + "\n\n" + latex_synthesis(results) + "\n" + latex_learning(results)
 
 
 def r2_rows(results: dict) -> list[tuple[str, dict]]:
@@ -181,6 +181,10 @@ def latex_macros(results: dict) -> str:
             macro(f"StdRatio{stem}", num(g.get("median_std_ratio"), 2))
             if g:
                 energy_floor = f"{g['energy_distance_train_vs_test']:.2f}"
+            f = r.get("generative_fitted") or {}
+            macro(f"EnergyFitted{stem}", num(f.get("energy_distance"), 2))
+            macro(f"StdRatioFitted{stem}", num(f.get("median_std_ratio"), 2))
+            macro(f"PriorComponents{stem}", f.get("components", MISSING))
     macro("EnergyFloor", energy_floor)
     for vae, stem in (("vae-170", "VAEone"), ("vae-85", "VAEtwo")):
         macro(f"Compare{stem}", comparison_sentence(results, vae))
@@ -191,7 +195,83 @@ def latex_macros(results: dict) -> str:
         macro(name, f"{label(results, best)} ({comp[best]['latent']} numbers, {comp[best]['per_layer'][layer]['rmse_log2']:.3f})")
     best = min(comp, key=lambda n: comp[n]["rmse_log2"])
     macro("BestName", f"{label(results, best)} ({comp[best]['latent']} latents)")
+    synthesis = (results.get("synthesis") or {}).get("compressors", {})
+    for n in ["wst", "gaussian", *names]:
+        stem = SYNTHESIS_STEMS.get(n) or registry.macro_stem(n)
+        row = synthesis.get(n) or {}
+        macro(f"SynthSpec{stem}", num(row.get("spectrum_rms_log2"), 2))
+        macro(f"SynthPix{stem}", num(row.get("pixel_distance"), 3))
+    macro("SynthN", (results.get("synthesis") or {}).get("rows") and len(results["synthesis"]["rows"]) or MISSING)
+    macro("SynthSteps", (results.get("synthesis") or {}).get("steps", MISSING))
+    curves = results.get("learning_curves") or {}
+    points = curves.get("points") or []
+    share = {int(k): v for k, v in (results.get("noise_share") or {}).items()}
+    for size, word in ((64, "SixtyFour"), (128, "OneTwentyEight"), (256, "TwoFiftySix")):
+        macro(f"NoiseShare{word}", num(share[size]["all"], 0, 100) if size in share else MISSING)
+    macro("LearnSmallest", points[0]["train_patches"] if points else MISSING)
+    macro("LearnLargest", points[-1]["train_patches"] if points else MISSING)
     return "\n".join(lines) + "\n"
+
+
+#: Macro stems of the synthesis rows that are not compressors.
+SYNTHESIS_STEMS = {"wst": "WST", "gaussian": "Gauss"}
+
+
+def latex_synthesis(results: dict) -> str:
+    """Table of the syntheses' power-spectrum and pixel-distribution errors, when the run has them."""
+    synthesis = results.get("synthesis")
+    if not synthesis:
+        return ""
+    rows = []
+    for n, row in synthesis["compressors"].items():
+        text = {"wst": "full WST vector", "gaussian": "Gaussian field, same spectrum"}.get(n) or label(results, n, size=True)
+        kurt = synthesis.get("kurtosis_synthesis", {}).get(n)
+        rows.append(f"{text} & {num(row['spectrum_rms_log2'], 3)} & {num(row['pixel_distance'], 3)} & {num(kurt, 2)} \\\\")
+    return "\n".join([
+        "\\begin{table}",
+        "\\centering",
+        f"\\caption{{Maps synthesised from WST vectors, against the {len(synthesis['rows'])} original test patches "
+        f"({synthesis['patch_size']} px; {synthesis['steps']} L-BFGS iterations from the same noise; periodic boundary): "
+        "RMS over the octave bands the WST constrains of $\\log_2$ of the power ratio; Wasserstein-1 distance of the "
+        "pixel values in units of the original's std; excess kurtosis of the pixels (originals: "
+        f"{num(synthesis.get('kurtosis_original'), 2)}). Generated from \\texttt{{results.json}}.}}",
+        "\\label{tab:synthesis}",
+        "\\small",
+        "\\begin{tabular}{lrrr}",
+        "\\hline",
+        "Synthesised from & spectrum error & pixel $W_1$ & kurtosis \\\\",
+        "\\hline",
+        *rows,
+        "\\hline",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]) + "\n"
+
+
+def latex_learning(results: dict) -> str:
+    """Table of test RMSE against the number of training patches, when the run has learning curves."""
+    curves = results.get("learning_curves")
+    if not curves:
+        return ""
+    names = list(curves["points"][0]["rmse_log2"])
+    rows = [f"{p['train_patches']} ({p['train_maps']} maps) & " + " & ".join(num(p["rmse_log2"][n], 4) for n in names) + " \\\\"
+            for p in curves["points"]]
+    return "\n".join([
+        "\\begin{table}",
+        "\\centering",
+        f"\\caption{{Test RMSE ($\\log_2$) against the training-set size (nested subsets of the training maps; "
+        f"validation and test splits fixed; VAEs trained as in the main run). Generated from \\texttt{{learning\\_curves.json}}.}}",
+        "\\label{tab:learning}",
+        "\\small",
+        "\\begin{tabular}{l" + "r" * len(names) + "}",
+        "\\hline",
+        "Training patches & " + " & ".join(names) + " \\\\",
+        "\\hline",
+        *rows,
+        "\\hline",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]) + "\n"
 
 
 def comparison_sentence(results: dict, vae: str) -> str:
@@ -253,7 +333,27 @@ def rst_table(results: dict) -> str:
             g = comp[n]["generative"]
             out.append(f"* {label(results, n)} prior samples: energy distance {g['energy_distance']:.2f} to the test set "
                        f"(training vs test: {g['energy_distance_train_vs_test']:.2f}); median spread ratio "
-                       f"{g['median_std_ratio']:.2f}.")
+                       f"{g['median_std_ratio']:.2f}" + (
+                           f"; from the fitted prior ({comp[n]['generative_fitted']['prior']}): energy distance "
+                           f"{comp[n]['generative_fitted']['energy_distance']:.2f}, spread ratio "
+                           f"{comp[n]['generative_fitted']['median_std_ratio']:.2f}" if "generative_fitted" in comp[n] else "") + ".")
+    synthesis = results.get("synthesis")
+    if synthesis:
+        out += ["", f"Maps synthesised from WST vectors against {len(synthesis['rows'])} original test patches "
+                f"({synthesis['patch_size']} px, {synthesis['steps']} L-BFGS iterations; spectrum error: RMS log2 power "
+                "ratio over the octave bands the WST constrains; pixel W1 in units of the original's std):", ""]
+        out += _rst_grid(["synthesised from", "spectrum error", "pixel W1", "kurtosis"],
+                         [[{"wst": "full WST", "gaussian": "Gaussian, same spectrum"}.get(n) or label(results, n),
+                           num(r["spectrum_rms_log2"], 3), num(r["pixel_distance"], 3),
+                           num(synthesis.get("kurtosis_synthesis", {}).get(n), 2)]
+                          for n, r in synthesis["compressors"].items()]) + [
+            "", f"Excess kurtosis of the originals: {num(synthesis.get('kurtosis_original'), 2)}.", ""]
+    curves = results.get("learning_curves")
+    if curves:
+        names = list(curves["points"][0]["rmse_log2"])
+        out += ["", "Test RMSE (log2) against the number of training patches:", ""]
+        out += _rst_grid(["training patches", *names],
+                         [[str(p["train_patches"]), *(num(p["rmse_log2"][n]) for n in names)] for p in curves["points"]]) + [""]
     for note in results.get("notes", []):
         out.append(f"* Note: {note}")
     return "\n".join(out) + "\n"
@@ -269,10 +369,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", type=Path, nargs="?", default=ROOT / "runs" / "default" / "results.json")
     parser.add_argument("--paper-dir", type=Path, default=ROOT / "paper" / "generated")
     parser.add_argument("--docs-dir", type=Path, default=ROOT / "docs" / "_generated")
+    parser.add_argument("--noise-share", type=Path, default=ROOT / "runs" / "noise_share.json",
+                        help="Output of scripts/noise_share.py (its numbers are quoted in the paper's Data section).")
     args = parser.parse_args(argv)
     if not args.results.exists():
         parser.exit(2, f"make_paper_tables: {args.results} not found; run `make demo` (or pass a results file) first\n")
     results = json.loads(args.results.read_text())
+    learning = args.results.parent / "learning" / "learning_curves.json"
+    if learning.exists():
+        results["learning_curves"] = json.loads(learning.read_text())
+    if args.noise_share.exists():
+        results["noise_share"] = json.loads(args.noise_share.read_text())["sizes"]
     _write(args.paper_dir / "tables.tex", latex_tables(results))
     _write(args.paper_dir / "macros.tex", latex_macros(results))
     _write(args.paper_dir / "source.txt", f"{args.results}\n")

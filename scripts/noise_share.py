@@ -80,7 +80,8 @@ def main() -> None:
              f"``scripts/noise_share.py --maps {args.maps} --map-size {args.map_size} --model {args.model}``: "
              f"validation maps only, {machine()}.", "", "::", ""]
     lines += ["    " + line for line in table] + [""]
-    (DOCS / "noise_share.rst").write_text("\n".join(lines))
+    with atomic_path(DOCS / "noise_share.rst") as tmp:
+        tmp.write_text("\n".join(lines))
     print("\n".join(table))
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from _bench import Report
 from dustvae import defaults
+from dustvae.io.atomic import atomic_path
 from dustvae.sky.filaments import FilamentParams, simulate_filaments
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.synthesis import Target, synthesize
@@ -135,8 +136,9 @@ def main() -> None:
     ]
     report.write(notes)
     if args.output is not None:
-        args.output.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "maps": rows,
-                                           "checks": checks}, indent=2))
+        with atomic_path(args.output) as tmp:
+            tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "maps": rows,
+                                       "checks": checks}, indent=2))
         print(f"wrote {args.output}")
 
 

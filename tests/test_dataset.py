@@ -7,7 +7,10 @@ import numpy as np
 from dustvae.io.store import read_store
 from dustvae.sky.filaments import FilamentParams
 from dustvae.sky.simulate import DustParams
-from dustvae.wst.dataset import DatasetSpec, draw_params, simulate_patches
+import pytest
+
+from dustvae.errors import DustvaeError
+from dustvae.wst.dataset import DatasetSpec, draw_params, regenerate_patches, simulate_patches
 
 from conftest import assert_user_error, run_cli
 
@@ -46,5 +49,19 @@ def test_make_dataset_command_records_model_and_labels(tmp_path):
     assert np.isfinite(store.labels["slope"]).all()
     for m in np.unique(store.map_index):  # no map straddles two splits
         assert np.unique(store.split[store.map_index == m]).size == 1
+    # The patches behind any row can be simulated again, and their WST is the stored one.
+    rows = [0, len(store) - 1, int(np.flatnonzero(is_filament)[-1])]
+    again = regenerate_patches(store, rows)
+    direct = simulate_patches(DatasetSpec(n_maps=6, map_size=64, patch_size=32, model="mixed"), progress=False, workers=1)
+    np.testing.assert_array_equal(again, direct.patches[rows])
+    from dustvae.wst.compute import compute_store
+    from dustvae.io.patchfile import PatchSet
+    recomputed = compute_store(PatchSet(again, direct.fields, direct.centers[rows], direct.center_frame,
+                                        direct.masked_fraction[rows]), None, progress=False)
+    np.testing.assert_allclose(recomputed.coeffs, store.coeffs[rows], atol=1e-5)
+    tampered = store.subset(np.arange(len(store)))
+    tampered.amplitude = tampered.amplitude * 1.01
+    with pytest.raises(DustvaeError, match="amplitude"):
+        regenerate_patches(tampered, rows[:1])
     assert_user_error(run_cli("make-dataset", tmp_path / "x.h5", "--model", "clouds"), "model")
     assert_user_error(run_cli("make-dataset", tmp_path / "y.h5", "--workers", 0), "workers")

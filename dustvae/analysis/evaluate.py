@@ -27,7 +27,7 @@ from ..io.atomic import atomic_path, sha256sum
 from ..io.store import SPLIT_NAMES, CoefficientStore
 from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
-from ..models.apply import check_compatible
+from ..models.apply import check_compatible, fit_latent_prior
 from ..wst.layout import CoefficientLayout
 from . import registry
 from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, standardised_rmse
@@ -260,6 +260,11 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
             samples = compressor.sample(len(test), seed)
             reference = train.coeffs if train is not None else test.coeffs
             row["generative"] = generative_metrics(samples, test.coeffs, reference, split.scale)
+            if train is not None:  # the ex-post density of the training posterior means (dustvae fit-prior)
+                fitted = fit_latent_prior(compressor.model, train.coeffs, seed=seed)
+                row["generative_fitted"] = {**generative_metrics(compressor.sample(len(test), seed, fitted), test.coeffs,
+                                                                 reference, split.scale),
+                                            "prior": fitted.summary(), "components": fitted.n_components}
         if regression is not None:
             row["label_r2"] = regression.r2(compressor.encode(train.coeffs), latent)
         results[compressor.name] = row

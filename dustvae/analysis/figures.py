@@ -286,18 +286,32 @@ def fig_interpolation(path: np.ndarray, weights: np.ndarray, ends: np.ndarray, l
     return fig
 
 
+#: How prior-sample entries are keyed: ``NAME`` for N(0, I) draws, ``NAME + PRIOR_SEP + "fitted"`` for the fitted prior.
+PRIOR_SEP = "|"
+
+
 def fig_prior_samples(test: np.ndarray, samples: dict[str, np.ndarray], layout: CoefficientLayout):
-    """Per-coefficient distributions: median and 16-84% range of the test set and of prior samples."""
-    fig, axes = plt.subplots(2, 1, figsize=(7.2, 4.2), constrained_layout=True, sharex=False)
+    """Per-coefficient distributions: median and 16-84% range of the test set and of prior samples.
+
+    ``samples`` maps a compressor name (draws from N(0, I)) or ``name|fitted``
+    (draws from the fitted latent prior, :mod:`dustvae.models.prior`) to decoded vectors.
+    """
+    fig, axes = plt.subplots(2, 1, figsize=(7.2, 4.4), constrained_layout=True, sharex=False)
     blocks = [("first layer (field %s)" % layout.fields[0], layout.select(field=layout.fields[0], layer=1)),
               ("second layer, first 160 (field %s)" % layout.fields[0], layout.select(field=layout.fields[0], layer=2)[:160])]
     for ax, (title, idx) in zip(axes, blocks):
         x = np.arange(len(idx))
-        for name, data in [("data", test)] + list(samples.items()):
+        for key, data in [("data", test)] + list(samples.items()):
+            name, _, prior = key.partition(PRIOR_SEP)
             look = _look(name)
+            if name == "data":
+                text = "data (test set)"
+            else:
+                text = f"{_label(name)}, {'fitted prior' if prior == 'fitted' else 'N(0, I) prior'}"
+            ls = (0, (1, 1)) if prior == "fitted" else look["ls"]
             lo, mid, hi = np.percentile(data[:, idx], [16, 50, 84], axis=0)
-            ax.plot(x, mid, color=look["color"], ls=look["ls"], lw=1.0, label=f"{_label(name)}{' (test set)' if name == 'data' else ' prior samples'}")
-            ax.fill_between(x, lo, hi, color=look["color"], alpha=0.2 if name == "data" else 0.15, lw=0)
+            ax.plot(x, mid, color=look["color"], ls=ls, lw=1.0, label=text)
+            ax.fill_between(x, lo, hi, color=look["color"], alpha=0.2 if name == "data" else 0.1, lw=0)
         ax.set_title(title)
         ax.set_ylabel("$\\log_2$ coefficient")
     axes[-1].set_xlabel("coefficient index within the block (Kymatio order)")
@@ -330,6 +344,10 @@ def _key(mapping: dict, value: float) -> str:
     return next(k for k in mapping if float(k) == value)
 
 
+#: Models whose fitted-prior samples the prior-sample figure shows beside their N(0, I) ones.
+TABLE_PRIOR_FIGURE = ("vae-85", "vae-170")
+
+
 # -- the driver ---------------------------------------------------------------------------------
 
 FIGURES = ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
@@ -346,7 +364,7 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     import torch
 
     from ..io.store import read_store
-    from ..models.apply import encode_array, interpolate_array, sample_array
+    from ..models.apply import encode_array, fit_latent_prior, interpolate_array, sample_array
     from ..models.checkpoint import load_model
 
     results_path = Path(results_path)
@@ -404,7 +422,13 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
         a, b = 0, int(np.argmax(np.linalg.norm(test.coeffs - test.coeffs[0], axis=1)))  # the most different pair
         path, weights = interpolate_array(model, test.coeffs[[a, b]], 9)
         draw("interpolation", lambda: fig_interpolation(path, weights, test.coeffs[[a, b]], layout, main_name))
-        samples = {name: sample_array(load_model(ckpts[name], "cpu")[0], len(test), 0) for name in registry.ordered(ckpts)}
+        samples = {}
+        train_rows = store.subset("train").coeffs
+        for name in registry.ordered(ckpts):
+            vae = load_model(ckpts[name], "cpu")[0]
+            samples[name] = sample_array(vae, len(test), 0)
+            if name in TABLE_PRIOR_FIGURE:  # the fitted prior beside N(0, I), for the table models
+                samples[name + PRIOR_SEP + "fitted"] = sample_array(vae, len(test), 0, fit_latent_prior(vae, train_rows))
         draw("prior_samples", lambda: fig_prior_samples(test.coeffs, samples, layout))
     else:
         say("figures: no store or checkpoints found; latent-space, interpolation and prior-sample figures skipped")

@@ -11,9 +11,11 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+    """Yield a temporary path beside ``path``; flush it to disk and rename it onto ``path`` on success.
 
-    On any exception (KeyboardInterrupt included) the temporary file is
+    The one writer of every output file. The data reach the disk (fsync)
+    before the rename, so that after a crash ``path`` holds either its old
+    or its complete new content. On any exception (KeyboardInterrupt included) the temporary file is
     removed and ``path`` is left as it was. A process killed outright leaves
     at most a hidden ``.NAME.tmp-PID`` file, never a truncated ``path``.
     """
@@ -22,6 +24,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

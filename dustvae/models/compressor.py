@@ -6,6 +6,7 @@ import numpy as np
 
 from ..compressor import Compressor
 from .apply import decode_array, encode_array, sample_array
+from .prior import LatentPrior
 from .vae import DilatedConvVAE
 
 
@@ -25,6 +26,6 @@ class VAECompressor(Compressor):
     def decode(self, Z: np.ndarray) -> np.ndarray:
         return decode_array(self.model, Z)
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` vectors decoded from draws of the N(0, I) prior, seeded."""
-        return sample_array(self.model, n, seed)
+    def sample(self, n: int, seed: int = 0, prior: LatentPrior | None = None) -> np.ndarray:
+        """``n`` vectors decoded from draws of the N(0, I) prior (or of ``prior``, a fitted one), seeded."""
+        return sample_array(self.model, n, seed, prior)

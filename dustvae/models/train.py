@@ -43,6 +43,11 @@ Choices, and why:
   reached the clip of :data:`dustvae.defaults.TRAIN_GRAD_CLIP` = 1: it
   guards against rare large steps and does not rescale every step.
   ``metrics.jsonl`` records the fraction of clipped steps.
+* ``pca_init``: the linear paths start from PCA and train at
+  ``pca_linear_lr_scale`` times the learning rate, without weight decay.
+  Adam moves each weight by about the learning rate per step whatever the
+  size of its gradient; at the full rate the first epoch alone took the
+  PCA start on a small test store from PCA's RMSE (0.0104) to 0.0896.
 * Blow-up: the log-variance is clamped to [-12, 8] in the encoder.
 * ``augment``: each training vector is replaced, at every step, by one of
   the four symmetry permutations of the patch (90-degree turn, mirror, both,
@@ -103,6 +108,7 @@ class TrainConfig:
     augment: bool = False
     output_stage: str = "table"
     pca_init: bool = False
+    pca_linear_lr_scale: float = defaults.TRAIN_PCA_LINEAR_LR_SCALE
 
     def __post_init__(self) -> None:
         if self.kl_form not in KL_FORMS:
@@ -122,6 +128,8 @@ class TrainConfig:
             raise DustvaeError(f"unknown output stage {self.output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
         if self.pca_init and not self.linear_path:
             raise DustvaeError("the PCA start needs the linear paths (--linear-path)")
+        if not self.pca_linear_lr_scale > 0:
+            raise DustvaeError("--pca-linear-lr-scale must be positive")
 
     @property
     def name(self) -> str:
@@ -347,6 +355,25 @@ def _locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
+def parameter_groups(model: DilatedConvVAE, config: TrainConfig) -> list[dict]:
+    """AdamW's parameter groups, each with its ``lr_scale`` (the schedule's lr is multiplied by it).
+
+    A PCA-started model's linear paths form a group of their own, with
+    ``config.pca_linear_lr_scale`` and no weight decay (decay would pull them
+    away from PCA, toward zero); everything else is one group with the
+    configured weight decay.
+    """
+    linear = []
+    if config.pca_init and model.linear_path:
+        linear = [*model.linear_encoder.parameters(), *model.linear_decoder.parameters()]
+    ids = {id(p) for p in linear}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = [{"params": rest, "weight_decay": config.weight_decay, "lr_scale": 1.0}]
+    if linear:
+        groups.append({"params": linear, "weight_decay": 0.0, "lr_scale": config.pca_linear_lr_scale})
+    return groups
+
+
 def _new_model(config: TrainConfig, x_train: torch.Tensor) -> DilatedConvVAE:
     """The model at step 0: seeded weights, the training set's standardisation, the PCA start if asked."""
     torch.manual_seed(config.seed)
@@ -405,7 +432,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
     layout_attrs = {k: store.attrs[k] for k in ("J", "L", "fields", "vector_length", "normalisation", "boundary") if k in store.attrs}
 
     model = _new_model(config, x_train).to(torch_device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.lr)
     state = TrainingState(model, optimizer, torch.Generator().manual_seed(config.seed), config, layout_attrs,
                           store.fingerprint(), len(train_idx), len(val_idx))
     if resume:
@@ -433,7 +460,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
         tic = time.perf_counter()
         lr, beta_now = config.learning_rate(epoch), config.kl_weight(epoch)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         order = torch.randperm(len(x_train), generator=state.generator)
         sums, norms, seen = np.zeros(3), [], 0
         for first in range(0, len(order), config.batch_size):
@@ -469,3 +496,21 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
     bar.close()
     done = state.progress
     return TrainResult(run_dir, done.best_epoch, done.best_val_rmse, done.epochs_done, done.stopped_early, done.history)
+
+
+def train_unless_finished(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = TrainConfig(), *,
+                          device: str = "auto", progress: bool = True) -> tuple[Path, bool]:
+    """Train into ``run_dir`` unless a finished run of ``config`` is there; resume an interrupted one.
+
+    Returns the path of the best checkpoint and whether anything was trained.
+    A finished run asked for more epochs than it ran continues to them (as
+    ``train --resume --epochs N`` does).
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    if last.exists():
+        payload = load_checkpoint(last)
+        if payload.get("finished") and config.epochs <= int(payload["train_config"]["epochs"]):
+            return run_dir / "best.pt", False
+    train(store, run_dir, config, device=device, resume=last.exists(), progress=progress)
+    return run_dir / "best.pt", True

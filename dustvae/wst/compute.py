@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .. import defaults
 from .._version import __version__
 from ..errors import DustvaeError
+from ..io.atomic import atomic_path
 from ..io.patchfile import PatchSet
 from ..io.store import CoefficientStore, write_store
 from .layout import CoefficientLayout
@@ -46,12 +47,8 @@ def _fingerprint(patch_set: PatchSet, config: dict) -> str:
 
 
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def compute_store(
@@ -114,7 +111,8 @@ def compute_store(
         if work.exists() and (not stamp_file.exists() or stamp_file.read_text() != stamp):
             shutil.rmtree(work)  # finished batches of other inputs or settings: not ours to reuse
         work.mkdir(parents=True, exist_ok=True)
-        stamp_file.write_text(stamp)
+        with atomic_path(stamp_file) as tmp:
+            tmp.write_text(stamp)
 
     s0 = np.empty((n, len(fields)), np.float32)
     s1 = np.empty((n, len(fields), layout.n_s1), np.float32)

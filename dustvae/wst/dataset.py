@@ -17,6 +17,7 @@ uses torch's threads on all the cores this process may use.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence
 from pathlib import Path
 
 import json
@@ -181,3 +182,41 @@ def make_dataset(output: str | Path, spec: DatasetSpec = DatasetSpec(), *, devic
              "filament_ranges": json.dumps(FILAMENT_RANGES), "sky_model": spec.model, "split_by": "map"}
     return compute_store(patch_set, output, J=spec.J, L=spec.L, boundary="reflect", device=device,
                          batch_size=batch_size, progress=progress, extra_attrs=extra, split=split, engine=engine)
+
+
+def regenerate_patches(store: CoefficientStore, rows: Sequence[int]) -> np.ndarray:
+    """The patches behind rows of a ``make-dataset`` store, simulated again from its recorded spec.
+
+    Simulation is seeded per map, so the maps come out as they did when the
+    store was made; each regenerated patch's polarization amplitude is
+    checked against the store's (a store made by another version of the
+    simulator is refused rather than silently paired with other maps).
+
+    Parameters
+    ----------
+    store : CoefficientStore
+        Written by :func:`make_dataset` (it records ``dataset_spec``).
+    rows : sequence of int
+        Rows of the store.
+
+    Returns
+    -------
+    ndarray (len(rows), F, n, n)
+        The patches in the store's fields, in map units (not normalised).
+    """
+    if "dataset_spec" not in store.attrs:
+        raise DustvaeError("this store was not made by make-dataset (no dataset_spec): its maps cannot be regenerated")
+    spec = DatasetSpec(**json.loads(store.attrs["dataset_spec"]))
+    all_params = draw_params(spec)
+    names = label_names(tuple(sorted({model_of(p) for p in all_params})))
+    out = []
+    for row in rows:
+        map_index = int(store.map_index[row])
+        position = int(np.sum(store.map_index[:row] == map_index))  # patches of a map are stored in cutting order
+        patch = _simulate_map(spec, all_params[map_index], names).patches[position]
+        amp = float(np.sqrt(np.mean(np.sum(patch.astype(np.float64) ** 2, axis=0))))
+        if not np.isclose(amp, float(store.amplitude[row]), rtol=1e-4):
+            raise DustvaeError(f"row {row}: the regenerated patch has amplitude {amp:.6g}, the store {store.amplitude[row]:.6g}; "
+                               "the store was made with another simulator version")
+        out.append(patch)
+    return np.stack(out)
