@@ -52,7 +52,13 @@ def _patch_options(func):
     return func
 
 
+def _check_positive_scale(pixel_scale: float | None) -> None:
+    if pixel_scale is not None and not (np.isfinite(pixel_scale) and pixel_scale > 0):
+        raise DustvaeError(f"--pixel-scale {pixel_scale} must be a positive number of arcmin")
+
+
 def _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked) -> dict:
+    _check_positive_scale(pixel_scale)
     return dict(
         pixel_scale_arcmin=pixel_scale,
         centers_nside=centers_nside,
@@ -61,7 +67,19 @@ def _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked) -> dict:
     )
 
 
-def _check_output(path: Path, overwrite: bool) -> None:
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def _check_output(path: Path, overwrite: bool, *inputs: Path | None) -> None:
+    """Refuse to replace an existing file without --overwrite, and ever to write over one of the inputs."""
+    for source in (Path(s) for s in inputs if s is not None):
+        candidates = [source, source / "best.pt", source / "last.pt"] if source.is_dir() else [source]  # a run directory
+        if any(_same_file(c, path) or c.resolve() == path.resolve() for c in candidates):
+            raise DustvaeError(f"{path}: is also an input of this command; choose another output")
     if path.exists() and not overwrite:
         raise DustvaeError(f"{path}: exists; choose another output or pass --overwrite")
 
@@ -123,6 +141,11 @@ def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layer
         raise DustvaeError("give either --nside (HEALPix) or --size (flat), not both")
     if model == "filaments" and size is None:
         raise DustvaeError("the filament model makes flat maps: give --size instead of --nside")
+    if nside is not None and (nside < 1 or nside & (nside - 1)):
+        raise DustvaeError(f"--nside {nside} is not a power of 2 (1, 2, 4, ..., e.g. 256)")
+    if size is not None and size < 1:
+        raise DustvaeError(f"--size {size} must be a positive number of pixels")
+    _check_positive_scale(pixel_scale)
     _check_output(output, overwrite)
     params = DustParams(slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed)
     if model == "filaments":
@@ -154,7 +177,7 @@ def plot_map(map_path, output, overwrite):
     from .io.maps import FlatMap, read_map
 
     output = output or map_path.with_suffix(".png")
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, map_path)
     if not map_path.exists():
         raise DustvaeError(f"{map_path}: no such file; check the path")
     sky = read_map(map_path, ["I", "Q", "U"])
@@ -178,7 +201,7 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
     from .sky.patches import cut_patches
 
     output = output or map_path.with_suffix(".patches.h5")
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, map_path)
     sky = read_map(map_path, _split_fields(fields))
     patch_set = cut_patches(sky, patch_size, **_patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     patch_set.source_name, patch_set.source_sha256 = map_path.name, sha256sum(map_path)
@@ -244,7 +267,7 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     from .wst.transform import check_transform, resolve_device
 
     output = output or input_path.with_suffix(".wst.h5")
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, input_path)
     check_patch_size(patch_size, J)
     check_transform(patch_size, J, L, "reflect" if boundary == "auto" else boundary, engine)
     resolve_device(device)
@@ -364,7 +387,7 @@ def encode(ckpt, coeffs, output, device, overwrite):
     from .io.latents import write_latents
     from .models.apply import encode_store
 
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, ckpt, coeffs)
     model, payload, store = _model_and_store(ckpt, coeffs, device)
     latents = encode_store(model, payload, store, coeffs.name)
     write_latents(output, latents)
@@ -382,7 +405,7 @@ def reconstruct(ckpt, coeffs, output, device, overwrite):
     from .io.store import write_store
     from .models.apply import reconstruct_store
 
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, ckpt, coeffs)
     model, payload, store = _model_and_store(ckpt, coeffs, device)
     out = reconstruct_store(model, payload, store, coeffs.name)
     write_store(output, out)
@@ -406,7 +429,7 @@ def sample(ckpt, count, output, seed, prior, device, overwrite):
     from .models.checkpoint import load_model
     from .wst.transform import resolve_device
 
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, ckpt)
     model, payload = load_model(ckpt, resolve_device(device))
     density = load_fitted_prior(model, ckpt) if prior == "fitted" else None
     out = sample_store(model, payload, count, seed, density)
@@ -433,7 +456,7 @@ def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
     from .models.prior import save_prior
 
     path = prior_path(ckpt)
-    _check_output(path, overwrite)
+    _check_output(path, overwrite, ckpt, coeffs)
     model, payload, store = _model_and_store(ckpt, coeffs, device)
     density = fit_store_prior(model, payload, store, components, seed, coeffs.name)
     save_prior(path, density)
@@ -455,7 +478,7 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
     from .models.apply import interpolate_store
 
     if output is not None:
-        _check_output(output, overwrite)
+        _check_output(output, overwrite, ckpt, coeffs)
     model, payload, store = _model_and_store(ckpt, coeffs, device)
     path, weights = interpolate_store(model, payload, store, start, stop, steps, coeffs.name)
     for w, vec in zip(weights, path.coeffs):
@@ -481,7 +504,7 @@ def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite):
     from .io.store import read_store
     from .wst.transform import resolve_device
 
-    _check_output(output, overwrite)
+    _check_output(output, overwrite, coeffs, *checkpoints)
     store = read_store(coeffs)
     names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
     results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed)
@@ -560,7 +583,7 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
     count = sample if sample is not None else max(1, len(rows))
     paths = output_paths(output, count)
     for path in paths:
-        _check_output(path, overwrite)
+        _check_output(path, overwrite, source, model, latent_file)
     targets = resolve_targets(source, rows or (0,), model=model, sample=sample, latent_file=latent_file, seed=seed,
                               prior=prior, size=size, patch_size=patch_size, fields=_split_fields(fields),
                               device=str(torch_device))
@@ -582,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("dustvae: interrupted; nothing written is damaged, run the same command again to resume", err=True)
+        click.echo("dustvae: interrupted; nothing written is damaged: run the same command again to resume (for train, add --resume)", err=True)
         return 130
     except click.ClickException as exc:
         click.echo(f"dustvae: error: {exc.format_message()} (see --help)", err=True)

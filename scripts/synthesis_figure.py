@@ -21,7 +21,7 @@ WST's reach, Wasserstein-1 distance of the pixel values in units of their
 std), and so is a Gaussian random field with the original's power spectrum
 (the reference a statistics-free model reaches). Means over the patches go
 to ``results.json`` under ``synthesis``; the figure of the first patch to
-``figures/synthesis.pdf/png``. Finished syntheses are kept in
+``figures/synthesis.pdf/png`` (the PNG also to ``docs/_generated/``). Finished syntheses are kept in
 ``synthesis/maps.npz`` and reused when the script runs again.
 """
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -49,6 +50,7 @@ from dustvae.synthesis.figure import fig_synthesis, save_figure
 from dustvae.wst.dataset import regenerate_patches
 from dustvae.wst.layout import CoefficientLayout
 
+DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "_generated" / "synthesis.png"
 #: Compressors synthesised, besides the variants in the results file.
 COMPRESSORS = ("vae-85", "vae-170", "rwst2", "pca-85")
 
@@ -167,7 +169,9 @@ def main() -> None:
     labels = {f"prior{s + 1}": f"VAE-2 fitted prior {s + 1}" for s in range(args.samples)}
     paths = save_figure(fig_synthesis(originals[0], shown, fields=layout.fields, labels=labels),
                         args.run / "figures" / "synthesis")
-    print("wrote", ", ".join(map(str, paths)), "and the synthesis entry of", results_path)
+    with atomic_path(DOCS_IMAGE) as tmp:  # the docs show the PNG of this run
+        shutil.copyfile(paths[1], tmp)
+    print("wrote", ", ".join(map(str, paths)), DOCS_IMAGE, "and the synthesis entry of", results_path)
 
 
 if __name__ == "__main__":

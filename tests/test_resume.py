@@ -72,12 +72,25 @@ def _names(h5) -> list[str]:
     return sorted(out)
 
 
+#: The real command, with a pause after each saved batch so that the test can interrupt it between batches.
+SLOW_RUN = """
+import sys, time
+import dustvae.wst.compute as compute
+save = compute._save_atomic
+def slow_save(*args, **kwargs):
+    save(*args, **kwargs)
+    time.sleep(0.3)
+compute._save_atomic = slow_save
+from dustvae.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def start_slow_run(patch_file: Path, out: Path) -> subprocess.Popen:
     # --batch-size 2 makes 8 batches, each saved as it finishes.
     return subprocess.Popen(
-        [sys.executable, "-m", "dustvae", "compute-wst", str(patch_file), "-o", str(out), "--batch-size", "2", "--quiet"],
+        [sys.executable, "-c", SLOW_RUN, "compute-wst", str(patch_file), "-o", str(out), "--batch-size", "2", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, DUSTVAE_TEST_BATCH_DELAY="0.3"),
     )
 
 

@@ -213,6 +213,10 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         evaluations such as latent-size sweeps.
     """
     notes = notes if notes is not None else []
+    bad = ~np.isfinite(store.coeffs).all(axis=1)
+    if bad.any():
+        raise DustvaeError(f"the store holds NaN or inf in {int(bad.sum())} vector(s) (first: row {int(np.flatnonzero(bad)[0])}); "
+                           "recompute it or drop those patches")
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise DustvaeError(f"unknown baseline(s) {', '.join(unknown)}; choose among {', '.join(BASELINES)}")

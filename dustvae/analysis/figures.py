@@ -41,15 +41,21 @@ def _label(name: str, results: dict | None = None) -> str:
     return registry.label(name, row.get("latent") if row else None)
 
 
-def _save(fig, out_dir: Path, name: str) -> list[Path]:
+def save_figure(fig, stem: str | Path) -> list[Path]:
+    """Write ``stem.pdf`` and ``stem.png`` atomically, close the figure, return the paths."""
+    stem = Path(stem)
     paths = []
     for ext in ("pdf", "png"):
-        path = out_dir / f"{name}.{ext}"
+        path = stem.with_name(f"{stem.name}.{ext}")
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext)
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def _save(fig, out_dir: Path, name: str) -> list[Path]:
+    return save_figure(fig, out_dir / name)
 
 
 def _resolve(path: str | None, base: Path) -> Path | None:
@@ -354,6 +360,32 @@ FIGURES = ("training_curves", "coefficients", "error_per_pair", "error_per_layer
            "label_r2", "latent_space", "interpolation", "prior_samples", "beta_tradeoff")
 
 
+#: What every results file written by `dustvae evaluate` holds (the figures read these).
+RESULTS_KEYS = {"compressors": dict, "inputs": dict, "examples": dict, "test": dict}
+
+
+def read_results(path: Path) -> dict:
+    """A results file, checked for what the figures read; one-line errors otherwise."""
+    what = f"{path}: not a results file written by `dustvae evaluate`"
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DustvaeError(f"{what} (not JSON: {exc})") from None
+    if not isinstance(results, dict):
+        raise DustvaeError(f"{what} (a JSON {type(results).__name__}, not an object)")
+    for key, kind in RESULTS_KEYS.items():
+        if not isinstance(results.get(key), kind):
+            raise DustvaeError(f"{what} (no {key!r} entry); write it again with `dustvae evaluate`")
+    if not results["compressors"]:
+        raise DustvaeError(f"{path}: compares no compressor; nothing to draw")
+    if not isinstance(results["inputs"].get("layout"), dict):
+        raise DustvaeError(f"{what} (no coefficient layout under 'inputs')")
+    for name, row in results["compressors"].items():
+        if not isinstance(row, dict) or "rmse_log2" not in row or "latent" not in row:
+            raise DustvaeError(f"{what} (compressor {name!r} has no rmse_log2/latent)")
+    return results
+
+
 def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str | Path | None = None,
                  skip_existing: bool = False, say: Callable[[str], None] = print) -> list[Path]:
     """Draw every figure the inputs allow; return the written paths.
@@ -370,16 +402,13 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     results_path = Path(results_path)
     if not results_path.exists():
         raise DustvaeError(f"{results_path}: no such results file; run `dustvae evaluate` first")
-    try:
-        results = json.loads(results_path.read_text())
-        compressors = results["compressors"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise DustvaeError(f"{results_path}: not a results file written by `dustvae evaluate`") from exc
+    results = read_results(results_path)
+    compressors = results["compressors"]
     base = results_path.parent
     run_root = Path(run_root) if run_root else base
+    layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
     sweeps_path = run_root / "sweeps.json"
     sweeps = json.loads(sweeps_path.read_text()) if sweeps_path.exists() else None
     order = registry.ordered(compressors)

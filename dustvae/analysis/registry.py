@@ -162,6 +162,10 @@ def _letters(text: str) -> str:
     return "".join(_DIGITS[int(c)] if c.isdigit() else c for c in text if c.isalnum())
 
 
+#: Variants the paper's text names beside the fixed set.
+_PAPER_VARIANTS = ("vae-170+pca", "vae-85+pca")
+
+
 def paper_set() -> list[str]:
     """Names whose macros the paper's text uses; defined whether or not a run compared them."""
-    return list(_MACROS)
+    return list(_MACROS) + list(_PAPER_VARIANTS)

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 
 from ..errors import DustvaeError
-from .atomic import atomic_path
+from .atomic import atomic_h5
 
 LATENT_FORMAT = "dustvae-latents"
 
@@ -29,7 +29,7 @@ class LatentSet:
 
 def write_latents(path: str | Path, latents: LatentSet) -> Path:
     """Write a latent file atomically."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_h5(path) as h5:
         h5["mean"] = latents.mean.astype(np.float32)
         h5["logvar"] = latents.logvar.astype(np.float32)
         for name in ("centers", "map_index", "split"):

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DustvaeError
-from .atomic import atomic_path
+from .atomic import atomic_h5
 
 PATCH_FORMAT = "dustvae-patches"
 
@@ -100,7 +100,7 @@ class PatchSet:
 def write_patches(path: str | Path, patch_set: PatchSet) -> Path:
     """Write a patch set to HDF5 atomically (chunked, gzip-compressed)."""
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_h5(path) as h5:
         n = len(patch_set)
         chunk = (1,) + patch_set.patches.shape[1:] if n else None
         h5.create_dataset("patches", data=patch_set.patches.astype(np.float32), chunks=chunk, compression="gzip")

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from ..errors import DustvaeError
-from .atomic import atomic_path
+from .atomic import atomic_h5
 
 STORE_FORMAT = "dustvae-wst"
 STORE_VERSION = 1
@@ -107,27 +107,26 @@ def write_store(path: str | Path, store: CoefficientStore) -> Path:
     """Write a store atomically (chunked by rows, gzip level 4, no timestamps)."""
     path = Path(path)
     n = len(store)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as h5:
-            for name in ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index"):
-                data = getattr(store, name)
-                if name in ("coeffs", "s0", "s1", "s2", "masked_fraction"):
-                    data = np.asarray(data, dtype=np.float32)
-                chunks = (min(max(n, 1), 256),) + data.shape[1:] if n else None
-                h5.create_dataset(name, data=data, chunks=chunks, compression="gzip" if n else None,
-                                  compression_opts=4 if n else None)
-            h5["theta"] = np.asarray(store.theta, dtype=np.float64)
-            group = h5.create_group("labels")
-            for key in sorted(store.labels):
-                group[key] = np.asarray(store.labels[key], dtype=np.float64)
-            if store.split is not None:
-                h5["split"] = np.asarray(store.split, dtype=np.int8)
-                h5["split"].attrs["names"] = ",".join(SPLIT_NAMES)
-            h5.attrs["format"] = STORE_FORMAT
-            h5.attrs["format_version"] = STORE_VERSION
-            for key in sorted(store.attrs):
-                if key not in ("format", "format_version"):
-                    h5.attrs[key] = store.attrs[key]
+    with atomic_h5(path, track_order=True) as h5:
+        for name in ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index"):
+            data = getattr(store, name)
+            if name in ("coeffs", "s0", "s1", "s2", "masked_fraction"):
+                data = np.asarray(data, dtype=np.float32)
+            chunks = (min(max(n, 1), 256),) + data.shape[1:] if n else None
+            h5.create_dataset(name, data=data, chunks=chunks, compression="gzip" if n else None,
+                              compression_opts=4 if n else None)
+        h5["theta"] = np.asarray(store.theta, dtype=np.float64)
+        group = h5.create_group("labels")
+        for key in sorted(store.labels):
+            group[key] = np.asarray(store.labels[key], dtype=np.float64)
+        if store.split is not None:
+            h5["split"] = np.asarray(store.split, dtype=np.int8)
+            h5["split"].attrs["names"] = ",".join(SPLIT_NAMES)
+        h5.attrs["format"] = STORE_FORMAT
+        h5.attrs["format_version"] = STORE_VERSION
+        for key in sorted(store.attrs):
+            if key not in ("format", "format_version"):
+                h5.attrs[key] = store.attrs[key]
     return path
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
 
 from .._version import __version__
 from ..errors import DustvaeError
-from ..io.atomic import atomic_path
+from ..io.atomic import write_bytes_atomic
 from .vae import DilatedConvVAE
 
 CHECKPOINT_FORMAT = "dustvae-checkpoint"
@@ -17,9 +18,9 @@ CHECKPOINT_FORMAT = "dustvae-checkpoint"
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` (tensors, dicts, lists, numbers, strings) atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "dustvae_version": __version__, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    buffer = io.BytesIO()  # serialised in memory, so that a full disk is one OSError, not a torch traceback
+    torch.save(payload, buffer)
+    return write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

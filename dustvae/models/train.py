@@ -64,6 +64,7 @@ import contextlib
 import fcntl
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -419,8 +420,14 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
     if config.augment:
         layout = CoefficientLayout.from_attrs(store.attrs)
         symmetries = torch.from_numpy(exact_symmetry_permutations(layout)).to(torch_device)
-    with _locked(run_dir):
-        return _train_locked(store, train_idx, val_idx, symmetries, run_dir, config, torch_device, resume, progress)
+    new_dir = not run_dir.exists()
+    try:
+        with _locked(run_dir):
+            return _train_locked(store, train_idx, val_idx, symmetries, run_dir, config, torch_device, resume, progress)
+    except BaseException:
+        if new_dir and not (run_dir / "last.pt").exists():  # failed before its first epoch: leave no empty run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.ndarray, symmetries: torch.Tensor | None,

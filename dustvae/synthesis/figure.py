@@ -18,9 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..analysis import registry  # noqa: E402
-from ..analysis.figures import STYLE  # noqa: E402
+from ..analysis.figures import STYLE, save_figure  # noqa: E402,F401  (save_figure: this module's writer too)
 from ..errors import DustvaeError  # noqa: E402
-from ..io.atomic import atomic_path  # noqa: E402
 from .compare import radial_spectrum  # noqa: E402
 
 #: Labels of entries that are not compressors.
@@ -122,16 +121,3 @@ def fig_synthesis(original: np.ndarray, syntheses: Mapping[str, np.ndarray], *, 
         hist_ax.set_title("pixel distribution")
         spec_ax.legend(loc="lower left", fontsize=6, ncol=2, frameon=False)
     return fig
-
-
-def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` atomically and close the figure."""
-    stem = Path(stem)
-    paths = []
-    for ext in ("pdf", "png"):
-        path = stem.with_name(f"{stem.name}.{ext}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext)
-        paths.append(path)
-    plt.close(fig)
-    return paths

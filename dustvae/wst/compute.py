@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
-import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +29,6 @@ from ..io.store import CoefficientStore, write_store
 from .layout import CoefficientLayout
 from .transform import auto_batch_size, check_transform, iter_batches, normalise, prepare, resolve_device, scattering_means
 
-
-#: Seconds to pause after each saved batch; only the interruption tests set it.
-_TEST_DELAY = float(os.environ.get("DUSTVAE_TEST_BATCH_DELAY", "0") or 0)
 
 
 def work_dir_for(output: Path) -> Path:
@@ -49,6 +45,16 @@ def _fingerprint(patch_set: PatchSet, config: dict) -> str:
 def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
+
+
+def _load_part(path: Path, rows: int) -> tuple[np.ndarray, ...] | None:
+    """A finished batch (s0, s1, s2, amp), or None when the file is unreadable or of another size (then redone)."""
+    try:
+        with np.load(path) as saved:
+            arrays = tuple(saved[k] for k in ("s0", "s1", "s2", "amp"))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return arrays if all(len(a) == rows for a in arrays) else None
 
 
 def compute_store(
@@ -122,10 +128,9 @@ def compute_store(
     resumed = 0
     for start, stop in iter_batches(n, batch):
         part = work / f"batch_{start:09d}.npz" if work is not None else None
-        if part is not None and part.exists():
-            with np.load(part) as saved:
-                s0[start:stop], s1[start:stop], s2[start:stop], amp[start:stop] = (
-                    saved["s0"], saved["s1"], saved["s2"], saved["amp"])
+        saved = _load_part(part, stop - start) if part is not None and part.exists() else None
+        if saved is not None:
+            s0[start:stop], s1[start:stop], s2[start:stop], amp[start:stop] = saved
             resumed += stop - start
         else:
             x, amp[start:stop] = prepare(patch_set.patches[start:stop], fields)
@@ -133,8 +138,6 @@ def compute_store(
             s0[start:stop], s1[start:stop], s2[start:stop] = means.s0, means.s1, means.s2
             if part is not None:
                 _save_atomic(part, s0=s0[start:stop], s1=s1[start:stop], s2=s2[start:stop], amp=amp[start:stop])
-                if _TEST_DELAY:  # lets the interruption tests catch a run between batches
-                    time.sleep(_TEST_DELAY)
         bar.update(stop - start)
     bar.close()
     if resumed and progress:
@@ -142,8 +145,12 @@ def compute_store(
 
     coeffs = normalise(s1.astype(np.float64), s2.astype(np.float64), layout)
     if not np.isfinite(coeffs).all():
-        bad = int((~np.isfinite(coeffs).all(axis=1)).sum())
-        raise DustvaeError(f"{bad} patch(es) gave non-finite log coefficients (an empty or constant patch?); drop them with --max-masked")
+        rows = np.flatnonzero(~np.isfinite(coeffs).all(axis=1))
+        if work is not None:  # the same inputs would fail the same way: keep nothing of this run
+            shutil.rmtree(work, ignore_errors=True)
+        raise DustvaeError(f"{rows.size} patch(es) gave zero scattering coefficients, whose log is undefined (first: patch "
+                           f"{int(rows[0])}): a field is constant over the patch; transform only the fields that vary "
+                           f"(--fields) or cut patches elsewhere")
     attrs = {
         **layout.to_attrs(),
         "boundary": boundary,
