@@ -344,6 +344,7 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
     """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation RMSE."""
     from .io.store import read_store
     from .models.train import TrainConfig, check_vae_store, train as run_training
+    from .analysis import registry
     from .models.vae import DilatedConvVAE, model_name
 
     linear_path = linear_path or pca_init
@@ -354,7 +355,7 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
             model = DilatedConvVAE(d, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)
-            label = {170: " (VAE-1)", 85: " (VAE-2)"}.get(d, "") if model.name == model_name(d) else ""
+            label = f" ({registry.TABLE_VAES[d]})" if d in registry.TABLE_VAES and model.name == model_name(d) else ""
             click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
         click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)))
         return

@@ -13,8 +13,9 @@ import argparse
 import torch
 
 from _bench import Report, best_time
+from dustvae.analysis import registry
 from dustvae.models.train import DEFAULT_BETA, training_step
-from dustvae.models.vae import DilatedConvVAE
+from dustvae.models.vae import DilatedConvVAE, model_name
 from dustvae.wst.transform import resolve_device
 
 
@@ -75,7 +76,8 @@ def main() -> None:
                     f"{'model':>14} {'params':>10} {'train samples/s':>16} {'encode samples/s':>17} {'train vs linear':>16} {'3000-sample epoch s':>20}")
     torch.manual_seed(0)
     yard = train_rate(LinearVAE(85).to(device), x, batch, amp, steps)
-    for name, latent in (("VAE-1 (170)", 170), ("VAE-2 (85)", 85)):
+    for latent in sorted(registry.TABLE_VAES, reverse=True):
+        name = registry.label(model_name(latent), latent)
         model = DilatedConvVAE(latent).to(device)
         rate = train_rate(model, x, batch, amp, steps)
         enc = encode_rate(model, x[:2048])

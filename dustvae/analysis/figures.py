@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from ..errors import DustvaeError  # noqa: E402
 from ..io.atomic import atomic_path  # noqa: E402
+from ..models.vae import model_name  # noqa: E402
 from . import registry  # noqa: E402
 from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
 from .registry import OKABE_ITO  # noqa: E402
@@ -180,7 +181,7 @@ def fig_error_vs_latent(results: dict, sweeps: dict | None):
            if parsed[name].family == "vae" and parsed[name].variant is None}
     if vae:
         sizes = sorted(vae)
-        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=4, label="VAE-1, VAE-2 (early-stopped)")
+        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=4, label=f"{', '.join(registry.label(model_name(d)) for d in sorted(registry.TABLE_VAES, reverse=True))} (early-stopped)")
     if sweeps and sweeps.get("latent"):
         short = {int(k): v["rmse_log2"] for k, v in sweeps["latent"].items()}
         sizes = sorted(short)
@@ -342,7 +343,8 @@ def fig_beta_tradeoff(sweep: dict):
     twin.spines["right"].set_visible(True)
     epochs = sorted({r.get("epochs") for r in rows if r.get("epochs")})
     if epochs:
-        ax.set_title(f"VAE-2, trained {epochs[-1]} epochs each" if len(epochs) == 1 else "VAE-2")
+        name = registry.label(model_name(min(registry.TABLE_VAES)))
+        ax.set_title(f"{name}, trained {epochs[-1]} epochs each" if len(epochs) == 1 else name)
     return fig
 
 

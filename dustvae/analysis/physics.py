@@ -36,6 +36,8 @@ the sine of twice the angle, which are continuous across 0/180.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -149,6 +151,13 @@ def label_r2(train_codes: np.ndarray, train_targets: dict[str, np.ndarray], test
 def _predict(regressor: str, X_train: np.ndarray, Y_train: np.ndarray, X_test: np.ndarray) -> np.ndarray:
     if regressor == "ridge":  # one fit for all targets, the penalty chosen per target
         return _ridge().fit(X_train, Y_train).predict(X_test).reshape(len(X_test), -1)
-    if regressor == "boosting":
-        return np.column_stack([_boosting().fit(X_train, y).predict(X_test) for y in Y_train.T])
+    if regressor == "boosting":  # one single-threaded fit per target, as many at once as there are cores
+        from joblib import Parallel, delayed
+
+        def fit(y: np.ndarray) -> np.ndarray:
+            with threadpool_limits(1):  # OpenMP's limit is per thread: set it in each worker thread
+                return _boosting().fit(X_train, y).predict(X_test)
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return np.column_stack(Parallel(n_jobs=min(cores, Y_train.shape[1]), prefer="threads")(delayed(fit)(y) for y in Y_train.T))
     raise ValueError(f"unknown regressor {regressor!r}")
