@@ -72,23 +72,42 @@ def _resolve(path: str | None, base: Path) -> Path | None:
 # -- individual figures ------------------------------------------------------------------------
 
 def fig_training_curves(runs: dict[str, Path]):
-    """Reconstruction, KL and total loss per epoch, train and validation, for each VAE run."""
-    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.4), constrained_layout=True)
+    """Reconstruction RMSE (the reported metric), KL and total loss per epoch, train and validation, per VAE run.
+
+    The epoch kept (lowest validation RMSE after the KL warm-up, ``best.pt``) is marked on the RMSE curve.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.5), constrained_layout=True)
     for name, run_dir in runs.items():
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
         epoch = [r["epoch"] for r in rows]
         look = _look(name)
-        for ax, key in zip(axes, ("rec", "kl", "loss")):
+        for ax, key in zip(axes, ("rmse_log2", "kl", "loss")):
             ax.plot(epoch, [r[f"train_{key}"] for r in rows], color=look["color"], ls="-", lw=1.0, label=f"{_label(name)} train")
             ax.plot(epoch, [r[f"val_{key}"] for r in rows], color=look["color"], ls="--", lw=1.0, label=f"{_label(name)} validation")
-    titles = ("reconstruction  $\\frac{1}{2}\\|x - \\hat x\\|^2$", "KL$(q(z|x)\\,\\|\\,p(z))$", "total (rec. + $\\beta$ KL)")
+        best = _best_row(run_dir, rows)
+        if best is not None:
+            axes[0].plot([best["epoch"]], [best["val_rmse_log2"]], marker="o", ms=3.5, color=look["color"], ls="none")
+    titles = ("reconstruction RMSE", "KL$(q(z|x)\\,\\|\\,p(z))$", "loss (MSE + $\\beta$ KL)")
     for ax, title in zip(axes, titles):
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.set_yscale("log")
-    axes[0].set_ylabel("per sample [nats, standardised units]")
-    axes[2].legend(frameon=False, loc="upper right")
+    axes[0].set_ylabel("$\\log_2$ units (dot: epoch kept)")
+    axes[1].set_ylabel("nats per sample")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False, fontsize=7)
     return fig
+
+
+def _best_row(run_dir: Path, rows: list[dict]) -> dict | None:
+    """The metrics row of the epoch ``best.pt`` holds (from the last checkpoint's progress record)."""
+    from ..models.checkpoint import load_checkpoint
+
+    last = run_dir / "last.pt"
+    if not last.exists():
+        return None
+    best_epoch = load_checkpoint(last).get("best_epoch")
+    return next((r for r in rows if r["epoch"] == best_epoch), None)
 
 
 def fig_coefficients(results: dict, layout: CoefficientLayout, names: list[str], patches: int = 2):
