@@ -241,6 +241,9 @@ def _wst_options(func):
         click.option("--batch-size", type=int, default=None, help="Patches per transform batch [default: fits memory]."),
         click.option("--engine", type=click.Choice(defaults.ENGINES), default=defaults.ENGINE, show_default=True,
                      help="batched: Kymatio's transform with all paths of a layer at once; kymatio: Kymatio's own loop (same numbers)."),
+        click.option("--shard", default=None, metavar="K/N",
+                     help="Do only the K-th (from 0) of N equal parts of the work; join the parts with `dustvae merge` "
+                          "[default: the SLURM array task's, if any; else all]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -257,13 +260,14 @@ def _wst_options(func):
               help="reflect (sky patches) or periodic (periodic boxes); auto picks periodic for whole periodic maps.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, J, L, device, batch_size, engine, boundary, overwrite, quiet):
+def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, J, L, device, batch_size, engine, shard, boundary, overwrite, quiet):
     """WST coefficients of every patch of INPUT (a FITS map or a patch file) into a store.
 
     Interrupted runs leave no output; run the same command again to resume.
     """
     from .sky.patches import check_patch_size
     from .wst.compute import compute_store
+    from .wst.shard import resolve_shard
     from .wst.transform import check_transform, resolve_device
 
     output = output or input_path.with_suffix(".wst.h5")
@@ -271,12 +275,20 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     check_patch_size(patch_size, J)
     check_transform(patch_size, J, L, "reflect" if boundary == "auto" else boundary, engine)
     resolve_device(device)
+    shard = resolve_shard(shard)
     patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
+    extra, part = {}, ""
+    if shard is not None:
+        start, stop = shard.span(len(patch_set))
+        if start == stop:
+            raise DustvaeError(f"shard {shard} holds no patch ({len(patch_set)} patches); use fewer shards")
+        extra, part = shard.attrs("patches", len(patch_set)), f" (shard {shard}: patches {start}-{stop - 1} of {len(patch_set)})"
+        patch_set = patch_set.take(slice(start, stop))
     store = compute_store(patch_set, output, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size,
-                          progress=not quiet, engine=engine)
-    click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary)")
+                          progress=not quiet, engine=engine, extra_attrs=extra)
+    click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary){part}")
 
 
 @cli.command("make-dataset")
@@ -291,7 +303,7 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
 @_wst_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers, J, L, device, batch_size, engine, overwrite, quiet):
+def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers, J, L, device, batch_size, engine, shard, overwrite, quiet):
     """Simulate the default training data: labelled WST coefficients split by map into OUTPUT.
 
     Parameters are drawn per map from documented ranges (see dustvae.wst.dataset).
@@ -299,6 +311,7 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
     """
     from .sky.patches import check_patch_size
     from .wst.dataset import DatasetSpec, make_dataset
+    from .wst.shard import resolve_shard
 
     from .wst.transform import check_transform, resolve_device
 
@@ -309,11 +322,32 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
     if workers is not None and workers < 1:
         raise DustvaeError("--workers must be at least 1")
     spec = DatasetSpec(n_maps=n_maps, model=model, map_size=map_size, patch_size=patch_size, seed=seed, J=J, L=L)
+    shard = resolve_shard(shard)
     store = make_dataset(output, spec, device=device, batch_size=batch_size, progress=not quiet, workers=workers,
-                         engine=engine)
+                         engine=engine, shard=shard)
     counts = np.bincount(store.split, minlength=3)
-    click.echo(f"wrote {output}: {len(store)} patches from {n_maps} {model} maps; "
+    part = f" (shard {shard}: maps {store.attrs['shard_start']}-{store.attrs['shard_stop'] - 1} of {n_maps})" if shard else ""
+    click.echo(f"wrote {output}: {len(store)} patches from {len(np.unique(store.map_index))} {model} maps{part}; "
                f"train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}")
+
+
+@cli.command()
+@click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The merged store.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def merge(parts, output, overwrite):
+    """Join the shard stores PARTS of one compute-wst or make-dataset run (written with --shard) into OUTPUT.
+
+    The parts must come from the same inputs, settings and versions and hold
+    every shard once; the result is the store an unsharded run writes.
+    """
+    from .io.store import read_store, write_store
+    from .wst.shard import merge_stores
+
+    _check_output(output, overwrite, *parts)
+    store = merge_stores([read_store(p) for p in parts], [str(p) for p in parts])
+    write_store(output, store)
+    click.echo(f"wrote {output}: {len(store)} patches from {len(parts)} parts")
 
 
 @cli.command()

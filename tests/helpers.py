@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from dustvae.io.store import CoefficientStore, write_store
@@ -34,3 +35,29 @@ def synthetic_store(n: int = 96, n_maps: int = 12, seed: int = 0, split: bool = 
 
 def write_synthetic_store(path: Path, **kwargs) -> Path:
     return write_store(path, synthetic_store(**kwargs))
+
+
+#: Datasets computed by the transform: equal to float32 rounding when their batches differ (test_engine.py).
+TRANSFORMED = ("coeffs", "s0", "s1", "s2")
+
+
+def assert_same_store(a: Path, b: Path, rounding: bool = False) -> None:
+    """Same attributes and datasets; with ``rounding``, the transform's outputs to float32 rounding only."""
+    with h5py.File(a, "r") as ha, h5py.File(b, "r") as hb:
+        assert sorted(ha.attrs) == sorted(hb.attrs)
+        for key in ha.attrs:  # NaN-aware: an unknown pixel scale is NaN in both
+            np.testing.assert_array_equal(ha.attrs[key], hb.attrs[key], err_msg=key)
+        names = _names(ha)
+        assert names == _names(hb)
+        for name in names:
+            if isinstance(ha[name], h5py.Dataset):
+                if rounding and name in TRANSFORMED:
+                    np.testing.assert_allclose(ha[name][...], hb[name][...], rtol=1e-6, atol=1e-6, err_msg=name)
+                else:
+                    np.testing.assert_array_equal(ha[name][...], hb[name][...], err_msg=name)
+
+
+def _names(h5) -> list[str]:
+    out: list[str] = []
+    h5.visit(out.append)
+    return sorted(out)

@@ -33,7 +33,7 @@ from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.compute import work_dir_for
 
 from conftest import assert_user_error, run_cli
-from helpers import synthetic_store, write_synthetic_store
+from helpers import assert_same_store, synthetic_store, write_synthetic_store
 
 N_BATCHES = 8
 
@@ -52,24 +52,6 @@ def reference(patch_file) -> Path:
     out = patch_file.with_name("reference.h5")
     run_cli("compute-wst", patch_file, "-o", out, "--batch-size", 2, "--quiet", check=True)
     return out
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    with h5py.File(a, "r") as ha, h5py.File(b, "r") as hb:
-        assert sorted(ha.attrs) == sorted(hb.attrs)
-        for key in ha.attrs:  # NaN-aware: an unknown pixel scale is NaN in both
-            np.testing.assert_array_equal(ha.attrs[key], hb.attrs[key], err_msg=key)
-        names = _names(ha)
-        assert names == _names(hb)
-        for name in names:
-            if isinstance(ha[name], h5py.Dataset):
-                np.testing.assert_array_equal(ha[name][...], hb[name][...], err_msg=name)
-
-
-def _names(h5) -> list[str]:
-    out: list[str] = []
-    h5.visit(out.append)
-    return sorted(out)
 
 
 #: The real command, with a pause after each saved batch so that the test can interrupt it between batches.

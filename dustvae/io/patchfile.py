@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -72,6 +72,12 @@ class PatchSet:
     def patch_size(self) -> int:
         """Side of each patch in pixels."""
         return int(self.patches.shape[-1])
+
+    def take(self, rows: slice | np.ndarray) -> "PatchSet":
+        """The patches ``rows`` (a slice or indices), with the set's provenance and ``n_dropped`` unchanged."""
+        return replace(self, patches=self.patches[rows], centers=self.centers[rows],
+                       masked_fraction=self.masked_fraction[rows], map_index=self.map_index[rows],
+                       labels={k: v[rows] for k, v in self.labels.items()})
 
     @classmethod
     def concatenate(cls, sets: list["PatchSet"]) -> "PatchSet":

@@ -38,6 +38,7 @@ from ..sky.models import DATASET_MODELS, SkyParams, label_names, labels_of, mode
 from ..sky.patches import flat_patches
 from ..sky.simulate import DustParams
 from .compute import compute_store
+from .shard import Shard
 
 #: Ranges the simulation parameters are drawn from, uniformly, one draw per map.
 PARAM_RANGES: dict[str, tuple[float, float]] = {
@@ -137,49 +138,60 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | None = None) -> PatchSet:
-    """Simulate every map of the spec and cut it into patches (labels attached).
+def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | None = None,
+                     maps: range | None = None) -> PatchSet:
+    """Simulate the maps of the spec and cut them into patches (labels attached).
 
     ``workers`` processes simulate maps in parallel (default: all available
-    cores); the result does not depend on their number.
+    cores); the result does not depend on their number. ``maps`` (default:
+    all) simulates only those maps, numbered as in the whole dataset (a shard).
     """
     all_params = draw_params(spec)
     names = label_names(tuple(sorted({model_of(p) for p in all_params})))
-    workers = max(1, min(workers or available_cores(), spec.n_maps))
-    bar = tqdm(total=spec.n_maps, desc="simulate", unit="map", disable=not progress)
+    maps = maps if maps is not None else range(spec.n_maps)
+    chosen = [all_params[i] for i in maps]
+    if not chosen:
+        raise DustvaeError("this shard holds no map; use fewer shards than maps")
+    workers = max(1, min(workers or available_cores(), len(chosen)))
+    bar = tqdm(total=len(chosen), desc="simulate", unit="map", disable=not progress)
     if workers == 1:
         sets = []
-        for params in all_params:
+        for params in chosen:
             sets.append(_simulate_map(spec, params, names))
             bar.update()
     else:
         # "spawn": workers start clean, without the parent's torch thread pool.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_simulate_map, spec, params, names) for params in all_params]
+            futures = [pool.submit(_simulate_map, spec, params, names) for params in chosen]
             sets = []
             for future in futures:
                 sets.append(future.result())
                 bar.update()
     bar.close()
     joined = PatchSet.concatenate(sets)
+    joined.map_index = joined.map_index + maps.start  # numbered as in the whole dataset
     joined.source_name = f"simulated by dustvae make-dataset ({spec.model})"
     return joined
 
 
 def make_dataset(output: str | Path, spec: DatasetSpec = DatasetSpec(), *, device: str = "auto",
                  batch_size: int | None = None, progress: bool = True, workers: int | None = None,
-                 engine: str = defaults.ENGINE) -> CoefficientStore:
+                 engine: str = defaults.ENGINE, shard: Shard | None = None) -> CoefficientStore:
     """Simulate, cut, transform and write the labelled, split default dataset.
 
     Interrupted runs resume (the WST step keeps its finished batches).
     ``workers`` processes simulate the maps (default: all available cores);
     ``engine`` computes the transform (:func:`dustvae.wst.transform.means_operator`).
+    With ``shard`` only that shard's span of the maps is simulated and
+    transformed; :func:`dustvae.wst.shard.merge_stores` joins the parts.
     """
-    patch_set = simulate_patches(spec, progress, workers)
+    maps = range(*shard.span(spec.n_maps)) if shard is not None else None
+    patch_set = simulate_patches(spec, progress, workers, maps)
     split = split_by_map(spec.n_maps, spec)[patch_set.map_index]
     extra = {"dataset_spec": json.dumps(asdict(spec)), "param_ranges": json.dumps(PARAM_RANGES),
-             "filament_ranges": json.dumps(FILAMENT_RANGES), "sky_model": spec.model, "split_by": "map"}
+             "filament_ranges": json.dumps(FILAMENT_RANGES), "sky_model": spec.model, "split_by": "map",
+             **(shard.attrs("maps", spec.n_maps) if shard is not None else {})}
     return compute_store(patch_set, output, J=spec.J, L=spec.L, boundary="reflect", device=device,
                          batch_size=batch_size, progress=progress, extra_attrs=extra, split=split, engine=engine)
 
