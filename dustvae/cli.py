@@ -17,6 +17,7 @@ import numpy as np
 from . import defaults
 from ._version import __version__
 from .errors import DustvaeError
+from .threads import apply_thread_budget
 from .sky.filaments import FilamentParams
 from .sky.simulate import DustParams
 from .sky.models import DATASET_MODELS, SKY_MODELS
@@ -95,6 +96,7 @@ def cli(debug: bool) -> None:
     and PCA baselines on held-out data.
     """
     _DEBUG["on"] = debug
+    apply_thread_budget()  # never more threads than this process's share of the cores (dustvae.threads)
 
 
 _FIL = FilamentParams()  # the filament model's defaults, shown by `dustvae simulate --help`

@@ -1,0 +1,68 @@
+"""How many CPU threads a dustvae process may use, so that processes sharing a machine never oversubscribe it.
+
+A process may use the cores of its CPU affinity mask (which ``taskset``,
+cgroups and SLURM set), at most ``SLURM_CPUS_PER_TASK`` of them under
+SLURM, and ``DUSTVAE_THREADS`` when that is set (for several jobs started
+by hand on one machine). Processes that share that budget (the ranks a
+``torchrun`` starts on one node, ``LOCAL_WORLD_SIZE``; a dataset
+generator's workers) divide it between them. Torch's default, one thread
+per core for every process, made two concurrent jobs on two cores several
+times slower each than one alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Mapping
+
+from .errors import DustvaeError
+
+
+def _positive(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise DustvaeError(f"{name}={value!r} is not a whole number of threads") from None
+    if number < 1:
+        raise DustvaeError(f"{name}={value} must be at least 1")
+    return number
+
+
+def cpu_budget(environ: Mapping[str, str] = os.environ) -> int:
+    """Cores this process may use: its affinity mask, capped by ``SLURM_CPUS_PER_TASK`` and ``DUSTVAE_THREADS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    for name in ("SLURM_CPUS_PER_TASK", "DUSTVAE_THREADS"):
+        cap = _positive(environ, name)
+        if cap is not None:
+            cores = min(cores, cap)
+    return max(1, cores)
+
+
+def threads_per_process(processes: int = 1, environ: Mapping[str, str] = os.environ) -> int:
+    """Threads for each of ``processes`` processes of this one (and of each local torchrun rank): the budget divided."""
+    ranks = _positive(environ, "LOCAL_WORLD_SIZE") or 1
+    return max(1, cpu_budget(environ) // (ranks * max(1, processes)))
+
+
+def apply_thread_budget(processes: int = 1, environ: Mapping[str, str] = os.environ) -> int:
+    """Give torch (and the OpenMP libraries loaded later) :func:`threads_per_process` threads; return the count.
+
+    Torch is configured directly when it is already imported, and through
+    ``OMP_NUM_THREADS`` for one imported later (unless the user set it).
+    """
+    threads = threads_per_process(processes, environ)
+    if "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    else:
+        threads = min(threads, _positive(os.environ, "OMP_NUM_THREADS") or threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return threads
