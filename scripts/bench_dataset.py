@@ -16,14 +16,15 @@ import torch
 
 from _bench import Report
 from dustvae.wst.compute import compute_store
-from dustvae.wst.dataset import DatasetSpec, available_cores, simulate_patches
+from dustvae.threads import cpu_budget
+from dustvae.wst.dataset import DatasetSpec, simulate_patches
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", type=int, default=40)
     args = parser.parse_args()
-    cores = available_cores()
+    cores = cpu_budget()
     spec = DatasetSpec(n_maps=args.maps)
     report = Report("bench_dataset", "Dataset generation: one core against all",
                     f"{'step':>12} {'1 core, s':>10} {f'{cores} cores, s':>11} {'speed-up':>9} {'patches/s':>10}")

@@ -36,7 +36,6 @@ the sine of twice the angle, which are continuous across 0/180.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -158,6 +157,7 @@ def _predict(regressor: str, X_train: np.ndarray, Y_train: np.ndarray, X_test: n
             with threadpool_limits(1):  # OpenMP's limit is per thread: set it in each worker thread
                 return _boosting().fit(X_train, y).predict(X_test)
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return np.column_stack(Parallel(n_jobs=min(cores, Y_train.shape[1]), prefer="threads")(delayed(fit)(y) for y in Y_train.T))
+        from ..threads import cpu_budget
+
+        return np.column_stack(Parallel(n_jobs=min(cpu_budget(), Y_train.shape[1]), prefer="threads")(delayed(fit)(y) for y in Y_train.T))
     raise ValueError(f"unknown regressor {regressor!r}")

@@ -21,7 +21,6 @@ from typing import Sequence
 from pathlib import Path
 
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
@@ -37,6 +36,7 @@ from ..sky.filaments import FilamentParams
 from ..sky.models import DATASET_MODELS, SkyParams, label_names, labels_of, model_of, simulate_flat_model
 from ..sky.patches import flat_patches
 from ..sky.simulate import DustParams
+from ..threads import cpu_budget
 from .compute import compute_store
 from .shard import Shard
 
@@ -130,12 +130,11 @@ def _simulate_map(spec: DatasetSpec, params: SkyParams, names: list[str]) -> Pat
     return patch_set
 
 
-def available_cores() -> int:
-    """Cores this process may run on: the CPU affinity mask where the system has one."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+def _single_threaded() -> None:
+    """Worker start: one thread for the numerical libraries, as the workers already use every core together."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | None = None,
@@ -152,7 +151,7 @@ def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | No
     chosen = [all_params[i] for i in maps]
     if not chosen:
         raise DustvaeError("this shard holds no map; use fewer shards than maps")
-    workers = max(1, min(workers or available_cores(), len(chosen)))
+    workers = max(1, min(workers or cpu_budget(), len(chosen)))
     bar = tqdm(total=len(chosen), desc="simulate", unit="map", disable=not progress)
     if workers == 1:
         sets = []
@@ -162,7 +161,7 @@ def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | No
     else:
         # "spawn": workers start clean, without the parent's torch thread pool.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded) as pool:
             futures = [pool.submit(_simulate_map, spec, params, names) for params in chosen]
             sets = []
             for future in futures:
