@@ -79,7 +79,7 @@ def start_slow_run(patch_file: Path, out: Path) -> subprocess.Popen:
 def wait_for_batches(work: Path, count: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if work.exists() and len(list(work.glob("batch_*.npz"))) >= count:
+        if work.exists() and len(list(work.glob("rows_*.npz"))) >= count:
             return
         if proc.poll() is not None:
             raise AssertionError(f"run ended before it could be interrupted: {proc.stderr.read()}")
@@ -98,13 +98,27 @@ def test_interrupted_run_resumes_to_identical_store(tmp_path, patch_file, refere
     if how == signal.SIGINT:
         assert proc.returncode == 130 and "resume" in stderr
     assert not out.exists(), "an interrupted run must not leave an output file"
-    done = len(list(work.glob("batch_*.npz")))
+    done = len(list(work.glob("rows_*.npz")))
     assert 2 <= done < N_BATCHES
 
     proc = run_cli("compute-wst", patch_file, "-o", out, "--batch-size", 2, check=True)
     assert f"resumed: {2 * done} of 16" in proc.stderr
     assert out.exists() and not work.exists()
     assert_same_store(reference, out)
+
+
+def test_resume_with_another_batch_size_keeps_finished_rows(tmp_path, patch_file, reference):
+    """As on a GPU with less free memory after a restart: the finished rows are kept, the rest done in new batches."""
+    out = tmp_path / "c.h5"
+    proc = start_slow_run(patch_file, out)
+    work = work_dir_for(out)
+    wait_for_batches(work, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    done = len(list(work.glob("rows_*.npz")))
+    proc = run_cli("compute-wst", patch_file, "-o", out, "--batch-size", 3, check=True)
+    assert f"resumed: {2 * done} of 16" in proc.stderr
+    assert_same_store(reference, out, rounding=True)  # other batches: equal to float32 rounding
 
 
 # -- training runs ------------------------------------------------------------------------------

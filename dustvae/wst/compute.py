@@ -27,7 +27,7 @@ from ..io.atomic import atomic_path
 from ..io.patchfile import PatchSet
 from ..io.store import CoefficientStore, write_store
 from .layout import CoefficientLayout
-from .transform import auto_batch_size, check_transform, iter_batches, normalise, prepare, resolve_device, scattering_means
+from .transform import auto_batch_size, check_transform, normalise, prepare, resolve_device, scattering_means
 
 
 
@@ -55,6 +55,14 @@ def _load_part(path: Path, rows: int) -> tuple[np.ndarray, ...] | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     return arrays if all(len(a) == rows for a in arrays) else None
+
+
+def _pending_batches(done: np.ndarray, batch: int):
+    """``(start, stop)`` batches of at most ``batch`` rows covering the rows not ``done``, in order."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], done.astype(np.int8), [1]])))
+    for first, last in zip(edges[::2], edges[1::2]):  # each run of pending rows
+        for start in range(int(first), int(last), batch):
+            yield start, min(start + batch, int(last))
 
 
 def compute_store(
@@ -106,7 +114,9 @@ def compute_store(
     batch = int(batch_size or auto_batch_size(patch_set.patch_size, len(fields), J, torch_device, engine, L, boundary))
     if batch < 1:
         raise DustvaeError(f"batch size {batch} must be positive")
-    config = {"J": J, "L": L, "fields": list(fields), "boundary": boundary, "engine": engine, "n": n, "batch": batch,
+    # The batch size is not part of the work's identity: it may be chosen from free (GPU) memory, and a
+    # resumed run keeps every finished row whatever batches it then uses.
+    config = {"J": J, "L": L, "fields": list(fields), "boundary": boundary, "engine": engine, "n": n,
               "size": patch_set.patch_size, "version": __version__}
     work = None
     if output is not None:
@@ -125,19 +135,24 @@ def compute_store(
     s2 = np.empty((n, len(fields), layout.n_s2), np.float32)
     amp = np.empty(n, np.float64)
     bar = tqdm(total=n, unit="patch", desc="WST", disable=not progress, smoothing=0.1)
-    resumed = 0
-    for start, stop in iter_batches(n, batch):
-        part = work / f"batch_{start:09d}.npz" if work is not None else None
-        saved = _load_part(part, stop - start) if part is not None and part.exists() else None
-        if saved is not None:
-            s0[start:stop], s1[start:stop], s2[start:stop], amp[start:stop] = saved
-            resumed += stop - start
-        else:
-            x, amp[start:stop] = prepare(patch_set.patches[start:stop], fields)
-            means = scattering_means(x, J, L, boundary, torch_device, engine)
-            s0[start:stop], s1[start:stop], s2[start:stop] = means.s0, means.s1, means.s2
-            if part is not None:
-                _save_atomic(part, s0=s0[start:stop], s1=s1[start:stop], s2=s2[start:stop], amp=amp[start:stop])
+    done = np.zeros(n, bool)
+    for part in sorted(work.glob("rows_*.npz")) if work is not None else ():
+        start, stop = (int(v) for v in part.stem.split("_")[1:3])
+        saved = _load_part(part, stop - start) if 0 <= start < stop <= n else None
+        if saved is None:  # unreadable or foreign: those rows are computed again
+            part.unlink(missing_ok=True)
+            continue
+        s0[start:stop], s1[start:stop], s2[start:stop], amp[start:stop] = saved
+        done[start:stop] = True
+    resumed = int(done.sum())
+    bar.update(resumed)
+    for start, stop in _pending_batches(done, batch):
+        x, amp[start:stop] = prepare(patch_set.patches[start:stop], fields)
+        means = scattering_means(x, J, L, boundary, torch_device, engine)
+        s0[start:stop], s1[start:stop], s2[start:stop] = means.s0, means.s1, means.s2
+        if work is not None:
+            _save_atomic(work / f"rows_{start:09d}_{stop:09d}.npz", s0=s0[start:stop], s1=s1[start:stop],
+                         s2=s2[start:stop], amp=amp[start:stop])
         bar.update(stop - start)
     bar.close()
     if resumed and progress:
