@@ -131,3 +131,11 @@ def test_training_on_a_full_disk_is_one_line(tmp_path):
     proc = _limited(["train", store, "--latent", 8, "-o", run, "--epochs", 1, "--quiet"], kib=64)
     assert_user_error(proc, "too large")
     assert not run.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [(("--J", "0"), "J = 0"), (("--J", "-1"), "J = -1"), (("--L", "0"), "L")])
+def test_transform_settings_are_checked_before_any_work(tmp_path, flat_file, args, fragment):
+    out = tmp_path / "c.h5"
+    assert_user_error(run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", out, *args), fragment)
+    assert_user_error(run_cli("make-dataset", tmp_path / "d.h5", "--maps", 3, *args), fragment)
+    assert not out.exists() and not work_dir_for(out).exists() and not (tmp_path / "d.h5").exists()
