@@ -198,6 +198,14 @@ def latex_macros(results: dict) -> str:
     macro("BestName", f"{label(results, best)} ({comp[best]['latent']} latents)")
     for size, word in ((170, "OneSeventy"), (85, "EightyFive")):
         macro(f"Winner{word}", winner_sentence(results, size))
+    for vae in ("vae-170", "vae-85", "vae-170+pca", "vae-85+pca"):
+        macro(f"AgainstPCA{registry.macro_stem(vae)}", against_pca(results, vae))
+    with_mean = [n for n in comp if comp[n].get("rmse_to_map_mean_log2") is not None]
+    if with_mean:
+        ranked = sorted(with_mean, key=lambda n: comp[n]["rmse_to_map_mean_log2"])
+        macro("BestMapMean", ", ".join(f"{label(results, n)} ({comp[n]['rmse_to_map_mean_log2']:.3f})" for n in ranked[:3]))
+    else:
+        macro("BestMapMean", MISSING)
     synthesis = (results.get("synthesis") or {}).get("compressors", {})
     for n in ["wst", "gaussian", *names]:
         stem = SYNTHESIS_STEMS.get(n) or registry.macro_stem(n)
@@ -275,6 +283,18 @@ def latex_learning(results: dict) -> str:
         "\\end{tabular}",
         "\\end{table}",
     ]) + "\n"
+
+
+def against_pca(results: dict, vae: str) -> str:
+    """'VAE-1's test RMSE is 50.3% above PCA-170's', from the numbers."""
+    comp = results["compressors"]
+    row = comp.get(vae)
+    pca_name = f"pca-{row['latent']}" if row else None
+    if not row or pca_name not in comp:
+        return f"{registry.label(vae)} was not compared with PCA at its size in this run"
+    change = 100 * (row["rmse_log2"] / comp[pca_name]["rmse_log2"] - 1)
+    side = "above" if change > 0 else "below"
+    return f"{label(results, vae)}'s test RMSE is {abs(change):.1f}\\% {side} {label(results, pca_name)}'s"
 
 
 def winner_sentence(results: dict, size: int) -> str:
