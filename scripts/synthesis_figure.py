@@ -115,9 +115,9 @@ def main() -> None:
     for k, row in enumerate(rows):  # every synthesis of one patch starts from the same noise (seed = row)
         for name, vec in vectors.items():
             target = Target(vec[k], layout, size, amplitude=float(store.amplitude[row]), mean=store.s0[row])
-            jobs.append((f"{name}/{row}", target, args.steps, row))
+            jobs.append((f"{name}:{row}", target, args.steps, row))
     for s in range(args.samples):
-        jobs.append((f"prior{s + 1}/-", Target(prior_vectors[s], layout, size), args.steps, 10_000 + s))
+        jobs.append((f"prior{s + 1}:-", Target(prior_vectors[s], layout, size), args.steps, 10_000 + s))
 
     cache_path = args.run / "synthesis" / "maps.npz"
     cache = dict(np.load(cache_path)) if cache_path.exists() else {}
@@ -140,11 +140,11 @@ def main() -> None:
 
     per_compressor = {}
     for name in vectors:
-        pairs = [(originals[k], cache[f"{name}/{row}"]) for k, row in enumerate(rows)]
+        pairs = [(originals[k], cache[f"{name}:{row}"]) for k, row in enumerate(rows)]
         per_compressor[name] = summarise(pairs, layout.J)
     gaussians = [(originals[k], gaussian_counterpart(originals[k], seed=row)) for k, row in enumerate(rows)]
     per_compressor["gaussian"] = summarise(gaussians, layout.J)
-    kurtosis = {name: float(np.mean([compare(originals[k], cache[f"{name}/{row}"], layout.J)["kurtosis_synthesis"]
+    kurtosis = {name: float(np.mean([compare(originals[k], cache[f"{name}:{row}"], layout.J)["kurtosis_synthesis"]
                                      for k, row in enumerate(rows)])) for name in vectors}
     synthesis = {
         "rows": rows, "patch_size": size, "steps": args.steps, "optimizer": "lbfgs", "boundary": "periodic",
@@ -164,8 +164,8 @@ def main() -> None:
         print(f"{name:>14}: spectrum RMS {row['spectrum_rms_log2']:.3f} log2, pixel W1 {row['pixel_distance']:.3f}")
 
     first = rows[0]
-    shown = {name: cache[f"{name}/{first}"] for name in vectors}
-    shown.update({f"prior{s + 1}": cache[f"prior{s + 1}/-"] for s in range(args.samples)})
+    shown = {name: cache[f"{name}:{first}"] for name in vectors}
+    shown.update({f"prior{s + 1}": cache[f"prior{s + 1}:-"] for s in range(args.samples)})
     labels = {f"prior{s + 1}": f"VAE-2 fitted prior {s + 1}" for s in range(args.samples)}
     paths = save_figure(fig_synthesis(originals[0], shown, fields=layout.fields, labels=labels),
                         args.run / "figures" / "synthesis")
