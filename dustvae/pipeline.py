@@ -62,7 +62,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience)
         best, trained = train_unless_finished(store, run_dir, config, device=device, progress=progress)
         if not trained:
-            say(f"      reused the finished run in {run_dir}")
+            say(f"      reusing the finished run in {run_dir}")
         checkpoints.append(best)
 
     results_path = out / "results.json"

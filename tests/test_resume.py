@@ -61,7 +61,7 @@ import dustvae.wst.compute as compute
 save = compute._save_atomic
 def slow_save(*args, **kwargs):
     save(*args, **kwargs)
-    time.sleep(0.3)
+    time.sleep(0.6)
 compute._save_atomic = slow_save
 from dustvae.cli import main
 sys.exit(main(sys.argv[1:]))
