@@ -56,7 +56,8 @@ def reference(patch_file) -> Path:
 
 #: The real command, with a pause after each saved batch so that the test can interrupt it between batches.
 SLOW_RUN = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if the test runner ignores Ctrl-C
 import dustvae.wst.compute as compute
 save = compute._save_atomic
 def slow_save(*args, **kwargs):
