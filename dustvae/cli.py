@@ -7,6 +7,7 @@ with exit status 2. ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from pathlib import Path
@@ -83,6 +84,46 @@ def _check_output(path: Path, overwrite: bool, *inputs: Path | None) -> None:
             raise DustvaeError(f"{path}: is also an input of this command; choose another output")
     if path.exists() and not overwrite:
         raise DustvaeError(f"{path}: exists; choose another output or pass --overwrite")
+
+
+@contextlib.contextmanager
+def _ranks(device: str):
+    """Under torchrun, join the ranks' process group for the command (see dustvae.distributed); yield this rank."""
+    from . import distributed
+    from .wst.transform import resolve_device
+
+    ranks = distributed.init_from_environment(resolve_device(device))
+    try:
+        yield ranks
+    finally:
+        distributed.shutdown()
+
+
+def _shard_or_ranks(text: str | None):
+    """``--shard`` (or the SLURM array task's shard); refused together with torchrun ranks, which split the work themselves."""
+    from .distributed import launched_ranks
+    from .wst.shard import resolve_shard
+
+    shard = resolve_shard(text)
+    if shard is not None and launched_ranks().several:
+        raise DustvaeError(f"shard {shard} (from --shard or a SLURM array task) and {launched_ranks().world} torchrun ranks: "
+                           f"the ranks split the work themselves; use one or the other")
+    return shard
+
+
+def _sharded(output: Path, shard, compute, device: str, progress: bool):
+    """Run ``compute(shard, path, progress)`` for this command: one shard, or split across torchrun's ranks."""
+    from .wst.shard import compute_on_ranks
+
+    with _ranks(device) as ranks:
+        if not ranks.several:
+            return compute(shard, output, progress), ranks
+        store = compute_on_ranks(output, lambda part, path: compute(part, path, progress and ranks.is_main), ranks)
+    return store, ranks
+
+
+def _on(ranks) -> str:
+    return f" on {ranks.world} ranks" if ranks.several else ""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -269,7 +310,7 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     """
     from .sky.patches import check_patch_size
     from .wst.compute import compute_store
-    from .wst.shard import resolve_shard
+    from .wst.shard import Shard
     from .wst.transform import check_transform, resolve_device
 
     output = output or input_path.with_suffix(".wst.h5")
@@ -277,20 +318,28 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     check_patch_size(patch_size, J)
     check_transform(patch_size, J, L, "reflect" if boundary == "auto" else boundary, engine)
     resolve_device(device)
-    shard = resolve_shard(shard)
+    shard = _shard_or_ranks(shard)
     patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
-    extra, part = {}, ""
+
+    def compute(part: Shard | None, path: Path, show: bool):
+        subset, extra = patch_set, {}
+        if part is not None:
+            start, stop = part.span(len(patch_set))
+            if start == stop:
+                raise DustvaeError(f"shard {part} holds no patch ({len(patch_set)} patches); use fewer shards")
+            subset, extra = patch_set.take(slice(start, stop)), part.attrs("patches", len(patch_set))
+        return compute_store(subset, path, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size,
+                             progress=show, engine=engine, extra_attrs=extra)
+
+    store, ranks = _sharded(output, shard, compute, device, not quiet)
+    part = ""
     if shard is not None:
         start, stop = shard.span(len(patch_set))
-        if start == stop:
-            raise DustvaeError(f"shard {shard} holds no patch ({len(patch_set)} patches); use fewer shards")
-        extra, part = shard.attrs("patches", len(patch_set)), f" (shard {shard}: patches {start}-{stop - 1} of {len(patch_set)})"
-        patch_set = patch_set.take(slice(start, stop))
-    store = compute_store(patch_set, output, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size,
-                          progress=not quiet, engine=engine, extra_attrs=extra)
-    click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary){part}")
+        part = f" (shard {shard}: patches {start}-{stop - 1} of {len(patch_set)})"
+    if ranks.is_main:
+        click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary){part}{_on(ranks)}")
 
 
 @cli.command("make-dataset")
@@ -313,8 +362,7 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
     """
     from .sky.patches import check_patch_size
     from .wst.dataset import DatasetSpec, make_dataset
-    from .wst.shard import resolve_shard
-
+    from .wst.shard import Shard
     from .wst.transform import check_transform, resolve_device
 
     _check_output(output, overwrite)
@@ -324,13 +372,19 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
     if workers is not None and workers < 1:
         raise DustvaeError("--workers must be at least 1")
     spec = DatasetSpec(n_maps=n_maps, model=model, map_size=map_size, patch_size=patch_size, seed=seed, J=J, L=L)
-    shard = resolve_shard(shard)
-    store = make_dataset(output, spec, device=device, batch_size=batch_size, progress=not quiet, workers=workers,
-                         engine=engine, shard=shard)
+    shard = _shard_or_ranks(shard)
+
+    def compute(part: Shard | None, path: Path, show: bool):
+        return make_dataset(path, spec, device=device, batch_size=batch_size, progress=show, workers=workers,
+                            engine=engine, shard=part)
+
+    store, ranks = _sharded(output, shard, compute, device, not quiet)
+    if not ranks.is_main:
+        return
     counts = np.bincount(store.split, minlength=3)
     part = f" (shard {shard}: maps {store.attrs['shard_start']}-{store.attrs['shard_stop'] - 1} of {n_maps})" if shard else ""
     click.echo(f"wrote {output}: {len(store)} patches from {len(np.unique(store.map_index))} {model} maps{part}; "
-               f"train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}")
+               f"train/validation/test = {counts[0]}/{counts[1]}/{counts[2]}{_on(ranks)}")
 
 
 @cli.command()
@@ -398,10 +452,12 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
     store = read_store(coeffs)
     check_vae_store(store, str(coeffs))
     run_dir = run_dir or Path("runs") / config.name
-    result = run_training(store, run_dir, config, device=device, resume=resume, progress=not quiet)
-    how = "early stopping" if result.stopped_early else "the epoch limit"
-    click.echo(f"{run_dir}: best validation RMSE {result.best_val_rmse:.4f} (log2) at epoch {result.best_epoch}; "
-               f"stopped after {result.epochs_run} epochs by {how}; checkpoint {run_dir / 'best.pt'}")
+    with _ranks(device) as ranks:
+        result = run_training(store, run_dir, config, device=device, resume=resume, progress=not quiet)
+    if ranks.is_main:
+        how = "early stopping" if result.stopped_early else "the epoch limit"
+        click.echo(f"{run_dir}: best validation RMSE {result.best_val_rmse:.4f} (log2) at epoch {result.best_epoch}; "
+                   f"stopped after {result.epochs_run} epochs by {how}{_on(ranks)}; checkpoint {run_dir / 'best.pt'}")
 
 
 def _model_and_store(ckpt: Path, coeffs: Path, device: str):

@@ -45,10 +45,15 @@ def cpu_budget(environ: Mapping[str, str] = os.environ) -> int:
     return max(1, cores)
 
 
+def cores_per_rank(environ: Mapping[str, str] = os.environ) -> int:
+    """This process's share of :func:`cpu_budget` when ``LOCAL_WORLD_SIZE`` torchrun ranks share the node's budget."""
+    ranks = _positive(environ, "LOCAL_WORLD_SIZE") or 1
+    return max(1, cpu_budget(environ) // ranks)
+
+
 def threads_per_process(processes: int = 1, environ: Mapping[str, str] = os.environ) -> int:
     """Threads for each of ``processes`` processes of this one (and of each local torchrun rank): the budget divided."""
-    ranks = _positive(environ, "LOCAL_WORLD_SIZE") or 1
-    return max(1, cpu_budget(environ) // (ranks * max(1, processes)))
+    return max(1, cores_per_rank(environ) // max(1, processes))
 
 
 def apply_thread_budget(processes: int = 1, environ: Mapping[str, str] = os.environ) -> int:

@@ -1,6 +1,6 @@
 """Dataset generation with 1 and with all cores: simulation in worker processes, then the WST.
 
-Run: ``.venv/bin/python scripts/bench_dataset.py [--maps 40]``. Writes
+Run: ``.venv/bin/python scripts/bench_dataset.py [--maps 160]``. Writes
 docs/_generated/bench_dataset.rst. The simulation step (one map per worker
 process, ``spawn``-started) is timed with 1 worker and with every core of
 the affinity mask; the WST step with 1 torch thread and with as many as
@@ -22,7 +22,7 @@ from dustvae.wst.dataset import DatasetSpec, simulate_patches
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--maps", type=int, default=40)
+    parser.add_argument("--maps", type=int, default=160)
     args = parser.parse_args()
     cores = cpu_budget()
     spec = DatasetSpec(n_maps=args.maps)

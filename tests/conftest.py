@@ -24,6 +24,14 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False, timeout: f
     return proc
 
 
+def run_torchrun(*args: str, ranks: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc-per-node RANKS -m dustvae ARGS``, as a user starts it on one node (Gloo on CPU)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
+               "-m", "dustvae", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit status 2, one line on stderr naming the problem, no traceback."""
     assert proc.returncode == 2, (proc.returncode, proc.stderr)

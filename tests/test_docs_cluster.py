@@ -14,14 +14,36 @@ from dustvae.cli import cli
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "cluster.rst"
 
 
+def _lines() -> list[str]:
+    return [line.strip() for line in PAGE.read_text().splitlines()]
+
+
+def _launches() -> list[str]:
+    """The torchrun lines (also after srun)."""
+    return [line for line in _lines() if line.startswith(("torchrun ", "srun torchrun "))]
+
+
 def _commands() -> list[str]:
-    lines = [line.strip() for line in PAGE.read_text().splitlines()]
-    return [line for line in lines if line.startswith("dustvae ")]
+    """Every dustvae command line: plain, or what torchrun starts with ``-m dustvae``."""
+    plain = [line for line in _lines() if line.startswith("dustvae ")]
+    return plain + ["dustvae " + line.split(" -m dustvae ", 1)[1] for line in _launches()]
 
 
 def test_the_page_has_commands():
     names = {shlex.split(c)[1] for c in _commands()}
-    assert {"compute-wst", "make-dataset", "merge"} <= names
+    assert {"compute-wst", "make-dataset", "merge", "train"} <= names
+    assert any(line.startswith("srun torchrun ") for line in _launches())
+
+
+@pytest.mark.parametrize("line", _launches())
+def test_torchrun_options_parse(line):
+    """torchrun's own options, before ``-m dustvae``, are the real launcher's."""
+    from torch.distributed.run import get_args_parser
+
+    launcher = shlex.split(re.sub(r"\$\(.*?\)|\$\{?\w+\}?", "0", line.split(" -m dustvae ", 1)[0]))
+    launcher = launcher[1:] if launcher[0] == "srun" else launcher
+    args = get_args_parser().parse_args([*launcher[1:], "-m", "dustvae"])
+    assert args.module and args.training_script == "dustvae"
 
 
 @pytest.mark.parametrize("command", _commands())

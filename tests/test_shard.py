@@ -15,7 +15,7 @@ import pytest
 from dustvae.errors import DustvaeError
 from dustvae.wst.shard import Shard, shard_from_environment
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, run_torchrun
 from helpers import assert_same_store
 
 
@@ -65,6 +65,16 @@ def test_merged_shards_equal_the_unsharded_store(parts, tmp_path):
     merged = tmp_path / "merged.h5"
     run_cli("merge", paths[2], paths[0], paths[1], "-o", merged, check=True)  # any order
     assert_same_store(merged, full, rounding=True)
+
+
+def test_torchrun_ranks_split_the_work_and_rank_0_merges(parts, tmp_path, flat_file):
+    full, _ = parts
+    out = tmp_path / "ranked.h5"
+    proc = run_torchrun("compute-wst", flat_file, "--patch-size", 32, "-o", out, "--quiet", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote") == 1 and "on 2 ranks" in proc.stdout
+    assert_same_store(out, full, rounding=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ranked.h5"]  # the ranks' parts are gone
 
 
 def test_wrong_sets_of_parts_are_refused(parts, tmp_path, flat_file):

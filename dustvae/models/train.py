@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import defaults
+from .. import defaults, distributed
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 from ..io.store import CoefficientStore
@@ -224,9 +224,7 @@ class TrainingState:
 
     def payload(self) -> dict:
         """The checkpoint payload (plain tensors and Python values)."""
-        rng = {"shuffle_rng": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda_rng"] = torch.cuda.get_rng_state_all()
+        rng = generator_states(self.generator, self.model.data_mean.device)
         return {
             "model": self.model.state_dict(), "model_config": self.model.config(),
             "optimizer": self.optimizer.state_dict(), "train_config": asdict(self.config), "layout": self.layout,
@@ -248,12 +246,35 @@ class TrainingState:
         """Load a :meth:`payload` into this state (model, optimizer, generators, progress)."""
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
-        self.generator.set_state(payload["shuffle_rng"])
-        torch.set_rng_state(payload["torch_rng"])
-        if "cuda_rng" in payload and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(payload["cuda_rng"])
+        restore_generators(payload, self.generator, self.model.data_mean.device)
         self.progress = Progress(**{f.name: payload[f.name] for f in fields(Progress)})
         self.progress.history = list(self.progress.history)
+
+
+def generator_states(generator: torch.Generator, device: torch.device, cuda=torch.cuda) -> dict:
+    """The states of a run's generators: shuffling and augmentation, torch's CPU one, and the training GPU's.
+
+    The reparameterisation noise comes from the training device's generator:
+    torch's global CPU one, or on CUDA the generator of that GPU (every rank
+    of a multi-GPU run draws the same numbers from its own GPU's, so rank 0's
+    state is every rank's and a run resumes on any number of GPUs).
+    """
+    states = {"shuffle_rng": generator.get_state(), "torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda_rng"] = cuda.get_rng_state(device)
+    return states
+
+
+def restore_generators(payload: dict, generator: torch.Generator, device: torch.device, cuda=torch.cuda) -> None:
+    """Set the generators from :func:`generator_states` (a checkpoint written on CPU resumes on GPU too)."""
+    generator.set_state(payload["shuffle_rng"])
+    torch.set_rng_state(payload["torch_rng"])
+    saved = payload.get("cuda_rng")
+    if saved is not None and device.type == "cuda":
+        if isinstance(saved, (list, tuple)):  # older checkpoints: every GPU's state
+            cuda.set_rng_state_all(saved)
+        else:
+            cuda.set_rng_state(saved, device)
 
 
 def check_vae_store(store: CoefficientStore, source: str = "store") -> None:
@@ -301,23 +322,32 @@ def mean_variance(x: np.ndarray | torch.Tensor) -> float:
     return float(torch.as_tensor(x, dtype=torch.float64).var(0).mean())
 
 
-def training_step(model: DilatedConvVAE, optimizer: torch.optim.Optimizer, x_std: torch.Tensor, beta: float,
-                  kl_form: str = "analytic", grad_clip: float = defaults.TRAIN_GRAD_CLIP,
-                  amp: bool = False) -> tuple[float, float, float, float]:
+def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_std: torch.Tensor, beta: float,
+                  kl_form: str = "analytic", grad_clip: float = defaults.TRAIN_GRAD_CLIP, amp: bool = False,
+                  noise: torch.Tensor | None = None, loss_scale: float = 1.0) -> tuple[float, float, float, float]:
     """One optimisation step on a standardised batch: (loss, reconstruction MSE, KL, gradient norm before clipping).
 
-    Mixed precision (bfloat16) when ``amp`` (CUDA only); the loss is computed in float32.
+    ``model`` is a :class:`DilatedConvVAE` or one wrapped in
+    DistributedDataParallel; ``noise`` is the reparameterisation draw
+    (drawn by the model when None). The gradient is that of ``loss_scale``
+    times the batch-mean loss (several ranks scale their slices so that the
+    average DistributedDataParallel takes is the global batch's mean).
+    Mixed precision (bfloat16) when ``amp`` (CUDA only); the loss is
+    computed in float32. A non-finite loss or gradient norm stops the run
+    before the step, on every rank alike (the norm is of the all-reduced
+    gradient).
     """
+    vae = getattr(model, "module", model)
     model.train()
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-        recon, mu, logvar, z = model(x_std)
+        recon, mu, logvar, z = model(x_std, noise)
     loss, rec, kl = negative_elbo(x_std, recon.float(), mu.float(), logvar.float(), z.float(), beta, kl_form,
-                                  scale=model.data_std)
-    if not torch.isfinite(loss):
-        raise DustvaeError(f"training diverged (loss {loss.item()}); lower --lr or --grad-clip")
+                                  scale=vae.data_std)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * loss_scale).backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if not (torch.isfinite(loss) and torch.isfinite(norm)):
+        raise DustvaeError(f"training diverged (loss {loss.item()}, gradient norm {float(norm)}); lower --lr or --grad-clip")
     optimizer.step()
     return loss.item(), rec.item(), kl.item(), float(norm)
 
@@ -409,7 +439,7 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
     """
     check_vae_store(store)
     run_dir = Path(run_dir)
-    torch_device = resolve_device(device)
+    torch_device = distributed.rank_device(resolve_device(device))
     last_path = run_dir / "last.pt"
     if not resume and last_path.exists():
         raise DustvaeError(f"{run_dir}: holds a run already; pass --resume to continue it or choose another -o")
@@ -420,6 +450,9 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
     if config.augment:
         layout = CoefficientLayout.from_attrs(store.attrs)
         symmetries = torch.from_numpy(exact_symmetry_permutations(layout)).to(torch_device)
+    ranks = distributed.current()
+    if not ranks.is_main:  # rank 0 alone writes into the run directory
+        return _train_locked(store, train_idx, val_idx, symmetries, run_dir, config, torch_device, resume, progress)
     new_dir = not run_dir.exists()
     try:
         with _locked(run_dir):
@@ -430,9 +463,33 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
         raise
 
 
+def _data_parallel(model: DilatedConvVAE, device: torch.device, ranks: distributed.Ranks) -> torch.nn.Module:
+    """The module the training steps run: ``model`` itself, or under several ranks its DistributedDataParallel.
+
+    The BatchNorm layers then normalise by the global batch's statistics
+    (:mod:`dustvae.models.batchnorm`); they update their running statistics
+    identically on every rank, so DistributedDataParallel need not sync
+    buffers before each forward pass.
+    """
+    if not ranks.several:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    from .batchnorm import globalise_batchnorm
+
+    globalise_batchnorm(model)
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, forward_sync_buffers=False)
+
+
+def _rank_slice(n: int, ranks: distributed.Ranks) -> slice:
+    """This rank's contiguous share of a global batch of ``n`` rows (the shares differ by at most one row)."""
+    return slice(ranks.rank * n // ranks.world, (ranks.rank + 1) * n // ranks.world)
+
+
 def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.ndarray, symmetries: torch.Tensor | None,
                   run_dir: Path, config: TrainConfig, torch_device: torch.device, resume: bool,
                   progress: bool) -> TrainResult:
+    ranks = distributed.current()
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     x_train = torch.from_numpy(store.coeffs[train_idx]).float()
     x_val = torch.from_numpy(store.coeffs[val_idx]).float()
@@ -453,16 +510,18 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
             done.finished = done.stopped_early = False  # asked for more epochs: continue, patience restarted
             done.bad_epochs = 0
 
-    with atomic_path(run_dir / "config.json") as tmp:
-        tmp.write_text(json.dumps({"train": asdict(config), "model": config.name, "layout": layout_attrs,
-                                   "n_train": len(train_idx), "n_validation": len(val_idx),
-                                   "train_mean_variance_log2": mean_variance(x_train)}, indent=2))
+    if ranks.is_main:
+        with atomic_path(run_dir / "config.json") as tmp:
+            tmp.write_text(json.dumps({"train": asdict(config), "model": config.name, "layout": layout_attrs,
+                                       "n_train": len(train_idx), "n_validation": len(val_idx), "ranks": ranks.world,
+                                       "train_mean_variance_log2": mean_variance(x_train)}, indent=2))
     x_train, x_val_std = x_train.to(torch_device), model.standardise(x_val.to(torch_device))
     use_amp = torch_device.type == "cuda"
     start = state.progress.epochs_done
+    network = _data_parallel(model, torch_device, ranks)
 
     bar = tqdm(range(start, config.epochs), desc=f"train {config.name}", unit="epoch",
-               disable=not progress, initial=start, total=config.epochs)
+               disable=not (progress and ranks.is_main), initial=start, total=config.epochs)
     for epoch in bar:
         tic = time.perf_counter()
         lr, beta_now = config.learning_rate(epoch), config.kl_weight(epoch)
@@ -472,31 +531,42 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
         sums, norms, seen = np.zeros(3), [], 0
         for first in range(0, len(order), config.batch_size):
             rows = order[first : first + config.batch_size]
-            if len(rows) < 2:  # BatchNorm needs two samples
+            if len(rows) < max(2, ranks.world):  # BatchNorm needs two samples, and every rank one
                 continue
-            xb = x_train[rows.to(torch_device)]
+            # Every rank draws the whole global batch's randomness, as one process would, and takes its slice.
+            codes = None
             if symmetries is not None:  # one exact symmetry per vector, drawn from the saved generator
-                codes = torch.randint(len(symmetries), (len(rows),), generator=state.generator).to(torch_device)
-                xb = torch.gather(xb, 1, symmetries[codes])
+                codes = torch.randint(len(symmetries), (len(rows),), generator=state.generator)
+            noise = torch.randn((len(rows), config.latent_dim), device=torch_device)
+            mine = _rank_slice(len(rows), ranks)
+            xb = x_train[rows[mine].to(torch_device)]
+            if codes is not None:
+                xb = torch.gather(xb, 1, symmetries[codes[mine].to(torch_device)])
+            share = mine.stop - mine.start
             try:
-                loss, rec, kl, norm = training_step(model, optimizer, model.standardise(xb), beta_now, config.kl_form,
-                                                    config.grad_clip, use_amp)
+                loss, rec, kl, norm = training_step(network, optimizer, model.standardise(xb), beta_now, config.kl_form,
+                                                    config.grad_clip, use_amp, noise[mine],
+                                                    loss_scale=ranks.world * share / len(rows))
             except DustvaeError as exc:
                 raise DustvaeError(f"epoch {epoch + 1}: {exc}") from None
-            sums += np.array([loss, rec, kl]) * len(rows)
+            sums += np.array([loss, rec, kl]) * share
             norms.append(norm)
-            seen += len(rows)
+            seen += share
+        loss_sum, rec_sum, kl_sum, seen = distributed.all_sum([*sums, seen])
         elapsed = time.perf_counter() - tic
-        row = {"epoch": epoch + 1, "lr": lr, "beta": beta_now, "train_loss": sums[0] / seen,
-               "train_rec": sums[1] / seen, "train_kl": sums[2] / seen, "train_rmse_log2": math.sqrt(sums[1] / seen),
-               **evaluate_split(model, x_val_std, config.beta),
-               "clipped_fraction": float(np.mean(np.array(norms) > config.grad_clip)),
+        validation = distributed.broadcast_from_main(evaluate_split(model, x_val_std, config.beta) if ranks.is_main else None)
+        row = {"epoch": epoch + 1, "lr": lr, "beta": beta_now, "train_loss": loss_sum / seen,
+               "train_rec": rec_sum / seen, "train_kl": kl_sum / seen, "train_rmse_log2": math.sqrt(rec_sum / seen),
+               **validation, "clipped_fraction": float(np.mean(np.array(norms) > config.grad_clip)),
                "grad_norm_median": float(np.median(norms)), "seconds": elapsed, "samples_per_s": seen / elapsed}
         row = {k: (v if k == "epoch" else float(v)) for k, v in row.items()}  # plain floats: weights_only loads
-        if state.progress.record(row, config):
-            save_checkpoint(best_path, state.payload())
-        save_checkpoint(last_path, state.payload())
-        _write_metrics(run_dir, state.progress.history)
+        row["ranks"] = ranks.world
+        improved = state.progress.record(row, config)
+        if ranks.is_main:
+            if improved:
+                save_checkpoint(best_path, state.payload())
+            save_checkpoint(last_path, state.payload())
+            _write_metrics(run_dir, state.progress.history)
         bar.set_postfix(val_rmse=f"{row['val_rmse_log2']:.4f}", kl=f"{row['train_kl']:.1f}", lr=f"{lr:.1e}")
         if state.progress.stopped_early:
             break

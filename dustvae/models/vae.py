@@ -194,9 +194,11 @@ class DilatedConvVAE(nn.Module):
         return self.encode_standardised(self.standardise(x))
 
     @staticmethod
-    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``z = mean + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None,
+                       eps: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw ``z = mean + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` (drawn here unless given)."""
+        if eps is None:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -209,10 +211,15 @@ class DilatedConvVAE(nn.Module):
         z = torch.randn((n, self.latent_dim), generator=generator, device=device)
         return self.decode(z)
 
-    def forward(self, x_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Training pass on standardised input: (reconstruction, mean, logvar, z)."""
+    def forward(self, x_std: torch.Tensor, noise: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass on standardised input: (reconstruction, mean, logvar, z).
+
+        ``noise`` is the reparameterisation's N(0, I) draw, shape (N, latent_dim);
+        by default it is drawn from torch's global generator.
+        """
         mean, logvar = self.encode_standardised(x_std)
-        z = self.reparameterize(mean, logvar)
+        z = self.reparameterize(mean, logvar, eps=noise)
         return self.decode_standardised(z), mean, logvar, z
 
     @property

@@ -36,7 +36,7 @@ from ..sky.filaments import FilamentParams
 from ..sky.models import DATASET_MODELS, SkyParams, label_names, labels_of, model_of, simulate_flat_model
 from ..sky.patches import flat_patches
 from ..sky.simulate import DustParams
-from ..threads import cpu_budget
+from ..threads import cores_per_rank
 from .compute import compute_store
 from .shard import Shard
 
@@ -142,7 +142,7 @@ def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | No
     """Simulate the maps of the spec and cut them into patches (labels attached).
 
     ``workers`` processes simulate maps in parallel (default: all available
-    cores); the result does not depend on their number. ``maps`` (default:
+    cores, or this rank's share of them under torchrun); the result does not depend on their number. ``maps`` (default:
     all) simulates only those maps, numbered as in the whole dataset (a shard).
     """
     all_params = draw_params(spec)
@@ -151,7 +151,7 @@ def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | No
     chosen = [all_params[i] for i in maps]
     if not chosen:
         raise DustvaeError("this shard holds no map; use fewer shards than maps")
-    workers = max(1, min(workers or cpu_budget(), len(chosen)))
+    workers = max(1, min(workers or cores_per_rank(), len(chosen)))
     bar = tqdm(total=len(chosen), desc="simulate", unit="map", disable=not progress)
     if workers == 1:
         sets = []

@@ -10,7 +10,8 @@ joins them, in span order, into exactly the store an unsharded run writes.
 
 Under SLURM a job array gives the shard without ``--shard``: task
 ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` of ``SLURM_ARRAY_TASK_COUNT``
-(:func:`shard_from_environment`).
+(:func:`shard_from_environment`). Under torchrun, one command splits the
+same way across its ranks and rank 0 merges (:func:`compute_on_ranks`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .. import distributed
 from ..errors import DustvaeError
-from ..io.store import CoefficientStore
+from ..io.store import CoefficientStore, read_store, write_store
 
 #: Store attributes that describe the shard; every other attribute must agree between parts.
 SHARD_KEYS = ("shard_index", "shard_count", "shard_unit", "shard_start", "shard_stop", "shard_total")
@@ -145,3 +148,43 @@ def merge_stores(parts: Sequence[CoefficientStore], names: Sequence[str] | None 
         labels={k: np.concatenate([p.labels[k] for p in ordered]) for k in first.labels},
         split=None if first.split is None else join("split"),
     )
+
+
+def rank_part_path(output: str | Path, shard: Shard) -> Path:
+    """Where rank ``shard.index`` of ``shard.count`` writes its part of ``output`` (beside it, hidden)."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.rank{shard.index}of{shard.count}.h5")
+
+
+def compute_on_ranks(output: str | Path, compute: Callable[[Shard | None, Path], CoefficientStore],
+                     ranks: distributed.Ranks) -> CoefficientStore:
+    """Run one sharded job across torchrun's ranks: each computes its shard, rank 0 merges into ``output``.
+
+    Parameters
+    ----------
+    output : path
+        The store an unsharded run writes.
+    compute : callable
+        ``compute(shard, path)`` computes ``shard`` of the work (all of it
+        for None) and writes it to ``path`` (resumable, as a shard run is).
+    ranks : Ranks
+        This process's ranks; with one rank ``compute(None, output)`` runs.
+
+    Returns
+    -------
+    CoefficientStore
+        The merged store on rank 0, this rank's part on the others.
+    """
+    if not ranks.several:
+        return compute(None, Path(output))
+    shards = [Shard(k, ranks.world) for k in range(ranks.world)]
+    mine = compute(shards[ranks.rank], rank_part_path(output, shards[ranks.rank]))
+    distributed.barrier()  # every part is written
+    if ranks.is_main:
+        paths = [rank_part_path(output, shard) for shard in shards]
+        mine = merge_stores([read_store(p) for p in paths], [str(p) for p in paths])
+        write_store(output, mine)
+        for path in paths:
+            path.unlink()
+    distributed.barrier()  # the merged store is there when any rank returns
+    return mine
