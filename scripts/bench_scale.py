@@ -15,8 +15,9 @@ of the same run:
 3. two training jobs started at once: each one's samples/s against one job
    alone on the machine, with torch's default of one thread per core in
    each (``DUSTVAE_THREADS`` set to the core count: what every process did
-   before dustvae shared the budget), and with the cores shared
-   (``taskset`` giving each its own core; dustvae follows the affinity mask).
+   before dustvae shared the budget), and with the cores shared: half the
+   cores each by ``DUSTVAE_THREADS``, and each its own core by ``taskset``
+   (dustvae follows the affinity mask).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def main() -> None:
     one_core = {"DUSTVAE_THREADS": "1"}
 
     # -- make-dataset ------------------------------------------------------------------------------
-    dataset = Report("bench_scale", "Scaling on one machine",
+    report = Report("bench_scale", "Scaling on one machine",
                      f"{'make-dataset':>34} {'wall s':>8} {'patches/s':>10} {'speed-up':>9}")
     runs = {"1 process, 1 core": (0, one_core, ["--workers", 1]), f"1 process, {cores} cores": (0, {}, []),
             f"{cores} ranks, 1 core each": (cores, {}, [])}
@@ -89,11 +90,11 @@ def main() -> None:
         n_patches = len(h5["coeffs"])
     reference = times["1 process, 1 core"]
     for label, seconds in times.items():
-        dataset.add(f"{label:>34} {seconds:>8.1f} {n_patches / seconds:>10.1f} {reference / seconds:>8.2f}x")
+        report.add(f"{label:>34} {seconds:>8.1f} {n_patches / seconds:>10.1f} {reference / seconds:>8.2f}x")
 
     # -- training ----------------------------------------------------------------------------------
-    dataset.add("")
-    dataset.add(f"{'training (VAE-2)':>34} {'':>8} {'samples/s':>10} {'speed-up':>9}")
+    report.add("")
+    report.add(f"{'training (VAE-2)':>34} {'':>8} {'samples/s':>10} {'speed-up':>9}")
     runs = {"1 process, 1 core": (0, one_core), f"1 process, {cores} cores": (0, {}), f"{cores} ranks, 1 core each": (cores, {})}
     rates = {}
     for label, (ranks, env) in runs.items():
@@ -102,19 +103,21 @@ def main() -> None:
         rates[label] = samples_per_s(run_dir)
     reference = rates["1 process, 1 core"]
     for label, rate in rates.items():
-        dataset.add(f"{label:>34} {'':>8} {rate:>10.1f} {rate / reference:>8.2f}x")
+        report.add(f"{label:>34} {'':>8} {rate:>10.1f} {rate / reference:>8.2f}x")
 
     # -- two concurrent jobs -----------------------------------------------------------------------
-    dataset.add("")
-    dataset.add(f"{'two training jobs at once':>34} {'':>8} {'samples/s':>10} {'vs alone':>9}")
+    report.add("")
+    report.add(f"{'two training jobs at once':>34} {'':>8} {'samples/s':>10} {'vs alone':>9}")
     alone_dir = root / "alone"
     finish(dustvae(["train", store, *TRAIN, "--epochs", args.epochs, "-o", alone_dir]))
     alone = samples_per_s(alone_dir)
-    dataset.add(f"{'one job alone (all cores)':>34} {'':>8} {alone:>10.1f} {1:>8.2f}x")
+    report.add(f"{'one job alone (all cores)':>34} {'':>8} {alone:>10.1f} {1:>8.2f}x")
+    share = str(max(1, cores // 2))
     setups = {f"each {cores} threads (torch default)": lambda k: ((), {"DUSTVAE_THREADS": str(cores)}),
+              f"each DUSTVAE_THREADS={share}": lambda k: ((), {"DUSTVAE_THREADS": share}),
               "each its own core (taskset)": lambda k: (("taskset", "-c", str(k)), {})}
-    for label, setup in setups.items():
-        dirs = [root / f"pair_{label[:6].strip()}_{k}" for k in range(2)]
+    for index, (label, setup) in enumerate(setups.items()):
+        dirs = [root / f"pair{index}_{k}" for k in range(2)]
         procs = []
         for k, run_dir in enumerate(dirs):
             prefix, env = setup(k)
@@ -123,8 +126,8 @@ def main() -> None:
             finish(proc)
         each = [samples_per_s(d) for d in dirs]
         rate = statistics.mean(each)
-        dataset.add(f"{label:>34} {'':>8} {rate:>10.1f} {rate / alone:>8.2f}x")
-    dataset.write([
+        report.add(f"{label:>34} {'':>8} {rate:>10.1f} {rate / alone:>8.2f}x")
+    report.write([
         f"``scripts/bench_scale.py --maps {args.maps} --epochs {args.epochs}``: make-dataset of {args.maps} mixed maps "
         f"({n_patches} patches of 128 px) and VAE-2 on that store; ranks by ``torchrun --standalone`` (Gloo). "
         "Training samples/s are the median over epochs 2 on (validation excluded); make-dataset patches/s include "

@@ -135,8 +135,10 @@ def test_batches_do_not_mix_maps():
     x = np.concatenate([sky_and_noise(64, seed=s) for s in (6, 7, 8)])
     together = batched_means(x, "reflect")
     alone = [batched_means(x[i : i + 1], "reflect") for i in range(3)]
-    for k in range(3):
-        np.testing.assert_allclose(together[k], np.concatenate([a[k] for a in alone]), rtol=1e-6, atol=1e-7)
+    # A map's batch changes only the float32 summation order (BLAS blocks by batch width): S0, a mean over
+    # 4096 pixels, moved by 9.5e-7 (1.2e-6 relative) in one run, so S0 gets the engine's S0 tolerance.
+    for k, atol in zip(range(3), (S0_ATOL, 1e-7, 1e-7)):
+        np.testing.assert_allclose(together[k], np.concatenate([a[k] for a in alone]), rtol=1e-6, atol=atol)
     single = batched_means(x[0, 0], "reflect")  # one (n, n) map
     assert single[1].shape == (40,) and single[2].shape == (640,)
     np.testing.assert_allclose(single[1], together[1][0, 0], rtol=1e-6)

@@ -101,3 +101,10 @@ def test_make_dataset_shards_merge_to_the_whole_dataset(tmp_path):
     merged = tmp_path / "merged.h5"
     run_cli("merge", *paths, "-o", merged, check=True)
     assert_same_store(merged, full, rounding=True)
+    # Two torchrun ranks split the maps the same way and rank 0 merges.
+    ranked = tmp_path / "ranked.h5"
+    proc = run_torchrun("make-dataset", ranked, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote") == 1 and "on 2 ranks" in proc.stdout
+    assert_same_store(ranked, full, rounding=True)
+    assert not list(tmp_path.glob(".ranked.h5*"))  # the ranks' parts are gone
