@@ -22,7 +22,7 @@ demo-quick: $(STAMP)
 	$(BIN)/dustvae demo --quick -o runs/quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 	$(MAKE) docs
 
 docs: $(STAMP)
