@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from typing import Mapping
 
 from .errors import DustvaeError
@@ -71,3 +73,25 @@ def apply_thread_budget(processes: int = 1, environ: Mapping[str, str] = os.envi
     if torch is not None:
         torch.set_num_threads(threads)
     return threads
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent is gone (killed outright, its workers would otherwise wait forever)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def start_worker(threads: int, parent: int) -> None:
+    """Initializer of a worker process: ``threads`` threads for torch and the numerical libraries; ends with ``parent``.
+
+    For :class:`concurrent.futures.ProcessPoolExecutor` (``initargs=(threads, os.getpid())``).
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    threadpool_limits(threads)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()

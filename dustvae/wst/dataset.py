@@ -21,6 +21,7 @@ from typing import Sequence
 from pathlib import Path
 
 import json
+import os
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
@@ -36,7 +37,7 @@ from ..sky.filaments import FilamentParams
 from ..sky.models import DATASET_MODELS, SkyParams, label_names, labels_of, model_of, simulate_flat_model
 from ..sky.patches import flat_patches
 from ..sky.simulate import DustParams
-from ..threads import cores_per_rank
+from ..threads import cores_per_rank, start_worker
 from .compute import compute_store
 from .shard import Shard
 
@@ -130,13 +131,6 @@ def _simulate_map(spec: DatasetSpec, params: SkyParams, names: list[str]) -> Pat
     return patch_set
 
 
-def _single_threaded() -> None:
-    """Worker start: one thread for the numerical libraries, as the workers already use every core together."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
 def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | None = None,
                      maps: range | None = None) -> PatchSet:
     """Simulate the maps of the spec and cut them into patches (labels attached).
@@ -161,7 +155,7 @@ def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | No
     else:
         # "spawn": workers start clean, without the parent's torch thread pool.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_single_threaded) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(1, os.getpid())) as pool:
             futures = [pool.submit(_simulate_map, spec, params, names) for params in chosen]
             sets = []
             for future in futures:
