@@ -85,7 +85,8 @@ def _exit_with(parent: int) -> None:
 def start_worker(threads: int, parent: int) -> None:
     """Initializer of a worker process: ``threads`` threads for torch and the numerical libraries; ends with ``parent``.
 
-    For :class:`concurrent.futures.ProcessPoolExecutor` (``initargs=(threads, os.getpid())``).
+    For :class:`concurrent.futures.ProcessPoolExecutor` (``initargs=(threads, os.getpid())``). The parent's
+    pid comes from the parent: read here, it would already be init's if the parent died before the worker started.
     """
     from threadpoolctl import threadpool_limits
 

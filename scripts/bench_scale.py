@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
 from _bench import Report
 from dustvae.threads import cpu_budget
 
@@ -84,8 +85,6 @@ def main() -> None:
         finish(dustvae(["make-dataset", out, "--maps", args.maps, "--quiet", "--device", "cpu", *extra], ranks, **env))
         times[label] = time.perf_counter() - tic
     store = root / "data_0.h5"
-    import h5py
-
     with h5py.File(store, "r") as h5:
         n_patches = len(h5["coeffs"])
     reference = times["1 process, 1 core"]

@@ -136,8 +136,9 @@ def simulate_patches(spec: DatasetSpec, progress: bool = True, workers: int | No
     """Simulate the maps of the spec and cut them into patches (labels attached).
 
     ``workers`` processes simulate maps in parallel (default: all available
-    cores, or this rank's share of them under torchrun); the result does not depend on their number. ``maps`` (default:
-    all) simulates only those maps, numbered as in the whole dataset (a shard).
+    cores, or this rank's share of them under torchrun); the result does
+    not depend on their number. ``maps`` (default: all) simulates only
+    those maps, numbered as in the whole dataset (a shard).
     """
     all_params = draw_params(spec)
     names = label_names(tuple(sorted({model_of(p) for p in all_params})))
