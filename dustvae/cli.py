@@ -691,6 +691,21 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
                    f"in {result.iterations} {optimizer} iterations, {result.seconds:.1f} s{units}")
 
 
+@cli.command()
+@click.option("--device", default="all", show_default=True,
+              help="Devices to self-test: all (the CPU and every GPU torch sees), cpu, cuda or cuda:N.")
+def doctor(device):
+    """Versions, thread budget and devices, then a short self-test on each device; quote it in bug reports.
+
+    Exit status 0 when every check passes, 2 when one fails.
+    """
+    from . import doctor as checkup
+
+    status = checkup.main(checkup.parse_devices(device), echo=lambda line: click.echo(line))
+    if status:
+        raise click.exceptions.Exit(status)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning user errors into one line and exit status 2."""
     try:

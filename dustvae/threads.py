@@ -47,6 +47,17 @@ def cpu_budget(environ: Mapping[str, str] = os.environ) -> int:
     return max(1, cores)
 
 
+def budget_source(environ: Mapping[str, str] = os.environ) -> str:
+    """Where :func:`cpu_budget` comes from, in words (for ``dustvae doctor`` and bug reports)."""
+    try:
+        source = f"affinity mask of {len(os.sched_getaffinity(0))} cores"
+    except AttributeError:
+        source = f"{os.cpu_count() or 1} cores"
+    caps = [f"{name}={environ[name]}" for name in ("SLURM_CPUS_PER_TASK", "DUSTVAE_THREADS", "LOCAL_WORLD_SIZE")
+            if environ.get(name)]
+    return source + (", " + ", ".join(caps) if caps else "")
+
+
 def cores_per_rank(environ: Mapping[str, str] = os.environ) -> int:
     """This process's share of :func:`cpu_budget` when ``LOCAL_WORLD_SIZE`` torchrun ranks share the node's budget."""
     ranks = _positive(environ, "LOCAL_WORLD_SIZE") or 1
