@@ -591,7 +591,8 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the prior samples of the generative check.")
 @click.option("--overwrite", is_flag=True)
-def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite):
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite, quiet):
     """Compare VAEs, RWST and PCA on the test split of COEFFS; write results JSON and print a table."""
     from .analysis.evaluate import evaluate as run_evaluation, markdown_table, write_results
     from .io.store import read_store
@@ -600,7 +601,8 @@ def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite):
     _check_output(output, overwrite, coeffs, *checkpoints)
     store = read_store(coeffs)
     names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
-    results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed)
+    results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed,
+                             progress=not quiet)
     write_results(output, results)
     click.echo(markdown_table(results))
     click.echo(f"\nwrote {output}")
@@ -610,11 +612,12 @@ def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite):
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("figures"), show_default=True)
 @click.option("--runs", "run_root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where the VAE run directories and sweeps.json are [default: beside RESULTS].")
-def figures(results, out_dir, run_root):
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def figures(results, out_dir, run_root, quiet):
     """Draw the paper figures (PDF and PNG) from RESULTS (written by `dustvae evaluate`)."""
     from .analysis.figures import make_figures
 
-    made = make_figures(results, out_dir, run_root=run_root, say=click.echo)
+    made = make_figures(results, out_dir, run_root=run_root, say=click.echo, progress=not quiet)
     click.echo(f"wrote {len(made) // 2} figures (PDF and PNG) to {out_dir}")
 
 

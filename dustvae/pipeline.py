@@ -71,13 +71,13 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         results = json.loads(results_path.read_text())
     else:
         say(f"[4/4] evaluation on the test split -> {results_path}")
-        results = evaluate(store, checkpoints, store_path=data, device="cpu")
+        results = evaluate(store, checkpoints, store_path=data, device="cpu", progress=progress)
         write_results(results_path, results)
     if figures:
         from .analysis.figures import make_figures
 
         fig_dir = out / "figures"
-        made = make_figures(results_path, fig_dir, run_root=out, skip_existing=True, say=say)
+        made = make_figures(results_path, fig_dir, run_root=out, skip_existing=True, say=say, progress=progress)
         say(f"figures: {len(made)} in {fig_dir}")
     say("")
     say(markdown_table(results))

@@ -68,6 +68,10 @@ def test_evaluate_writes_results_and_table(trained, tmp_path):
     store = read_store(data)
     assert results["test"]["n_patches"] == int((store.split == 2).sum())
     assert results["inputs"]["store_sha256"] and results["versions"]["dustvae"]
+    # every stage timed: the noise floor, the label targets, the PCA fits, and each compressor's scoring
+    stages = results["timings"]["stages_seconds"]
+    assert {"noise floor", "label targets", "PCA fits", "vae-85", "vae-85 generative", "pca-85 label regression"} <= set(stages)
+    assert results["timings"]["total_seconds"] == pytest.approx(sum(stages.values()))
 
 
 def test_only_test_rows_are_reconstructed(trained):
@@ -270,3 +274,23 @@ def test_registry_orders_and_labels_names():
     assert registry.style("vae-85+pca")["color"] == registry.style("vae-85")["color"]
     assert registry.style("vae-85+pca")["ls"] != registry.style("vae-85")["ls"]
     assert re.fullmatch("[A-Za-z]+", registry.macro_stem("vae-85+pca+linout"))
+
+
+def test_stages_time_each_stage_and_show_one_bar_on_a_terminal():
+    import io
+
+    from dustvae.progress import Stages
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    shown, hidden = Terminal(), io.StringIO()
+    for stream in (shown, hidden):
+        with Stages(2, "evaluate", file=stream) as stages:
+            for name in ("PCA fits", "vae-85", "PCA fits"):
+                with stages.stage(name):
+                    pass
+        assert list(stages.seconds) == ["PCA fits", "vae-85"] and all(t >= 0 for t in stages.seconds.values())
+    assert "evaluate" in shown.getvalue() and "vae-85" in shown.getvalue()
+    assert hidden.getvalue() == ""  # captured output and logs get no bar

@@ -28,6 +28,7 @@ from ..io.store import SPLIT_NAMES, CoefficientStore
 from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
 from ..models.apply import check_compatible, fit_latent_prior
+from ..progress import Stages
 from ..wst.layout import CoefficientLayout
 from . import registry
 from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, standardised_rmse
@@ -183,7 +184,7 @@ def _label_regression(store: CoefficientStore, split: _Split, notes: list[str]) 
 
 def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = BASELINES,
              *, store_path: str | Path | None = None, device: str = "cpu", seed: int = 0,
-             notes: list[str] | None = None, labels: bool = True) -> dict:
+             notes: list[str] | None = None, labels: bool = True, progress: bool = False) -> dict:
     """Compare compressors on the store's test split; return the results dictionary.
 
     Every compressor gets, on the test rows: RMSE in log2 units and in the
@@ -211,6 +212,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     labels : bool
         Regress the store's labels on the codes (default). Off for quick
         evaluations such as latent-size sweeps.
+    progress : bool
+        Show a progress bar over the stages (the seconds of each are
+        recorded under ``timings`` whether shown or not).
     """
     notes = notes if notes is not None else []
     bad = ~np.isfinite(store.coeffs).all(axis=1)
@@ -225,59 +229,62 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     test, train = split.test, split.train
     inputs = {"checkpoints": {}}
     compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs)
-    floor = noise_floor(test.coeffs, test.map_index, layout, split.scale)
+    pca_sizes = [c.latent_dim for c, _ in compressors if isinstance(c, PCACompressor)]
+    curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if train is not None and "pca" in baselines else []
+    has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
+    n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors)
+    stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes)
+                    + len(compressors) * (1 + has_labels) + n_vaes, "evaluate", progress)
+    with stages:
+        results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, labels, notes, seed, stages)
+    return {**results, "inputs": {"store": str(store_path) if store_path else None,
+                                  "store_sha256": sha256sum(store_path) if store_path else None,
+                                  "store_fingerprint": store.fingerprint(), "layout": layout.to_attrs(),
+                                  "n_train": int(len(train)) if train is not None else 0, **inputs},
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "device": device},
+            "timings": {"stages_seconds": stages.seconds, "total_seconds": sum(stages.seconds.values())}}
+
+
+def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
+              curve_sizes: list[int], labels: bool, notes: list[str], seed: int, stages: Stages) -> dict:
+    """The work of :func:`evaluate`, stage by stage."""
+    test, train = split.test, split.train
+    with stages.stage("noise floor"):
+        floor = noise_floor(test.coeffs, test.map_index, layout, split.scale)
     if floor is None:
         notes.append("noise floor and errors against the map mean skipped: no test map has two patches")
     elif len(np.unique(test.map_index)) == 1:
         notes.append("the test rows come from one map: the noise floor then holds the physical variation across "
                      "that map as well as realisation noise")
-    regression = _label_regression(store, split, notes) if labels else None
+    regression = None
+    if labels:
+        with stages.stage("label targets"):
+            regression = _label_regression(store, split, notes)
 
     results: dict[str, dict] = {}
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
     recon_examples: dict[str, list] = {}
-    pca_sizes = [c.latent_dim for c, _ in compressors if isinstance(c, PCACompressor)]
-    curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if train is not None and "pca" in baselines else []
-    pcas = _PCAFits.fit(split, pca_sizes + curve_sizes) if pca_sizes or curve_sizes else None
+    pcas = None
+    if pca_sizes or curve_sizes:
+        with stages.stage("PCA fits"):
+            pcas = _PCAFits.fit(split, pca_sizes + curve_sizes)
     for compressor, extra in compressors:
-        fit_seconds = 0.0
-        if isinstance(compressor, PCACompressor):
-            compressor, fit_seconds = pcas.log2.truncated(compressor.latent_dim), pcas.seconds
-        elif compressor.needs_training:
-            _, fit_seconds = _timed(compressor.fit, train.coeffs)
-        latent, encode_seconds = _timed(compressor.encode, test.coeffs)
-        recon, decode_seconds = _timed(compressor.decode, latent)
-        row = {"latent": int(compressor.latent_dim), **reconstruction_metrics(test.coeffs, recon, layout),
-               "rmse_std": standardised_rmse(test.coeffs, recon, split.scale)}
-        if floor is not None:
-            row["rmse_to_map_mean_log2"] = float(np.sqrt(np.mean((recon - split.map_mean) ** 2)))
-            row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon, split.scale)
-        if isinstance(compressor, PCACompressor):
-            recon_std_fit, std_fit = pcas.standardised_row(compressor.latent_dim, split)
-            row["fits"] = {"log2": {"rmse_log2": row["rmse_log2"], "rmse_std": row["rmse_std"]}, "standardised": std_fit}
-            row["rmse_std"] = std_fit["rmse_std"]
-            if floor is not None:
-                row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon_std_fit, split.scale)
-        row.update({"fit_seconds": fit_seconds, "encode_ms_per_patch": 1e3 * encode_seconds / len(test),
-                    "decode_ms_per_patch": 1e3 * decode_seconds / len(test), **extra})
+        with stages.stage(compressor.name):
+            row, latent, recon, compressor = _score(compressor, extra, split, layout, floor, pcas)
         if isinstance(compressor, VAECompressor):
-            samples = compressor.sample(len(test), seed)
-            reference = train.coeffs if train is not None else test.coeffs
-            row["generative"] = generative_metrics(samples, test.coeffs, reference, split.scale)
-            if train is not None:  # the ex-post density of the training posterior means (dustvae fit-prior)
-                fitted = fit_latent_prior(compressor.model, train.coeffs, seed=seed)
-                row["generative_fitted"] = {**generative_metrics(compressor.sample(len(test), seed, fitted), test.coeffs,
-                                                                 reference, split.scale),
-                                            "prior": fitted.summary(), "components": fitted.n_components}
+            with stages.stage(f"{compressor.name} generative"):
+                row.update(_generative(compressor, split, seed))
         if regression is not None:
-            row["label_r2"] = regression.r2(compressor.encode(train.coeffs), latent)
+            with stages.stage(f"{compressor.name} label regression"):
+                row["label_r2"] = regression.r2(compressor.encode(train.coeffs), latent)
         results[compressor.name] = row
         recon_examples[compressor.name] = np.asarray(recon[:N_EXAMPLES], np.float64).tolist()
     examples["reconstructions"] = recon_examples
     pca_curve, pca_curve_std = {}, {}
     if curve_sizes:
-        pca_curve = pca_rmse_curve(pcas.log2, test.coeffs, curve_sizes)
-        pca_curve_std = pca_rmse_curve(pcas.standardised, split.standardise(test.coeffs), curve_sizes)
+        with stages.stage("PCA curve"):
+            pca_curve = pca_rmse_curve(pcas.log2, test.coeffs, curve_sizes)
+            pca_curve_std = pca_rmse_curve(pcas.standardised, split.standardise(test.coeffs), curve_sizes)
 
     import kymatio
     import sklearn
@@ -289,18 +296,54 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
                  "split": "store split (by map)" if store.split is not None else "whole store (no split)"},
         "noise_floor": floor,
         "label_regression": regression.summary() if regression is not None else None,
-        "inputs": {"store": str(store_path) if store_path else None,
-                   "store_sha256": sha256sum(store_path) if store_path else None,
-                   "store_fingerprint": store.fingerprint(), "layout": layout.to_attrs(),
-                   "n_train": int(len(train)) if train is not None else 0, **inputs},
         "versions": {"dustvae": __version__, "kymatio": kymatio.__version__, "torch": torch.__version__,
                      "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "device": device},
         "notes": notes,
         "pca_curve": pca_curve,
         "pca_curve_std": pca_curve_std,
         "examples": examples,
     }
+
+
+def _score(compressor: Compressor, extra: dict, split: _Split, layout: CoefficientLayout, floor: dict | None,
+           pcas: "_PCAFits | None") -> tuple[dict, np.ndarray, np.ndarray, Compressor]:
+    """One compressor's metrics and timings on the test rows: (row, codes, reconstructions, the fitted compressor)."""
+    test, train = split.test, split.train
+    fit_seconds = 0.0
+    if isinstance(compressor, PCACompressor):
+        compressor, fit_seconds = pcas.log2.truncated(compressor.latent_dim), pcas.seconds
+    elif compressor.needs_training:
+        _, fit_seconds = _timed(compressor.fit, train.coeffs)
+    latent, encode_seconds = _timed(compressor.encode, test.coeffs)
+    recon, decode_seconds = _timed(compressor.decode, latent)
+    row = {"latent": int(compressor.latent_dim), **reconstruction_metrics(test.coeffs, recon, layout),
+           "rmse_std": standardised_rmse(test.coeffs, recon, split.scale)}
+    if floor is not None:
+        row["rmse_to_map_mean_log2"] = float(np.sqrt(np.mean((recon - split.map_mean) ** 2)))
+        row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon, split.scale)
+    if isinstance(compressor, PCACompressor):
+        recon_std_fit, std_fit = pcas.standardised_row(compressor.latent_dim, split)
+        row["fits"] = {"log2": {"rmse_log2": row["rmse_log2"], "rmse_std": row["rmse_std"]}, "standardised": std_fit}
+        row["rmse_std"] = std_fit["rmse_std"]
+        if floor is not None:
+            row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon_std_fit, split.scale)
+    row.update({"fit_seconds": fit_seconds, "encode_ms_per_patch": 1e3 * encode_seconds / len(test),
+                "decode_ms_per_patch": 1e3 * decode_seconds / len(test), **extra})
+    return row, latent, recon, compressor
+
+
+def _generative(compressor: VAECompressor, split: _Split, seed: int) -> dict:
+    """The generative check of a VAE: prior samples against the test vectors, with N(0, I) and the fitted prior."""
+    test, train = split.test, split.train
+    samples = compressor.sample(len(test), seed)
+    reference = train.coeffs if train is not None else test.coeffs
+    out = {"generative": generative_metrics(samples, test.coeffs, reference, split.scale)}
+    if train is not None:  # the ex-post density of the training posterior means (dustvae fit-prior)
+        fitted = fit_latent_prior(compressor.model, train.coeffs, seed=seed)
+        out["generative_fitted"] = {**generative_metrics(compressor.sample(len(test), seed, fitted), test.coeffs,
+                                                         reference, split.scale),
+                                    "prior": fitted.summary(), "components": fitted.n_components}
+    return out
 
 
 def write_results(path: str | Path, results: dict) -> Path:

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from ..errors import DustvaeError  # noqa: E402
 from ..io.atomic import atomic_path  # noqa: E402
 from ..models.vae import model_name  # noqa: E402
+from ..progress import Stages  # noqa: E402
 from . import registry  # noqa: E402
 from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
 from .registry import OKABE_ITO  # noqa: E402
@@ -408,18 +409,13 @@ def read_results(path: Path) -> dict:
 
 
 def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str | Path | None = None,
-                 skip_existing: bool = False, say: Callable[[str], None] = print) -> list[Path]:
+                 skip_existing: bool = False, say: Callable[[str], None] = print, progress: bool = False) -> list[Path]:
     """Draw every figure the inputs allow; return the written paths.
 
     ``run_root`` is where VAE run directories (``vae-85/``, ``vae-170/``) and
     ``sweeps.json`` are looked for (default: beside the results file).
+    ``progress`` shows a bar over the figures and the model work they need.
     """
-    import torch
-
-    from ..io.store import read_store
-    from ..models.apply import encode_array, fit_latent_prior, interpolate_array, sample_array
-    from ..models.checkpoint import load_model
-
     results_path = Path(results_path)
     if not results_path.exists():
         raise DustvaeError(f"{results_path}: no such results file; run `dustvae evaluate` first")
@@ -435,17 +431,38 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     order = registry.ordered(compressors)
     vaes = [n for n in order if registry.is_vae(n)]
     written: list[Path] = []
+    runs = {n: run_root / n for n in vaes if (run_root / n / "metrics.jsonl").exists()}
+    store_path = _resolve(results["inputs"].get("store"), base)
+    ckpts = {n: _resolve(c["path"], base) for n, c in results["inputs"].get("checkpoints", {}).items()}
+    ckpts = {n: p for n, p in ckpts.items() if p is not None}
+    with_models = store_path is not None and bool(ckpts)
+    planned = 4 + bool(runs) + bool(results.get("label_regression")) + bool(sweeps and "beta" in sweeps)
+    stages = Stages(planned + (4 + len(ckpts) if with_models else 0), "figures", progress)
 
     def draw(name: str, build):
-        if skip_existing and (out_dir / f"{name}.png").exists() and (out_dir / f"{name}.pdf").exists():
-            written.extend([out_dir / f"{name}.pdf", out_dir / f"{name}.png"])
-            return
-        with plt.rc_context(STYLE):
-            fig = build()
-            if fig is not None:
-                written.extend(_save(fig, out_dir, name))
+        with stages.stage(name):
+            if skip_existing and (out_dir / f"{name}.png").exists() and (out_dir / f"{name}.pdf").exists():
+                written.extend([out_dir / f"{name}.pdf", out_dir / f"{name}.png"])
+                return
+            with plt.rc_context(STYLE):
+                fig = build()
+                if fig is not None:
+                    written.extend(_save(fig, out_dir, name))
 
-    runs = {n: run_root / n for n in vaes if (run_root / n / "metrics.jsonl").exists()}
+    with stages:
+        _draw_all(draw, stages, results, layout, order, runs, sweeps, store_path, ckpts, say)
+    return written
+
+
+def _draw_all(draw, stages: Stages, results: dict, layout: CoefficientLayout, order: list[str], runs: dict,
+              sweeps: dict | None, store_path: Path | None, ckpts: dict[str, Path], say: Callable[[str], None]) -> None:
+    """Every figure of :func:`make_figures`, in order; the model-based ones when a store and checkpoints are found."""
+    import torch
+
+    from ..io.store import read_store
+    from ..models.apply import encode_array, fit_latent_prior, interpolate_array, sample_array
+    from ..models.checkpoint import load_model
+
     if runs:
         draw("training_curves", lambda: fig_training_curves(runs))
     draw("coefficients", lambda: fig_coefficients(results, layout, order))
@@ -457,15 +474,13 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     if sweeps and "beta" in sweeps:
         draw("beta_tradeoff", lambda: fig_beta_tradeoff(sweeps["beta"]))
 
-    store_path = _resolve(results["inputs"].get("store"), base)
-    ckpts = {n: _resolve(c["path"], base) for n, c in results["inputs"].get("checkpoints", {}).items()}
-    ckpts = {n: p for n, p in ckpts.items() if p is not None}
     if store_path is not None and ckpts:
-        store = read_store(store_path)
-        test = store.subset("test")
-        main_name = "vae-85" if "vae-85" in ckpts else sorted(ckpts)[0]
-        model, _ = load_model(ckpts[main_name], "cpu")
-        torch.manual_seed(0)
+        with stages.stage("store and model"):
+            store = read_store(store_path)
+            test = store.subset("test")
+            main_name = "vae-85" if "vae-85" in ckpts else sorted(ckpts)[0]
+            model, _ = load_model(ckpts[main_name], "cpu")
+            torch.manual_seed(0)
         if test.labels:
             mean, logvar = encode_array(model, test.coeffs)
             draw("latent_space", lambda: fig_latent_space({"mean": mean, "logvar": logvar}, test.labels, main_name))
@@ -475,11 +490,11 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
         samples = {}
         train_rows = store.subset("train").coeffs
         for name in registry.ordered(ckpts):
-            vae = load_model(ckpts[name], "cpu")[0]
-            samples[name] = sample_array(vae, len(test), 0)
-            if name in TABLE_PRIOR_FIGURE:  # the fitted prior beside N(0, I), for the table models
-                samples[name + PRIOR_SEP + "fitted"] = sample_array(vae, len(test), 0, fit_latent_prior(vae, train_rows))
+            with stages.stage(f"{name} samples"):
+                vae = load_model(ckpts[name], "cpu")[0]
+                samples[name] = sample_array(vae, len(test), 0)
+                if name in TABLE_PRIOR_FIGURE:  # the fitted prior beside N(0, I), for the table models
+                    samples[name + PRIOR_SEP + "fitted"] = sample_array(vae, len(test), 0, fit_latent_prior(vae, train_rows))
         draw("prior_samples", lambda: fig_prior_samples(test.coeffs, samples, layout))
     else:
         say("figures: no store or checkpoints found; latent-space, interpolation and prior-sample figures skipped")
-    return written
