@@ -46,8 +46,21 @@ def _patch_options(func):
         click.option("--patch-size", type=int, default=defaults.PATCH_SIZE, show_default=True, help="Patch side in pixels (a multiple of 2**J)."),
         click.option("--pixel-scale", type=float, default=None, help="Patch pixel side in arcmin [default: the map's resolution]."),
         click.option("--centers-nside", type=int, default=None, help="HEALPix nside of the grid of patch centres [default: about one patch apart]."),
-        click.option("--b-min", type=float, default=0.0, show_default=True, help="Keep patches with |b| >= B_MIN degrees."),
+        click.option("--b-min", type=float, default=0.0, show_default=True, help="Keep patches with Galactic |b| >= B_MIN degrees (whatever the map's frame)."),
         click.option("--max-masked", type=float, default=defaults.MAX_MASKED_FRACTION, show_default=True, help="Drop patches with a larger masked fraction."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _map_options(func):
+    """How to read a HEALPix map: its frame when the header names none, and the frequency for unit conversions."""
+    options = [
+        click.option("--frame", type=click.Choice(defaults.HEALPIX_FRAMES), default=None,
+                     help="Frame of a HEALPix map whose header has no COORDSYS [default: galactic, with a note]."),
+        click.option("--freq", type=float, default=None, metavar="GHZ",
+                     help="Frequency for converting fields in different units (K_CMB, K_RJ, MJy/sr) [default: the header's FREQ]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -235,8 +248,9 @@ def plot_map(map_path, output, overwrite):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Patch file (HDF5) [default: MAP with suffix .patches.h5].")
 @_fields_option()
 @_patch_options
+@_map_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, overwrite):
+def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, frame, freq, overwrite):
     """Cut square patches from MAP (HEALPix or flat FITS) into an HDF5 patch file."""
     from .io.atomic import sha256sum
     from .io.maps import read_map
@@ -245,7 +259,7 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
 
     output = output or map_path.with_suffix(".patches.h5")
     _check_output(output, overwrite, map_path)
-    sky = read_map(map_path, _split_fields(fields))
+    sky = read_map(map_path, _split_fields(fields), frame=frame, freq_ghz=freq)
     patch_set = cut_patches(sky, patch_size, **_patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
     patch_set.source_name, patch_set.source_sha256 = map_path.name, sha256sum(map_path)
     if len(patch_set) == 0:
@@ -257,8 +271,8 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
     )
 
 
-def _load_patch_input(path: Path, fields: str, patch_size: int, patch_kwargs: dict):
-    """Patches from a patch file, or cut from a FITS map."""
+def _load_patch_input(path: Path, fields: str, patch_size: int, patch_kwargs: dict, map_kwargs: dict | None = None):
+    """Patches from a patch file, or cut from a FITS map (read with ``map_kwargs``: frame, freq_ghz)."""
     from .io.atomic import sha256sum
     from .io.maps import read_map
     from .io.patchfile import is_patch_file, read_patches
@@ -268,7 +282,7 @@ def _load_patch_input(path: Path, fields: str, patch_size: int, patch_kwargs: di
         raise DustvaeError(f"{path}: no such file; check the path")
     if is_patch_file(path):
         return read_patches(path)
-    sky = read_map(path, _split_fields(fields))
+    sky = read_map(path, _split_fields(fields), **(map_kwargs or {}))
     patch_set = cut_patches(sky, patch_size, **patch_kwargs)
     patch_set.source_name, patch_set.source_sha256 = path.name, sha256sum(path)
     if len(patch_set) == 0:
@@ -298,12 +312,13 @@ def _wst_options(func):
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Coefficient store (HDF5) [default: INPUT with suffix .wst.h5].")
 @_fields_option()
 @_patch_options
+@_map_options
 @_wst_options
 @click.option("--boundary", type=click.Choice(("auto",) + defaults.BOUNDARIES), default="auto", show_default=True,
               help="reflect (sky patches) or periodic (periodic boxes); auto picks periodic for whole periodic maps.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, J, L, device, batch_size, engine, shard, boundary, overwrite, quiet):
+def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, frame, freq, J, L, device, batch_size, engine, shard, boundary, overwrite, quiet):
     """WST coefficients of every patch of INPUT (a FITS map or a patch file) into a store.
 
     Interrupted runs leave no output; run the same command again to resume.
@@ -319,17 +334,18 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     check_transform(patch_size, J, L, "reflect" if boundary == "auto" else boundary, engine)
     resolve_device(device)
     shard = _shard_or_ranks(shard)
-    patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked))
+    patch_set = _load_patch_input(input_path, fields, patch_size, _patch_kwargs(pixel_scale, centers_nside, b_min, max_masked),
+                                  dict(frame=frame, freq_ghz=freq))
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
 
     def compute(part: Shard | None, path: Path, show: bool):
-        subset, extra = patch_set, {}
+        subset, extra = patch_set, ({"source_frame": patch_set.source_frame} if patch_set.source_frame else {})
         if part is not None:
             start, stop = part.span(len(patch_set))
             if start == stop:
                 raise DustvaeError(f"shard {part} holds no patch ({len(patch_set)} patches); use fewer shards")
-            subset, extra = patch_set.take(slice(start, stop)), part.attrs("patches", len(patch_set))
+            subset, extra = patch_set.take(slice(start, stop)), {**extra, **part.attrs("patches", len(patch_set))}
         return compute_store(subset, path, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size,
                              progress=show, engine=engine, extra_attrs=extra)
 
@@ -651,6 +667,7 @@ def demo(out, quick, device, quiet):
 @click.option("--size", type=int, default=None, help=f"Map side in pixels [default: the store's patch size; {defaults.DATASET_PATCH_SIZE} for model vectors].")
 @click.option("--patch-size", type=int, default=None, help="FITS maps: patch side [default: a whole flat map; HEALPix: the patches' default].")
 @_fields_option()
+@_map_options
 @click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True, help="Optimiser iterations (L-BFGS stops sooner when converged).")
 @click.option("--optimizer", type=click.Choice(("lbfgs", "adam")), default="lbfgs", show_default=True)
 @click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
@@ -659,7 +676,7 @@ def demo(out, quick, device, quiet):
 @click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, steps, optimizer, lr, seed, device, threads, overwrite, quiet):
+def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr, seed, device, threads, overwrite, quiet):
     """Synthesise periodic Q, U maps whose normalised WST matches a target vector.
 
     The target is a row of SOURCE (a coefficient store, or a patch of a FITS
@@ -682,7 +699,7 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
         _check_output(path, overwrite, source, model, latent_file)
     targets = resolve_targets(source, rows or (0,), model=model, sample=sample, latent_file=latent_file, seed=seed,
                               prior=prior, size=size, patch_size=patch_size, fields=_split_fields(fields),
-                              device=str(torch_device))
+                              device=str(torch_device), frame=frame, freq_ghz=freq)
     for k, (target, path) in enumerate(zip(targets, paths)):
         result = run_synthesis(target, steps=steps, optimizer=optimizer, lr=lr, seed=seed + k,
                                device=torch_device, threads=threads, progress=not quiet,

@@ -18,6 +18,8 @@ ENGINE = "batched"
 ENGINES = ("batched", "kymatio")
 #: HEALPix's sentinel for missing pixels.
 UNSEEN = -1.6375e30
+#: Frames a HEALPix map may be in (COORDSYS or --frame); patches are cut and recorded in Galactic axes.
+HEALPIX_FRAMES = ("galactic", "celestial", "ecliptic")
 #: The two latent sizes of the original VAE-1 and VAE-2 tables.
 LATENT_VAE1 = 170
 LATENT_VAE2 = 85

@@ -7,6 +7,8 @@ notion of "masked": ``~np.isfinite(pixels)``.
 
 from __future__ import annotations
 
+import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,19 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: FITS STOKES axis values (FITS standard, Greisen & Calabretta 2002).
 STOKES_CODES = {1: "I", 2: "Q", 3: "U", 4: "V"}
+#: Frames of HEALPix maps, by the name ``--frame`` takes, and their healpy letter.
+FRAMES = dict(zip(defaults.HEALPIX_FRAMES, ("G", "C", "E")))
+#: COORDSYS values read (the HEALPix letters G, C, Q, E and the long names), by healpy letter.
+_COORDSYS = {
+    **dict.fromkeys(("G", "GAL", "GALACTIC"), "G"),
+    **dict.fromkeys(("C", "Q", "CEL", "CELESTIAL", "EQU", "EQUATORIAL", "ICRS", "FK5", "J2000"), "C"),
+    **dict.fromkeys(("E", "ECL", "ECLIPTIC"), "E"),
+}
+#: A partial-sky (EXPLICIT) map is expanded to full-sky arrays only below this size; above it the
+#: map stays sparse (values at its listed pixels), so a tiny file claiming a huge NSIDE costs no memory.
+DENSE_PARTIAL_LIMIT_BYTES = 2**30
+#: Largest HEALPix NSIDE (2**29: pixel indices still fit in 64 bits).
+MAX_NSIDE = 2**29
 
 
 @dataclass
@@ -38,19 +53,27 @@ class HealpixMap:
     Attributes
     ----------
     fields : dict of str to ndarray
-        Pixel values per field name (``"I"``, ``"Q"``, ``"U"``), NaN where masked.
+        Pixel values per field name (``"I"``, ``"Q"``, ``"U"``), NaN where
+        masked: full-sky arrays, or when ``pixels`` is set the values at
+        those pixels only.
     nside : int
         HEALPix resolution parameter.
     nest : bool
         True for NESTED ordering, False for RING.
     units : dict of str to str
-        Unit string per field, from TUNITn.
+        Unit string per field, from TUNITn (after any conversion to a common unit).
     coordsys : str
-        Coordinate system from COORDSYS (``"G"`` for Galactic).
+        Frame of the pixels and of the Q/U basis, a healpy letter: ``"G"``
+        Galactic, ``"C"`` celestial (equatorial), ``"E"`` ecliptic.
     polconv : str
         Polarization convention, ``"COSMO"`` (HEALPix and Planck) or ``"IAU"``.
     header : dict
         Other header cards (for example simulation parameters).
+    pixels : ndarray of int or None
+        Sorted pixel indices of a sparse partial-sky map (every other
+        pixel is masked); None for full-sky arrays.
+    frame_assumed : bool
+        True when the file named no frame and Galactic was assumed.
     """
 
     fields: dict[str, np.ndarray]
@@ -60,6 +83,13 @@ class HealpixMap:
     coordsys: str = "G"
     polconv: str = "COSMO"
     header: dict = field(default_factory=dict)
+    pixels: np.ndarray | None = None
+    frame_assumed: bool = False
+
+    @property
+    def frame(self) -> str:
+        """The frame's name: ``"galactic"``, ``"celestial"`` or ``"ecliptic"``."""
+        return next((name for name, letter in FRAMES.items() if letter == self.coordsys), self.coordsys)
 
     @property
     def resolution_arcmin(self) -> float:
@@ -154,7 +184,8 @@ def _check_fields(fields: Sequence[str]) -> list[str]:
     return out
 
 
-def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS) -> SkyMap:
+def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS, *, frame: str | None = None,
+             freq_ghz: float | None = None) -> SkyMap:
     """Read a HEALPix or flat map from a FITS file.
 
     Parameters
@@ -163,11 +194,20 @@ def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS) -> SkyMa
         FITS file. HEALPix maps are binary tables (Planck's ``I_STOKES``,
         ``Q_STOKES``, ``U_STOKES`` columns or healpy's ``TEMPERATURE``,
         ``Q_POLARISATION``, ...), RING or NESTED from ``ORDERING``, full sky
-        (``IMPLICIT``) or partial (``EXPLICIT`` with a ``PIXEL`` column).
+        (``IMPLICIT``) or partial (``EXPLICIT`` with a ``PIXEL`` column),
+        in the frame COORDSYS names (Galactic, celestial or ecliptic).
         Flat maps are image HDUs named by EXTNAME (``I``, ``Q``, ``U``), or a
         cube whose third axis has ``CTYPE3 = 'STOKES'``.
     fields : sequence of str
         Field names to read, for example ``("Q", "U")``.
+    frame : {"galactic", "celestial", "ecliptic"}, optional
+        The frame of a HEALPix map whose header has no COORDSYS (one that
+        has must agree). Without either, Galactic is assumed and a note
+        says so on stderr. Ignored for flat maps.
+    freq_ghz : float, optional
+        Frequency in GHz at which fields in different units (K_CMB, K_RJ,
+        MJy/sr) are converted to the first field's unit, when the header
+        has no FREQ card (one that has must agree).
 
     Returns
     -------
@@ -177,15 +217,21 @@ def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS) -> SkyMa
     ------
     DustvaeError
         When the file is missing, not FITS, truncated, has an invalid pixel
-        count, or lacks a requested field.
+        count, NSIDE or pixel index, lacks a requested field, names an
+        unknown frame or polarization convention, or holds fields in units
+        that cannot be brought to one.
     """
     path = Path(path)
     wanted = _check_fields(fields)
+    if frame is not None and frame not in FRAMES:
+        raise DustvaeError(f"frame {frame!r} is not one of {', '.join(FRAMES)}")
+    if freq_ghz is not None and not (np.isfinite(freq_ghz) and freq_ghz > 0):
+        raise DustvaeError(f"--freq {freq_ghz} must be a positive frequency in GHz")
     hdul = _open_fits(path)
     with hdul:
         healpix = [hdu for hdu in hdul[1:] if _is_healpix(hdu)]
         if healpix:
-            return _read_healpix(path, healpix[0], wanted)
+            return _read_healpix(path, healpix[0], wanted, frame, freq_ghz)
         images = [hdu for hdu in hdul if hdu.is_image and hdu.data is not None and hdu.data.ndim >= 2]
         if images:
             return _read_flat(path, images, wanted)
@@ -194,7 +240,164 @@ def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS) -> SkyMa
     )
 
 
-def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str]) -> HealpixMap:
+def _note(message: str) -> None:
+    """One line on stderr for something the user should know but need not fix."""
+    print(f"dustvae: note: {message}", file=sys.stderr)
+
+
+def _header_nside(path: Path, hdr: fits.Header, nest: bool) -> int | None:
+    """NSIDE from the header, checked: a positive integer, a power of 2 for NESTED (any positive integer is valid RING)."""
+    if "NSIDE" not in hdr:
+        return None
+    raw = hdr["NSIDE"]
+    try:
+        value = float(str(raw).strip()) if not isinstance(raw, bool) else float("nan")
+    except ValueError:
+        value = float("nan")
+    nside = int(value) if np.isfinite(value) and value == int(value) else 0
+    if nside < 1 or nside > MAX_NSIDE or (nest and nside & (nside - 1)):
+        need = "a power of 2 up to 2**29, as NESTED ordering needs" if nest else "a positive integer up to 2**29"
+        raise DustvaeError(f"{path}: header NSIDE = {raw!r} is not {need}; the header is damaged: fix NSIDE "
+                           f"(HEALPix maps have NSIDE 1, 2, 4, ..., 8192)")
+    return nside
+
+
+def _explicit_pixels(path: Path, hdu: fits.BinTableHDU, names: list[str], nside: int, nrows: int) -> np.ndarray:
+    """The PIXEL column of a partial-sky map, refused (naming the first bad entry) unless each index is in range once."""
+    pix_col = next((n for n in names if n.upper() == "PIXEL"), None)
+    if pix_col is None:
+        raise DustvaeError(f"{path}: INDXSCHM is EXPLICIT but there is no PIXEL column; a partial-sky map lists its pixels in one")
+    raw = np.asarray(hdu.data[pix_col]).ravel()
+    if raw.size != nrows:
+        raise DustvaeError(f"{path}: the PIXEL column holds {raw.size} indices for {nrows} values per field; "
+                           f"a partial-sky map gives one index per value")
+    if not np.issubdtype(raw.dtype, np.integer):
+        bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw))) if raw.dtype.kind == "f" else np.arange(raw.size)
+        if bad.size:
+            raise DustvaeError(f"{path}: PIXEL index {raw[bad[0]]!r} (table row {bad[0] + 1}) is not an integer; "
+                               f"the file is damaged")
+    pixels = raw.astype(np.int64)
+    npix = 12 * nside * nside
+    outside = np.flatnonzero((pixels < 0) | (pixels >= npix))
+    if outside.size:
+        row = int(outside[0])
+        what = "negative" if pixels[row] < 0 else f"beyond the last pixel {npix - 1} of NSIDE {nside}"
+        raise DustvaeError(f"{path}: PIXEL index {pixels[row]} (table row {row + 1}) is {what}; indices run from 0 "
+                           f"to 12*NSIDE**2 - 1: the file is damaged or its NSIDE is wrong")
+    order = np.argsort(pixels, kind="stable")
+    repeated = np.flatnonzero(np.diff(pixels[order]) == 0)
+    if repeated.size:
+        later = order[repeated + 1]  # stable sort: the later row of each equal pair
+        k = int(np.argmin(later))
+        row, first = int(later[k]), int(order[repeated[k]])
+        raise DustvaeError(f"{path}: PIXEL index {pixels[row]} appears twice (table rows {first + 1} and {row + 1}); "
+                           f"a partial-sky map lists each pixel once: remove the duplicates")
+    return pixels
+
+
+def _healpix_frame(path: Path, hdr: fits.Header, frame: str | None) -> tuple[str, bool]:
+    """The map's frame as a healpy letter, and whether it was assumed (no COORDSYS and no ``frame``)."""
+    raw = hdr.get("COORDSYS")
+    text = str(raw).strip().upper() if raw is not None else ""
+    if not text:
+        if frame is None:
+            return "G", True
+        return FRAMES[frame], False
+    letter = _COORDSYS.get(text)
+    if letter is None:
+        raise DustvaeError(f"{path}: COORDSYS = {raw!r} is not a frame dustvae reads (G/GALACTIC, C/CELESTIAL/"
+                           f"EQUATORIAL, E/ECLIPTIC); fix the header, or remove the card and give --frame")
+    if frame is not None and FRAMES[frame] != letter:
+        named = next(name for name, code in FRAMES.items() if code == letter)
+        raise DustvaeError(f"{path}: COORDSYS = {raw!r} says {named} but --frame says {frame}; "
+                           f"drop --frame or fix the header")
+    return letter, False
+
+
+#: Temperature units: an optional SI prefix, K, and CMB (thermodynamic) or RJ (Rayleigh-Jeans brightness).
+_TEMPERATURE = re.compile(r"^(?P<prefix>u|mu|\u00b5|\u03bc|m|n)?K(?:[_ -]?(?P<kind>(?i:cmb|rj|thermo)))?$")
+_PREFIX = {None: 1.0, "u": 1e-6, "mu": 1e-6, "\u00b5": 1e-6, "\u03bc": 1e-6, "m": 1e-3, "n": 1e-9}
+
+
+def _unit_scale(text: str) -> tuple[str, float] | None:
+    """``(base, scale)``: one ``text`` unit is ``scale`` of ``base`` (K_CMB, K_RJ, K or MJy/sr); None if unknown."""
+    import astropy.units as u
+
+    match = _TEMPERATURE.match(text.strip())
+    if match:
+        kind = (match["kind"] or "").upper()
+        base = {"CMB": "K_CMB", "THERMO": "K_CMB", "RJ": "K_RJ"}.get(kind, "K")
+        return base, _PREFIX[match["prefix"]]
+    try:
+        unit = u.Unit(text.strip(), parse_strict="raise")
+        return "MJy/sr", float(unit.to(u.MJy / u.sr))
+    except (ValueError, TypeError, u.UnitsError):
+        return None
+
+
+def _mjy_per_sr(base: str, freq_ghz: float) -> float:
+    """MJy/sr in one unit of ``base`` at ``freq_ghz`` (astropy's monochromatic equivalencies; K_CMB about 2.7255 K)."""
+    import astropy.units as u
+
+    if base == "MJy/sr":
+        return 1.0
+    nu = freq_ghz * u.GHz
+    equivalency = u.thermodynamic_temperature(nu) if base == "K_CMB" else u.brightness_temperature(nu)
+    return float((1 * u.K).to(u.MJy / u.sr, equivalencies=equivalency).value)
+
+
+_FREQUENCY = re.compile(r"^\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[kMG]?Hz)?\s*$", re.I)
+
+
+def _header_freq_ghz(path: Path, hdr: fits.Header) -> float | None:
+    """The map's frequency in GHz from FREQ, FREQUENC or RESTFRQ (Hz); a bare FREQ number is GHz below 1e6, else Hz."""
+    for key in ("FREQ", "FREQUENC", "RESTFRQ"):
+        if key not in hdr:
+            continue
+        match = _FREQUENCY.match(str(hdr[key]))
+        value = float(match["value"]) if match else float("nan")
+        if not (np.isfinite(value) and value > 0):
+            raise DustvaeError(f"{path}: {key} = {hdr[key]!r} is not a frequency; fix the card or give --freq GHZ")
+        if match["unit"]:
+            return value * {"HZ": 1e-9, "KHZ": 1e-6, "MHZ": 1e-3, "GHZ": 1.0}[match["unit"].upper()]
+        return value * (1e-9 if key == "RESTFRQ" or value >= 1e6 else 1.0)
+    return None
+
+
+def _common_unit(path: Path, hdr: fits.Header, units: dict[str, str], freq_ghz: float | None) -> tuple[str, dict[str, float]]:
+    """The first field's unit and the factor taking each field to it; refused where no conversion is known."""
+    names = list(units)
+    target = units[names[0]]
+    if all(units[n] == target for n in names):
+        return target, {n: 1.0 for n in names}
+    listing = ", ".join(f"{n} in {units[n] or 'no unit'}" for n in names)
+    to = _unit_scale(target) if target else None
+    factors: dict[str, float] = {}
+    stated = _header_freq_ghz(path, hdr)
+    if freq_ghz is not None and stated is not None and not np.isclose(freq_ghz, stated, rtol=1e-6):
+        raise DustvaeError(f"{path}: the header gives {stated:g} GHz but --freq says {freq_ghz:g}; drop --freq or fix the header")
+    for name in names:
+        if units[name] == target:
+            factors[name] = 1.0
+            continue
+        source = _unit_scale(units[name]) if units[name] else None
+        if source is None or to is None or ("K" in (source[0], to[0]) and source[0] != to[0]):
+            raise DustvaeError(f"{path}: fields are in different units ({listing}) that dustvae cannot convert "
+                               f"(it converts K_CMB, K_RJ and MJy/sr, with prefixes); give a map whose fields share "
+                               f"one unit, or read only those that do with --fields")
+        if source[0] == to[0]:
+            factors[name] = source[1] / to[1]
+            continue
+        freq = freq_ghz if freq_ghz is not None else stated
+        if freq is None:
+            raise DustvaeError(f"{path}: fields are in different units ({listing}); converting them needs the "
+                               f"frequency: give --freq GHZ (or a FREQ header card), or read fields of one unit with --fields")
+        factors[name] = source[1] * _mjy_per_sr(source[0], freq) / (to[1] * _mjy_per_sr(to[0], freq))
+    return target, factors
+
+
+def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str], frame: str | None = None,
+                  freq_ghz: float | None = None) -> HealpixMap:
     import healpy as hp
 
     hdr = hdu.header
@@ -202,15 +405,16 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str]) -> Healp
     ordering = str(hdr.get("ORDERING", "RING")).strip().upper()
     if ordering not in ("RING", "NESTED"):
         raise DustvaeError(f"{path}: ORDERING is {ordering!r}; expected RING or NESTED")
+    nest = ordering == "NESTED"
     explicit = str(hdr.get("INDXSCHM", "IMPLICIT")).strip().upper() == "EXPLICIT"
-    pixel_index = None
-    if explicit:
-        pix_col = _resolve_field("PIXEL", names) or next((n for n in names if n.upper() == "PIXEL"), None)
-        if pix_col is None:
-            raise DustvaeError(f"{path}: INDXSCHM is EXPLICIT but there is no PIXEL column")
-        pixel_index = np.asarray(hdu.data[pix_col]).ravel().astype(np.int64)
-        if "NSIDE" not in hdr:
-            raise DustvaeError(f"{path}: a partial-sky HEALPix map needs NSIDE in its header")
+    header_nside = _header_nside(path, hdr, nest)
+    if explicit and header_nside is None:
+        raise DustvaeError(f"{path}: a partial-sky HEALPix map needs NSIDE in its header")
+    polconv = str(hdr.get("POLCCONV", "COSMO")).strip().upper() or "COSMO"
+    if polconv not in ("COSMO", "IAU"):
+        raise DustvaeError(f"{path}: POLCCONV = {hdr['POLCCONV']!r} is neither COSMO nor IAU; set it to the convention "
+                           f"of the map's U (HEALPix and Planck maps use COSMO)")
+    coordsys, assumed = _healpix_frame(path, hdr, frame)
     columns: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
     for name in wanted:
@@ -220,18 +424,28 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str]) -> Healp
                 f"{path}: no {name} field (columns: {', '.join(names)}); "
                 f"choose fields among those present with --fields"
             )
-        values = _native_masked(np.asarray(hdu.data[col]).ravel())
-        columns[name] = values
+        columns[name] = _native_masked(np.asarray(hdu.data[col]).ravel())
         units[name] = str(hdr.get(f"TUNIT{names.index(col) + 1}", "")).strip()
     npix_found = len(next(iter(columns.values())))
+    unit, factors = _common_unit(path, hdr, units, freq_ghz)
+    for name, factor in factors.items():
+        if factor != 1.0:
+            columns[name] = (columns[name] * factor).astype(columns[name].dtype)
+    pixels = None
     if explicit:
-        nside = int(hdr["NSIDE"])
-        full = {}
-        for name, values in columns.items():
-            sky = np.full(hp.nside2npix(nside), np.nan, dtype=values.dtype)
-            sky[pixel_index] = values
-            full[name] = sky
-        columns = full
+        nside = header_nside
+        pixels = _explicit_pixels(path, hdu, names, nside, npix_found)
+        order = np.argsort(pixels)
+        pixels = pixels[order]
+        columns = {name: values[order] for name, values in columns.items()}
+        dense_bytes = 12 * nside * nside * sum(v.dtype.itemsize for v in columns.values())
+        if dense_bytes <= DENSE_PARTIAL_LIMIT_BYTES:  # small enough: plain full-sky arrays index fastest
+            full = {}
+            for name, values in columns.items():
+                sky = np.full(12 * nside * nside, np.nan, dtype=values.dtype)
+                sky[pixels] = values
+                full[name] = sky
+            columns, pixels = full, None
     else:
         if not hp.isnpixok(npix_found):
             raise DustvaeError(
@@ -239,22 +453,27 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str]) -> Healp
                 f"the file is damaged or not a full-sky map"
             )
         nside = hp.npix2nside(npix_found)
-        if "NSIDE" in hdr and int(hdr["NSIDE"]) != nside:
+        if header_nside is not None and header_nside != nside:
             raise DustvaeError(
                 f"{path}: header NSIDE = {hdr['NSIDE']} but the table holds {npix_found} pixels "
                 f"(nside {nside}); the file is damaged"
             )
-    coordsys = str(hdr.get("COORDSYS", "G")).strip().upper()[:1] or "G"
-    polconv = str(hdr.get("POLCCONV", "COSMO")).strip().upper()
+        if nest and nside & (nside - 1):
+            raise DustvaeError(f"{path}: {npix_found} pixels is NSIDE {nside}, which NESTED ordering cannot have "
+                               f"(a power of 2 is needed); the file is damaged or its ORDERING is RING")
+    if assumed:  # last, so that a file refused above gets its one line only
+        _note(f"{path}: the header has no COORDSYS; Galactic is assumed (state the frame with --frame)")
     extra = {k: hdr[k] for k in hdr if k.startswith("SIM")}
     return HealpixMap(
         fields=columns,
         nside=nside,
-        nest=ordering == "NESTED",
-        units=units,
+        nest=nest,
+        units={name: unit for name in columns},
         coordsys=coordsys,
-        polconv=polconv if polconv in ("COSMO", "IAU") else "COSMO",
+        polconv=polconv,
         header=extra,
+        pixels=pixels,
+        frame_assumed=assumed,
     )
 
 

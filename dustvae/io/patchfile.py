@@ -46,6 +46,10 @@ class PatchSet:
         Which source map each patch came from.
     source_name, source_sha256 : str
         Source file name and checksum, for provenance.
+    source_frame : str
+        Frame of the HEALPix map the patches were cut from (``"galactic"``,
+        ``"celestial"``, ``"ecliptic"``; empty for flat maps). Centres and
+        the Q/U basis are Galactic whatever it is.
     """
 
     patches: np.ndarray
@@ -60,6 +64,7 @@ class PatchSet:
     map_index: np.ndarray | None = None
     source_name: str = ""
     source_sha256: str = ""
+    source_frame: str = ""
 
     def __post_init__(self) -> None:
         if self.map_index is None:
@@ -100,6 +105,7 @@ class PatchSet:
             map_index=np.concatenate([s.map_index + o for s, o in zip(sets, offsets)]),
             source_name=first.source_name,
             source_sha256=first.source_sha256,
+            source_frame=first.source_frame,
         )
 
 
@@ -126,6 +132,7 @@ def write_patches(path: str | Path, patch_set: PatchSet) -> Path:
             n_dropped=int(patch_set.n_dropped),
             source_name=patch_set.source_name,
             source_sha256=patch_set.source_sha256,
+            source_frame=patch_set.source_frame,
             dustvae_version=__version__,
         )
     return path
@@ -162,6 +169,7 @@ def read_patches(path: str | Path) -> PatchSet:
                 map_index=h5["map_index"][...],
                 source_name=str(h5.attrs["source_name"]),
                 source_sha256=str(h5.attrs["source_sha256"]),
+                source_frame=str(h5.attrs.get("source_frame", "")),  # absent from older files
             )
         except KeyError as exc:
             raise DustvaeError(f"{path}: patch file lacks {exc}; it is damaged, write it again") from exc

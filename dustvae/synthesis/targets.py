@@ -122,7 +122,8 @@ def targets_from_store_file(path: str | Path, rows: Sequence[int], *, size: int 
 
 def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequence[str] = defaults.FIELDS,
                           patch_size: int | None = None, size: int | None = None, J: int = defaults.J,
-                          L: int = defaults.L, device: str = "cpu") -> list[Target]:
+                          L: int = defaults.L, device: str = "cpu", frame: str | None = None,
+                          freq_ghz: float | None = None) -> list[Target]:
     """Targets from patches of a FITS map or a patch file; their WST is computed first.
 
     The synthesis has the patch's side unless ``size`` is given.
@@ -132,7 +133,8 @@ def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequ
     are cut into patches of ``patch_size`` (default ``defaults.PATCH_SIZE``)
     as ``dustvae patches`` cuts them. The transform uses the periodic
     boundary for whole periodic maps and reflection otherwise, as
-    ``dustvae compute-wst`` does.
+    ``dustvae compute-wst`` does. ``frame`` and ``freq_ghz`` are passed to
+    :func:`~dustvae.io.maps.read_map`.
     """
     from ..io.maps import FlatMap, read_map
     from ..io.patchfile import is_patch_file, read_patches
@@ -145,7 +147,7 @@ def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequ
     if is_patch_file(path):
         patch_set = read_patches(path)
     else:
-        sky = read_map(path, fields)
+        sky = read_map(path, fields, frame=frame, freq_ghz=freq_ghz)
         if patch_size is None:
             if isinstance(sky, FlatMap):
                 shape = next(iter(sky.fields.values())).shape
@@ -264,13 +266,15 @@ def _is_store(path: Path) -> bool:
 def resolve_targets(source: str | Path | None = None, rows: Sequence[int] = (0,), *, model: str | Path | None = None,
                     sample: int | None = None, latent_file: str | Path | None = None, seed: int = 0,
                     prior: str = "normal", size: int | None = None, patch_size: int | None = None,
-                    fields: Sequence[str] = defaults.FIELDS, device: str = "cpu") -> list[Target]:
+                    fields: Sequence[str] = defaults.FIELDS, device: str = "cpu", frame: str | None = None,
+                    freq_ghz: float | None = None) -> list[Target]:
     """Targets from the inputs ``dustvae synthesize`` accepts, with one-line errors for bad combinations.
 
     ``source`` alone: rows of a store, or patches of a FITS map or patch file.
     ``source`` (a store) and ``model``: the model's reconstructions of those rows.
     ``model`` and ``sample``: that many draws from ``prior`` (seeded by ``seed``).
     ``model`` and ``latent_file``: the decoded latent means of ``rows``.
+    ``frame`` and ``freq_ghz`` say how to read a HEALPix map (see :func:`~dustvae.io.maps.read_map`).
     """
     if sample is not None and latent_file is not None:
         raise DustvaeError("give either --sample or --latent-file, not both")
@@ -284,7 +288,8 @@ def resolve_targets(source: str | Path | None = None, rows: Sequence[int] = (0,)
             raise DustvaeError(f"{path}: no such file; check the path")
         if _is_store(path):
             return targets_from_store_file(path, rows, size=size)
-        return targets_from_map_file(path, rows, fields=fields, patch_size=patch_size, size=size, device=device)
+        return targets_from_map_file(path, rows, fields=fields, patch_size=patch_size, size=size, device=device,
+                                     frame=frame, freq_ghz=freq_ghz)
     if sample is not None:
         if source is not None:
             raise DustvaeError("--sample draws from the prior; give no store or map with it")
