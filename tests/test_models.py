@@ -222,6 +222,7 @@ def test_model_commands_bad_input(tmp_path, trained):
 
     narrow = synthetic_store(n=32)
     narrow.coeffs = narrow.coeffs[:, :680]
+    narrow.s0, narrow.s1, narrow.s2 = narrow.s0[:, :1], narrow.s1[:, :1], narrow.s2[:, :1]  # field Q alone
     narrow.attrs = {**narrow.attrs, "fields": "Q", "vector_length": 680}
     write_store(tmp_path / "q.h5", narrow)
     assert_user_error(run_cli("train", tmp_path / "q.h5", "-o", tmp_path / "r2"), "1360")

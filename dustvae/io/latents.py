@@ -9,6 +9,8 @@ import h5py
 import numpy as np
 
 from ..errors import DustvaeError
+from ..memory import check_memory
+from . import hdf5
 from .atomic import atomic_h5
 
 LATENT_FORMAT = "dustvae-latents"
@@ -45,20 +47,25 @@ def write_latents(path: str | Path, latents: LatentSet) -> Path:
 
 
 def read_latents(path: str | Path) -> LatentSet:
-    """Read a latent file written by :func:`write_latents`."""
+    """Read a latent file written by :func:`write_latents`, validated (see :mod:`dustvae.io.hdf5`)."""
     path = Path(path)
-    if not path.exists():
-        raise DustvaeError(f"{path}: no such file; check the path")
-    try:
-        with h5py.File(path, "r") as h5:
-            if h5.attrs.get("format") != LATENT_FORMAT:
-                raise DustvaeError(f"{path}: not a dustvae latent file; make one with `dustvae encode`")
-            return LatentSet(
-                mean=h5["mean"][...], logvar=h5["logvar"][...], attrs=dict(h5.attrs),
-                centers=h5["centers"][...] if "centers" in h5 else None,
-                map_index=h5["map_index"][...] if "map_index" in h5 else None,
-                split=h5["split"][...] if "split" in h5 else None,
-                labels={k: v[...] for k, v in h5["labels"].items()},
-            )
-    except OSError as exc:
-        raise DustvaeError(f"{path}: not an HDF5 file; make one with `dustvae encode`") from exc
+    with hdf5.open_hdf5(path, "make one with `dustvae encode`") as h5:
+        if hdf5.str_attr_or_none(h5.attrs, "format") != LATENT_FORMAT:
+            raise DustvaeError(f"{path}: not a dustvae latent file; make one with `dustvae encode`")
+        hdf5.check_self_contained(h5, path)
+        mean = hdf5.dataset(h5, "mean", path, "f", (None, None))
+        n, d = mean.shape
+        shapes = {"logvar": ("f", (n, d)), "centers": ("f", (n, 2)), "map_index": ("iu", (n,)), "split": ("iu", (n,))}
+        found = {k: hdf5.dataset(h5, k, path, kinds, shape) for k, (kinds, shape) in shapes.items() if k == "logvar" or k in h5}
+        group = h5.get("labels", {})
+        if not isinstance(group, (h5py.Group, dict)):
+            raise DustvaeError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
+        labels = {k: hdf5.dataset(group, k, path, "fiub", (n,)) for k in group}
+        check_memory(sum(ds.size * ds.dtype.itemsize for ds in [mean, *found.values(), *labels.values()]),
+                     f"{path}: {n} latent vectors", "the file is damaged or too large for this machine")
+        read = lambda name: hdf5.read(found[name], path) if name in found else None  # noqa: E731
+        return LatentSet(
+            mean=hdf5.read(mean, path), logvar=read("logvar"), attrs=dict(h5.attrs),
+            centers=read("centers"), map_index=read("map_index"), split=read("split"),
+            labels={k: hdf5.read(v, path) for k, v in labels.items()},
+        )

@@ -11,6 +11,8 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DustvaeError
+from ..memory import check_memory
+from . import hdf5
 from .atomic import atomic_h5
 
 PATCH_FORMAT = "dustvae-patches"
@@ -139,37 +141,62 @@ def write_patches(path: str | Path, patch_set: PatchSet) -> Path:
 
 
 def is_patch_file(path: str | Path) -> bool:
-    """True when ``path`` is an HDF5 file written by :func:`write_patches`."""
+    """True when ``path`` is an HDF5 file written by :func:`write_patches` (its format attribute says so)."""
     try:
         with h5py.File(path, "r") as h5:
-            return h5.attrs.get("format") == PATCH_FORMAT
+            return hdf5.str_attr_or_none(h5.attrs, "format") == PATCH_FORMAT
     except (OSError, ValueError):
         return False
 
 
 def read_patches(path: str | Path) -> PatchSet:
-    """Read a patch file written by :func:`write_patches`, validating it."""
+    """Read a patch file written by :func:`write_patches`, validating it (see :mod:`dustvae.io.hdf5`)."""
     path = Path(path)
     if not path.exists():
         raise DustvaeError(f"{path}: no such file; check the path")
     if not is_patch_file(path):
         raise DustvaeError(f"{path}: not a dustvae patch file; make one with `dustvae patches MAP.fits`")
-    with h5py.File(path, "r") as h5:
+    with hdf5.open_hdf5(path, "make one with `dustvae patches MAP.fits`") as h5:
+        hdf5.check_self_contained(h5, path)
+        try:
+            fields = json.loads(h5.attrs["fields"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DustvaeError(f"{path}: patch file's fields attribute is missing or not a JSON list; it is damaged, "
+                               f"write it again") from exc
+        if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
+            raise DustvaeError(f"{path}: patch file's fields attribute {fields!r} is not a list of field names; "
+                               f"it is damaged, write it again")
+        patches = hdf5.dataset(h5, "patches", path, "f", (None, len(fields), None, None))
+        n, _, rows, cols = patches.shape
+        if rows != cols:
+            raise DustvaeError(f"{path}: patches are {rows} x {cols} pixels, not square; the file is damaged")
+        columns = {"centers": hdf5.dataset(h5, "centers", path, "f", (n, 2)),
+                   "masked_fraction": hdf5.dataset(h5, "masked_fraction", path, "f", (n,)),
+                   "map_index": hdf5.dataset(h5, "map_index", path, "iu", (n,))}
+        group = h5.get("labels", {})
+        if not isinstance(group, (h5py.Group, dict)):
+            raise DustvaeError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
+        labels = {k: hdf5.dataset(group, k, path, "fiub", (n,)) for k in group}
+        check_memory(sum(ds.size * ds.dtype.itemsize for ds in [patches, *columns.values(), *labels.values()]),
+                     f"{path}: {n} patches of {rows} px", "the file is damaged or too large for this machine")
         try:
             return PatchSet(
-                patches=h5["patches"][...],
-                fields=tuple(json.loads(h5.attrs["fields"])),
-                centers=h5["centers"][...],
+                patches=hdf5.read(patches, path),
+                fields=tuple(fields),
+                centers=hdf5.read(columns["centers"], path),
                 center_frame=str(h5.attrs["center_frame"]),
-                masked_fraction=h5["masked_fraction"][...],
+                masked_fraction=hdf5.read(columns["masked_fraction"], path),
                 pixel_scale_arcmin=float(h5.attrs["pixel_scale_arcmin"]),
                 periodic=bool(h5.attrs["periodic"]),
-                n_dropped=int(h5.attrs["n_dropped"]),
-                labels={k: v[...] for k, v in h5["labels"].items()},
-                map_index=h5["map_index"][...],
+                n_dropped=hdf5.int_attr(h5.attrs, "n_dropped", path),
+                labels={k: hdf5.read(v, path) for k, v in labels.items()},
+                map_index=hdf5.read(columns["map_index"], path),
                 source_name=str(h5.attrs["source_name"]),
                 source_sha256=str(h5.attrs["source_sha256"]),
                 source_frame=str(h5.attrs.get("source_frame", "")),  # absent from older files
             )
         except KeyError as exc:
             raise DustvaeError(f"{path}: patch file lacks {exc}; it is damaged, write it again") from exc
+        except (TypeError, ValueError) as exc:
+            raise DustvaeError(f"{path}: patch file has an attribute of the wrong kind ({exc}); it is damaged, "
+                               f"write it again") from exc

@@ -18,25 +18,43 @@ Attributes: format, format_version, J, L, fields, vector_length, boundary,
 normalisation, patch_size, pixel_scale_arcmin, center_frame, n_dropped,
 source_name, source_sha256, dustvae_version, kymatio_version, and any extra
 provenance the writer passes.
+
+A store is validated once, where it is opened (:func:`open_store`): nothing
+outside the file is read (:func:`dustvae.io.hdf5.check_self_contained`), every
+dataset is of the schema's kind of numbers and shape, the amplitude is
+positive (NaN where unknown), the split holds 0, 1 or 2 and the labels one
+value per row. Rows are then read in blocks (:meth:`StoreReader.blocks`), so
+that commands which process a store row by row hold one block at a time, or
+loaded, after checking that they fit in memory (:meth:`StoreReader.load`,
+:func:`read_store`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
 
 from ..errors import DustvaeError
+from ..memory import check_memory
+from . import hdf5
 from .atomic import atomic_h5
 
 STORE_FORMAT = "dustvae-wst"
 STORE_VERSION = 1
 SPLIT_NAMES = ("train", "validation", "test")
-_REQUIRED = ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index", "theta")
+#: Datasets with one entry per row (patch), in the order they are written.
+ROW_DATASETS = ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index")
+_REQUIRED = ROW_DATASETS + ("theta",)
+#: Rows per block when a store is read or written in blocks: a multiple of the chunk rows; about 22 MB of vectors.
+BLOCK_ROWS = 4096
+#: Rows per chunk of the row datasets.
+CHUNK_ROWS = 256
 _REQUIRED_ATTRS = ("J", "L", "fields", "vector_length", "boundary", "normalisation")
 
 
@@ -45,27 +63,33 @@ class CoefficientStore:
     """Contents of a coefficient store, in memory.
 
     See the module docstring for the meaning of each array; ``attrs`` holds
-    the file attributes (``fields`` as a comma-separated string).
+    the file attributes (``fields`` as a comma-separated string). A store
+    loaded with only some of its datasets (``read_store(..., columns=...)``)
+    has None for the others; one loaded with only some of its splits keeps
+    the whole file's fingerprint in ``source_fingerprint``.
     """
 
     coeffs: np.ndarray
-    s0: np.ndarray
-    s1: np.ndarray
-    s2: np.ndarray
-    amplitude: np.ndarray
-    centers: np.ndarray
-    masked_fraction: np.ndarray
-    map_index: np.ndarray
+    s0: np.ndarray | None
+    s1: np.ndarray | None
+    s2: np.ndarray | None
+    amplitude: np.ndarray | None
+    centers: np.ndarray | None
+    masked_fraction: np.ndarray | None
+    map_index: np.ndarray | None
     theta: np.ndarray
     attrs: dict
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     split: np.ndarray | None = None
+    source_fingerprint: str | None = None
 
     def __len__(self) -> int:
         return len(self.coeffs)
 
     def fingerprint(self) -> str:
         """SHA-256 of the vectors and split: identifies the data a model was trained on."""
+        if self.source_fingerprint is not None:
+            return self.source_fingerprint
         digest = hashlib.sha256(np.ascontiguousarray(self.coeffs).tobytes())
         if self.split is not None:
             digest.update(np.ascontiguousarray(self.split).tobytes())
@@ -75,6 +99,21 @@ class CoefficientStore:
     def fields(self) -> tuple[str, ...]:
         """Field names in vector order."""
         return tuple(str(self.attrs["fields"]).split(","))
+
+    @property
+    def vector_length(self) -> int:
+        """Coefficients per vector."""
+        return int(self.coeffs.shape[1])
+
+    def read(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """Rows of one row dataset (the same call as :meth:`StoreReader.read`)."""
+        return getattr(self, name)[rows]
+
+    def blocks(self, name: str = "coeffs", size: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` of one row dataset, ``size`` rows at a time (as :meth:`StoreReader.blocks`)."""
+        data = getattr(self, name)
+        for start in range(0, len(self), size):
+            yield start, data[start : start + size]
 
     def subset(self, which: str | np.ndarray) -> "CoefficientStore":
         """Rows of one split (``"train"``, ``"validation"``, ``"test"``) or of a boolean/index array.
@@ -95,51 +134,257 @@ class CoefficientStore:
             rows = np.flatnonzero(rows) if rows.dtype == bool else rows
         take = lambda a: None if a is None else a[rows]  # noqa: E731
         return CoefficientStore(
-            coeffs=self.coeffs[rows], s0=self.s0[rows], s1=self.s1[rows], s2=self.s2[rows],
-            amplitude=self.amplitude[rows], centers=self.centers[rows],
-            masked_fraction=self.masked_fraction[rows], map_index=self.map_index[rows],
+            **{name: take(getattr(self, name)) for name in ROW_DATASETS},
             theta=self.theta, attrs=dict(self.attrs),
             labels={k: v[rows] for k, v in self.labels.items()}, split=take(self.split),
         )
 
 
-def write_store(path: str | Path, store: CoefficientStore) -> Path:
-    """Write a store atomically (chunked by rows, gzip level 4, no timestamps)."""
-    path = Path(path)
-    n = len(store)
+def check_finite_rows(vectors: np.ndarray, source: str = "store", first_row: int = 0, n_rows: int | None = None) -> None:
+    """Refuse, in one line, vectors that hold NaN or inf: rows ``first_row`` on of a store of ``n_rows`` (default: these)."""
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        where = "" if n_rows in (None, len(vectors)) else f" of rows {first_row}-{first_row + len(vectors) - 1}"
+        raise DustvaeError(f"{source}: {int(bad.sum())} vector(s){where} hold NaN or inf (first: row "
+                           f"{first_row + int(np.flatnonzero(bad)[0])}); recompute the store or drop those patches")
+
+
+def _row_specs(n: int, attrs: Mapping) -> dict[str, tuple[tuple[int, ...], np.dtype, str]]:
+    """Shape, dtype written and dtype kinds read of every row dataset of an ``n``-row store of layout ``attrs``."""
+    from ..wst.layout import CoefficientLayout  # imported here: dustvae.wst imports this module's users
+
+    layout = CoefficientLayout.from_attrs(attrs)
+    f = len(layout.fields)
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    return {
+        "coeffs": ((n, len(layout)), f32, "f"), "s0": ((n, f), f32, "f"), "s1": ((n, f, layout.n_s1), f32, "f"),
+        "s2": ((n, f, layout.n_s2), f32, "f"), "amplitude": ((n,), f64, "f"), "centers": ((n, 2), f64, "f"),
+        "masked_fraction": ((n,), f32, "f"), "map_index": ((n,), np.dtype(np.int64), "iu"),
+    }
+
+
+class StoreWriter:
+    """The row datasets of a store being written, filled block by block (see :func:`store_writer`)."""
+
+    def __init__(self, h5: h5py.File, n: int, attrs: Mapping) -> None:
+        self.n = n
+        self._datasets = {}
+        for name, (shape, dtype, _) in _row_specs(n, attrs).items():
+            chunks = (min(n, CHUNK_ROWS),) + shape[1:] if n else None
+            self._datasets[name] = h5.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks,
+                                                     compression="gzip" if n else None, compression_opts=4 if n else None)
+
+    def write(self, start: int, **blocks: np.ndarray) -> None:
+        """Write rows ``start, start + 1, ...`` of the row datasets named by the keywords."""
+        for name, block in blocks.items():
+            if len(block):
+                self._datasets[name][start : start + len(block)] = block
+
+
+@contextlib.contextmanager
+def store_writer(path: str | Path, n: int, attrs: Mapping, theta: np.ndarray, *,
+                 labels: Mapping[str, np.ndarray] | None = None, split: np.ndarray | None = None) -> Iterator[StoreWriter]:
+    """Write an ``n``-row store atomically, its row datasets given block by block to the yielded writer.
+
+    ``attrs`` holds the layout (``J``, ``L``, ``fields``, ``vector_length``)
+    and every other attribute; ``theta``, ``labels`` and ``split`` (one value
+    per row) are written whole. Chunked by rows, gzip level 4, no timestamps.
+    Every row must be written before the block ends.
+    """
     with atomic_h5(path, track_order=True) as h5:
-        for name in ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index"):
-            data = getattr(store, name)
-            if name in ("coeffs", "s0", "s1", "s2", "masked_fraction"):
-                data = np.asarray(data, dtype=np.float32)
-            chunks = (min(max(n, 1), 256),) + data.shape[1:] if n else None
-            h5.create_dataset(name, data=data, chunks=chunks, compression="gzip" if n else None,
-                              compression_opts=4 if n else None)
-        h5["theta"] = np.asarray(store.theta, dtype=np.float64)
+        writer = StoreWriter(h5, n, attrs)
+        yield writer
+        h5["theta"] = np.asarray(theta, dtype=np.float64)
         group = h5.create_group("labels")
-        for key in sorted(store.labels):
-            group[key] = np.asarray(store.labels[key], dtype=np.float64)
-        if store.split is not None:
-            h5["split"] = np.asarray(store.split, dtype=np.int8)
+        for key in sorted(labels or {}):
+            group[key] = np.asarray(labels[key], dtype=np.float64)
+        if split is not None:
+            h5["split"] = np.asarray(split, dtype=np.int8)
             h5["split"].attrs["names"] = ",".join(SPLIT_NAMES)
         h5.attrs["format"] = STORE_FORMAT
         h5.attrs["format_version"] = STORE_VERSION
-        for key in sorted(store.attrs):
+        for key in sorted(attrs):
             if key not in ("format", "format_version"):
-                h5.attrs[key] = store.attrs[key]
-    return path
+                h5.attrs[key] = attrs[key]
+
+
+def write_store(path: str | Path, store: CoefficientStore) -> Path:
+    """Write a store atomically (chunked by rows, gzip level 4, no timestamps)."""
+    missing = [name for name in ROW_DATASETS if getattr(store, name) is None]
+    if missing:
+        raise ValueError(f"a store loaded without {', '.join(missing)} cannot be written")
+    with store_writer(path, len(store), store.attrs, store.theta, labels=store.labels, split=store.split) as writer:
+        writer.write(0, **{name: getattr(store, name) for name in ROW_DATASETS})
+    return Path(path)
 
 
 def _plain(value):
     if isinstance(value, bytes):
-        return value.decode()
+        return value.decode(errors="replace")
     if isinstance(value, np.generic):
         return value.item()
     return value
 
 
-def read_store(path: str | Path, expect: Mapping[str, object] | None = None) -> CoefficientStore:
-    """Read and validate a coefficient store.
+class StoreReader:
+    """An open coefficient store, validated, whose row datasets are read on demand (see :func:`open_store`).
+
+    ``attrs``, ``theta``, ``labels``, ``split`` and ``amplitude`` (one value
+    per row, or per angle) are in memory; the other row datasets stay on
+    disk until :meth:`read`, :meth:`blocks` or :meth:`load` asks for them.
+    """
+
+    def __init__(self, path: Path, h5: h5py.File, expect: Mapping[str, object] | None = None) -> None:
+        self.path, self._h5 = path, h5
+        if _plain(h5.attrs.get("format")) != STORE_FORMAT:
+            raise DustvaeError(f"{path}: not a dustvae coefficient store; make one with `dustvae compute-wst MAP.fits`")
+        version = hdf5.int_attr(h5.attrs, "format_version", path, default=0)
+        if version > STORE_VERSION:
+            raise DustvaeError(f"{path}: store format {version} is newer than this dustvae reads ({STORE_VERSION}); upgrade dustvae")
+        missing = [k for k in _REQUIRED if k not in h5] + [a for a in _REQUIRED_ATTRS if a not in h5.attrs]
+        if missing:
+            raise DustvaeError(f"{path}: store lacks {', '.join(missing)}; it is damaged, compute it again")
+        hdf5.check_self_contained(h5, path)
+        self.attrs = {k: _plain(v) for k, v in h5.attrs.items()}
+        for key in ("J", "L", "vector_length"):
+            self.attrs[key] = hdf5.int_attr(h5.attrs, key, path)
+        for key in ("fields", "boundary", "normalisation"):
+            self.attrs[key] = hdf5.str_attr(h5.attrs, key, path)
+        if self.attrs["J"] < 1 or self.attrs["L"] < 1:
+            raise DustvaeError(f"{path}: J = {self.attrs['J']} and L = {self.attrs['L']} must be positive; the store is damaged")
+        coeffs = hdf5.dataset(h5, "coeffs", path, "f")
+        if coeffs.ndim != 2 or coeffs.shape[1] != self.attrs["vector_length"]:
+            columns = coeffs.shape[1] if coeffs.ndim == 2 else f"shape {coeffs.shape}, not 2"
+            raise DustvaeError(f"{path}: coeffs has {columns} columns but the store says {self.attrs['vector_length']}; it is damaged")
+        self.n_rows = n = coeffs.shape[0]
+        specs = _row_specs(n, self.attrs)
+        if specs["coeffs"][0][1] != self.attrs["vector_length"]:
+            raise DustvaeError(f"{path}: vector_length {self.attrs['vector_length']} does not fit J, L and fields "
+                               f"({specs['coeffs'][0][1]}); the store is damaged")
+        if any(len(h5[k].shape or ()) == 0 or h5[k].shape[0] != n for k in ROW_DATASETS if isinstance(h5[k], h5py.Dataset)):
+            raise DustvaeError(f"{path}: datasets have different numbers of rows; the store is damaged")
+        self._datasets = {name: hdf5.dataset(h5, name, path, kinds, shape) for name, (shape, _, kinds) in specs.items()}
+        check_memory(n * (8 + 1 + 8 * (len(h5["labels"]) if isinstance(h5.get("labels"), h5py.Group) else 0)),
+                     f"{path}: {n} rows", "the store is damaged or too large for this machine")
+        self.theta = hdf5.read(hdf5.dataset(h5, "theta", path, "f", (self.attrs["L"],)), path)
+        self.amplitude = hdf5.read(self._datasets["amplitude"], path)
+        bad = ~(np.isnan(self.amplitude) | (np.isfinite(self.amplitude) & (self.amplitude > 0)))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DustvaeError(f"{path}: amplitude of row {row} is {self.amplitude[row]}, not a positive number "
+                               f"(NaN where unknown); the store is damaged")
+        self.labels = self._read_labels()
+        self.split = None
+        if "split" in h5:
+            self.split = hdf5.read(hdf5.dataset(h5, "split", path, "iu", (n,)), path)
+            bad = ~np.isin(self.split, np.arange(len(SPLIT_NAMES)))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DustvaeError(f"{path}: split of row {row} is {self.split[row]}, not 0 (train), 1 (validation) "
+                                   f"or 2 (test); the store is damaged")
+        for key, wanted in (expect or {}).items():
+            found = self.attrs.get(key)
+            if str(found) != str(wanted):
+                raise DustvaeError(
+                    f"{path}: {key} is {found} but {wanted} is needed; use a store computed with the same settings"
+                )
+
+    def _read_labels(self) -> dict[str, np.ndarray]:
+        group = self._h5.get("labels")
+        if group is None:
+            return {}
+        if not isinstance(group, h5py.Group):
+            raise DustvaeError(f"{self.path}: labels is a dataset, not a group of labels; the store is damaged")
+        return {k: hdf5.read(hdf5.dataset(group, k, self.path, "fiub", (self.n_rows,)), self.path) for k in group}
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    @property
+    def vector_length(self) -> int:
+        """Coefficients per vector."""
+        return int(self.attrs["vector_length"])
+
+    def __enter__(self) -> "StoreReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._h5.close()
+
+    def nbytes(self, columns: Sequence[str] = ROW_DATASETS, rows: int | None = None) -> int:
+        """Bytes that ``rows`` rows (default: all) of ``columns`` take in memory."""
+        rows = self.n_rows if rows is None else rows
+        return sum(rows * self._datasets[c].dtype.itemsize * int(np.prod(self._datasets[c].shape[1:])) for c in columns)
+
+    def read(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """Rows of one row dataset (all by default), after checking that they fit in memory."""
+        start, stop, _ = rows.indices(self.n_rows)
+        check_memory(self.nbytes([name], max(0, stop - start)), f"{self.path}: {name} of {max(0, stop - start)} rows",
+                     "read a smaller store, or use a machine with more memory")
+        if name == "amplitude":
+            return self.amplitude[rows]
+        return hdf5.read(self._datasets[name], self.path, rows)
+
+    def blocks(self, name: str = "coeffs", size: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` of one row dataset, ``size`` rows at a time."""
+        for start in range(0, self.n_rows, size):
+            yield start, self.read(name, slice(start, start + size))
+
+    def load(self, columns: Sequence[str] = ROW_DATASETS, splits: Sequence[str] | None = None,
+             finite: bool = False) -> CoefficientStore:
+        """The store in memory: the row datasets ``columns`` (None for the others), the rows of ``splits``.
+
+        ``splits`` (e.g. ``("train", "validation")``) keeps the rows of those
+        splits of a split store, and every row of a store without a split;
+        the result then carries the whole file's fingerprint. With ``finite``,
+        vectors holding NaN or inf are refused (:func:`check_finite_rows`).
+        Read in blocks, after checking that the result fits in memory.
+        """
+        columns = [c for c in ROW_DATASETS if c in columns or c == "coeffs"]
+        keep = None
+        if splits is not None and self.split is not None:
+            unknown = [s for s in splits if s not in SPLIT_NAMES]
+            if unknown:
+                raise DustvaeError(f"unknown split {unknown[0]!r}; use train, validation or test")
+            keep = np.isin(self.split, [SPLIT_NAMES.index(s) for s in splits])
+        count = self.n_rows if keep is None else int(keep.sum())
+        check_memory(self.nbytes(columns, count), f"{self.path}: {count} rows",
+                     "read a smaller store, or use a machine with more memory")
+        out = {c: np.empty((count,) + self._datasets[c].shape[1:], self._datasets[c].dtype) for c in columns}
+        digest = hashlib.sha256() if keep is not None else None
+        filled = 0
+        for start in range(0, self.n_rows, BLOCK_ROWS):
+            rows = slice(start, min(start + BLOCK_ROWS, self.n_rows))
+            mine = slice(None) if keep is None else keep[rows]
+            taken = 0
+            for c in columns:
+                block = self.read(c, rows)
+                if c == "coeffs" and digest is not None:
+                    digest.update(np.ascontiguousarray(block).tobytes())
+                if c == "coeffs" and finite:
+                    check_finite_rows(block, str(self.path), rows.start, self.n_rows)
+                block = block[mine]
+                out[c][filled : filled + len(block)] = block
+                taken = len(block)
+            filled += taken
+        fingerprint = None
+        if digest is not None:
+            digest.update(np.ascontiguousarray(self.split).tobytes())
+            fingerprint = digest.hexdigest()
+        take = (lambda a: a) if keep is None else (lambda a: a[keep])  # noqa: E731
+        return CoefficientStore(
+            **{c: out.get(c) for c in ROW_DATASETS}, theta=self.theta, attrs=dict(self.attrs),
+            labels={k: take(v) for k, v in self.labels.items()},
+            split=None if self.split is None else take(self.split), source_fingerprint=fingerprint,
+        )
+
+
+def open_store(path: str | Path, expect: Mapping[str, object] | None = None) -> StoreReader:
+    """Open and validate a coefficient store; its rows are read on demand.
 
     Parameters
     ----------
@@ -152,40 +397,19 @@ def read_store(path: str | Path, expect: Mapping[str, object] | None = None) -> 
     ------
     DustvaeError
         When the file is missing, not HDF5, not a store, of a newer format,
-        damaged, or of another layout than ``expect``.
+        damaged, reads other files, or of another layout than ``expect``.
     """
     path = Path(path)
-    if not path.exists():
-        raise DustvaeError(f"{path}: no such file; check the path")
+    h5 = hdf5.open_hdf5(path, "give a store written by `dustvae compute-wst`")
     try:
-        h5 = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise DustvaeError(f"{path}: not an HDF5 file; give a store written by `dustvae compute-wst`") from exc
-    with h5:
-        if _plain(h5.attrs.get("format")) != STORE_FORMAT:
-            raise DustvaeError(f"{path}: not a dustvae coefficient store; make one with `dustvae compute-wst MAP.fits`")
-        version = int(h5.attrs.get("format_version", 0))
-        if version > STORE_VERSION:
-            raise DustvaeError(f"{path}: store format {version} is newer than this dustvae reads ({STORE_VERSION}); upgrade dustvae")
-        missing = [k for k in _REQUIRED if k not in h5] + [a for a in _REQUIRED_ATTRS if a not in h5.attrs]
-        if missing:
-            raise DustvaeError(f"{path}: store lacks {', '.join(missing)}; it is damaged, compute it again")
-        attrs = {k: _plain(v) for k, v in h5.attrs.items()}
-        try:
-            arrays = {k: h5[k][...] for k in _REQUIRED}
-            labels = {k: v[...] for k, v in h5["labels"].items()} if "labels" in h5 else {}
-            split = h5["split"][...] if "split" in h5 else None
-        except (OSError, KeyError) as exc:
-            raise DustvaeError(f"{path}: store cannot be read ({exc}); it is damaged, compute it again") from exc
-    n, length = arrays["coeffs"].shape if arrays["coeffs"].ndim == 2 else (0, -1)
-    if length != int(attrs["vector_length"]):
-        raise DustvaeError(f"{path}: coeffs has {length} columns but the store says {attrs['vector_length']}; it is damaged")
-    if any(len(a) != n for k, a in arrays.items() if k != "theta"):
-        raise DustvaeError(f"{path}: datasets have different numbers of rows; the store is damaged")
-    for key, wanted in (expect or {}).items():
-        found = attrs.get(key)
-        if str(found) != str(wanted):
-            raise DustvaeError(
-                f"{path}: {key} is {found} but {wanted} is needed; use a store computed with the same settings"
-            )
-    return CoefficientStore(**arrays, attrs=attrs, labels=labels, split=split)
+        return StoreReader(path, h5, expect)
+    except BaseException:
+        h5.close()
+        raise
+
+
+def read_store(path: str | Path, expect: Mapping[str, object] | None = None, *, columns: Sequence[str] = ROW_DATASETS,
+               splits: Sequence[str] | None = None, finite: bool = False) -> CoefficientStore:
+    """Read and validate a coefficient store (see :func:`open_store` and :meth:`StoreReader.load`)."""
+    with open_store(path, expect) as reader:
+        return reader.load(columns, splits, finite)

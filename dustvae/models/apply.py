@@ -27,13 +27,16 @@ import torch
 
 from ..errors import DustvaeError
 from ..io.latents import LatentSet
-from ..io.store import CoefficientStore
+from ..io.store import CoefficientStore, StoreReader, check_finite_rows, store_writer
+from ..memory import check_memory
 from ..wst.layout import CoefficientLayout
 from ..wst.transform import denormalise
 from .prior import MIXTURE_COMPONENTS, LatentPrior, fit_mixture, load_prior
 from .vae import INPUT_LENGTH, DilatedConvVAE
 
 _BATCH = 1024
+#: A store in memory or open on disk: both give ``attrs``, ``len``, ``blocks``, ``read``, ``labels`` and ``split``.
+Rows = CoefficientStore | StoreReader
 
 
 def _device_of(model: DilatedConvVAE) -> torch.device:
@@ -182,13 +185,16 @@ def sample_priors(model: DilatedConvVAE, n: int, seed: int = 0, fitted: LatentPr
     return out
 
 
+def _provenance(attrs: dict, **provenance) -> dict:
+    """A store's attributes with the provenance of its vectors (as text) added."""
+    return {**attrs, **{k: str(v) for k, v in provenance.items()}}
+
+
 def _store_from_vectors(vectors: np.ndarray, attrs: dict, like: CoefficientStore | None = None, **provenance) -> CoefficientStore:
     layout = CoefficientLayout.from_attrs(attrs)
     s1, s2 = denormalise(vectors, layout)
     n, f = len(vectors), len(layout.fields)
     nan = lambda *shape: np.full(shape, np.nan)  # noqa: E731
-    base = dict(attrs)
-    base.update({k: str(v) for k, v in provenance.items()})
     return CoefficientStore(
         coeffs=vectors.astype(np.float32), s0=like.s0 if like is not None else nan(n, f),
         s1=s1.astype(np.float32), s2=s2.astype(np.float32),
@@ -196,7 +202,7 @@ def _store_from_vectors(vectors: np.ndarray, attrs: dict, like: CoefficientStore
         centers=like.centers if like is not None else nan(n, 2),
         masked_fraction=like.masked_fraction if like is not None else np.zeros(n, np.float32),
         map_index=like.map_index if like is not None else np.full(n, -1),
-        theta=layout.angles, attrs=base,
+        theta=layout.angles, attrs=_provenance(attrs, **provenance),
         labels=dict(like.labels) if like is not None else {},
         split=like.split if like is not None else None,
     )
@@ -209,32 +215,82 @@ def _layout_attrs(payload: dict) -> dict:
     return {**layout, "format_version": 1}
 
 
-def check_compatible(store: CoefficientStore, payload: dict, source: str) -> None:
-    """The store's layout must be the one the model was trained on."""
+def check_compatible(store: Rows, payload: dict, source: str, finite: bool = True) -> None:
+    """The store's layout must be the one the model was trained on (and, with ``finite``, its vectors finite)."""
     from .train import check_vae_store  # imported here so that train may import this module
 
-    check_vae_store(store, source)
+    check_vae_store(store, source, finite=finite)
     layout = payload.get("layout", {})
     for key in ("J", "L", "fields", "vector_length", "normalisation"):
         if key in layout and str(store.attrs.get(key)) != str(layout[key]):
             raise DustvaeError(f"{source}: {key} is {store.attrs.get(key)} but the model was trained on {layout[key]}")
 
 
-def encode_store(model: DilatedConvVAE, payload: dict, store: CoefficientStore, source: str = "store") -> LatentSet:
-    """Latent means and log-variances of every patch of a store."""
-    check_compatible(store, payload, source)
-    mean, logvar = encode_array(model, store.coeffs)
+def _finite_blocks(store: Rows, source: str):
+    """The store's vectors block by block, each refused in one line if it holds NaN or inf."""
+    for start, block in store.blocks("coeffs"):
+        check_finite_rows(block, source, start, len(store))
+        yield start, block
+
+
+def encode_store(model: DilatedConvVAE, payload: dict, store: Rows, source: str = "store") -> LatentSet:
+    """Latent means and log-variances of every patch of a store, in memory or read block by block."""
+    check_compatible(store, payload, source, finite=False)
+    n = len(store)
+    check_memory(n * (8 * model.latent_dim + 24), f"{source}: latents of {n} rows", "encode a smaller store")
+    mean = np.empty((n, model.latent_dim), np.float32)
+    logvar = np.empty_like(mean)
+    for start, block in _finite_blocks(store, source):
+        mean[start : start + len(block)], logvar[start : start + len(block)] = encode_array(model, block)
     attrs = {"model": model.name, "latent_dim": model.latent_dim, "source_store": source}
-    return LatentSet(mean, logvar, attrs, centers=store.centers, map_index=store.map_index,
+    return LatentSet(mean, logvar, attrs, centers=store.read("centers"), map_index=store.read("map_index"),
                      split=store.split, labels=dict(store.labels))
 
 
-def reconstruct_store(model: DilatedConvVAE, payload: dict, store: CoefficientStore, source: str = "store") -> CoefficientStore:
-    """Decode the posterior mean of every patch: a store of the same schema."""
-    check_compatible(store, payload, source)
-    mean, _ = encode_array(model, store.coeffs)
-    return _store_from_vectors(decode_array(model, mean), store.attrs, like=store,
-                               reconstructed_by=model.name, source_store=source)
+#: Row datasets a reconstruction copies from the store it reconstructs.
+_KEPT = ("s0", "amplitude", "centers", "masked_fraction", "map_index")
+
+
+def _reconstructed_blocks(model: DilatedConvVAE, store: Rows, source: str):
+    """``(first row, row datasets, squared error)`` of the reconstruction of each block of the store."""
+    layout = CoefficientLayout.from_attrs(store.attrs)
+    for start, block in _finite_blocks(store, source):
+        mean, _ = encode_array(model, block)
+        vectors = decode_array(model, mean)
+        s1, s2 = denormalise(vectors, layout)
+        rows = slice(start, start + len(block))
+        arrays = {"coeffs": vectors, "s1": s1.astype(np.float32), "s2": s2.astype(np.float32),
+                  **{k: store.read(k, rows) for k in _KEPT}}
+        yield start, arrays, float(((vectors.astype(np.float64) - block) ** 2).sum())
+
+
+def reconstruct_store(model: DilatedConvVAE, payload: dict, store: Rows, source: str = "store") -> CoefficientStore:
+    """Decode the posterior mean of every patch: a store of the same schema, in memory."""
+    check_compatible(store, payload, source, finite=False)
+    parts = [arrays for _, arrays, _ in _reconstructed_blocks(model, store, source)]
+    joined = {k: np.concatenate([p[k] for p in parts]) if parts else store.read(k, slice(0, 0))
+              for k in ("coeffs", "s1", "s2", *_KEPT)}
+    layout = CoefficientLayout.from_attrs(store.attrs)
+    return CoefficientStore(**joined, theta=layout.angles, labels=dict(store.labels), split=store.split,
+                            attrs=_provenance(store.attrs, reconstructed_by=model.name, source_store=source))
+
+
+def reconstruct_to_file(model: DilatedConvVAE, payload: dict, store: Rows, path: str | Path,
+                        source: str = "store") -> float:
+    """Write the reconstruction of every patch to the store ``path``, block by block; return its RMSE (log2 units).
+
+    The store may be a :class:`~dustvae.io.store.StoreReader`: one block of
+    rows is in memory at a time, besides the compressed output.
+    """
+    check_compatible(store, payload, source, finite=False)
+    layout = CoefficientLayout.from_attrs(store.attrs)
+    attrs = _provenance(store.attrs, reconstructed_by=model.name, source_store=source)
+    squared = 0.0
+    with store_writer(path, len(store), attrs, layout.angles, labels=store.labels, split=store.split) as writer:
+        for start, arrays, error in _reconstructed_blocks(model, store, source):
+            writer.write(start, **arrays)
+            squared += error
+    return float(np.sqrt(squared / max(1, len(store) * len(layout))))
 
 
 def sample_store(model: DilatedConvVAE, payload: dict, n: int, seed: int = 0,

@@ -77,7 +77,7 @@ from tqdm.auto import tqdm
 from .. import defaults, distributed
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path
-from ..io.store import CoefficientStore
+from ..io.store import CoefficientStore, StoreReader, check_finite_rows
 from ..wst.layout import CoefficientLayout
 from ..wst.symmetry import exact_symmetry_permutations
 from ..wst.transform import resolve_device
@@ -121,15 +121,17 @@ class TrainConfig:
             raise DustvaeError("--batch-size must be at least 2 (BatchNorm needs two samples per batch)")
         if self.warmup_epochs < 0:
             raise DustvaeError("--warmup must be zero or positive")
-        if not (self.lr > 0 and self.beta >= 0 and self.weight_decay >= 0 and self.grad_clip > 0):
-            raise DustvaeError("--lr and --grad-clip must be positive, --beta and --weight-decay non-negative")
+        finite = all(math.isfinite(v) for v in (self.lr, self.beta, self.weight_decay))
+        if not (finite and self.lr > 0 and self.beta >= 0 and self.weight_decay >= 0 and self.grad_clip > 0):
+            raise DustvaeError(f"--lr ({self.lr}) and --grad-clip ({self.grad_clip}) must be positive, --beta ({self.beta}) "
+                               f"and --weight-decay ({self.weight_decay}) non-negative, all but --grad-clip finite")
         if self.latent_dim > INPUT_LENGTH:
             raise DustvaeError(f"--latent {self.latent_dim} is larger than the {INPUT_LENGTH} inputs; use e.g. 85 or 170")
         if self.output_stage not in OUTPUT_STAGES:
             raise DustvaeError(f"unknown output stage {self.output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
         if self.pca_init and not self.linear_path:
             raise DustvaeError("the PCA start needs the linear paths (--linear-path)")
-        if not self.pca_linear_lr_scale > 0:
+        if not (math.isfinite(self.pca_linear_lr_scale) and self.pca_linear_lr_scale > 0):
             raise DustvaeError("--pca-linear-lr-scale must be positive")
 
     @property
@@ -158,6 +160,19 @@ class TrainResult:
     epochs_run: int
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
+    #: True when ``resume`` found the run finished and trained nothing.
+    already_finished: bool = False
+
+    def lower_warmup_epoch(self, warmup_epochs: int) -> dict | None:
+        """The metrics row of an epoch with a lower validation RMSE than the kept one, when the kept one is a warm-up epoch.
+
+        Warm-up epochs are kept as best whatever their RMSE (see
+        :meth:`Progress.record`); None when the kept epoch is the lowest.
+        """
+        if self.best_epoch > warmup_epochs or not self.history:
+            return None
+        lowest = min(self.history, key=lambda row: row["val_rmse_log2"])
+        return lowest if lowest["val_rmse_log2"] < self.best_val_rmse else None
 
 
 @dataclass
@@ -277,18 +292,25 @@ def restore_generators(payload: dict, generator: torch.Generator, device: torch.
             cuda.set_rng_state(saved, device)
 
 
-def check_vae_store(store: CoefficientStore, source: str = "store") -> None:
-    """The family is built for 1360-long finite vectors; refuse anything else in one line."""
-    length = store.coeffs.shape[1]
+def check_vae_store(store: CoefficientStore | StoreReader, source: str = "store", finite: bool = True) -> None:
+    """The family is built for 1360-long finite vectors; refuse anything else in one line.
+
+    ``store`` is in memory or an open :class:`~dustvae.io.store.StoreReader`
+    (then read block by block); with ``finite=False`` only the length is
+    checked, and the caller checks each block it reads with
+    :func:`check_finite_rows`.
+    """
+    length = store.vector_length
     if length != INPUT_LENGTH:
         raise DustvaeError(
             f"{source}: vectors have {length} coefficients but the VAEs take {INPUT_LENGTH} "
             f"(fields Q,U with J=5, L=8); compute the store with those settings"
         )
-    bad = ~np.isfinite(store.coeffs).all(axis=1)
-    if bad.any():
-        raise DustvaeError(f"{source}: {int(bad.sum())} vector(s) hold NaN or inf (first: row {int(np.flatnonzero(bad)[0])}); "
-                           f"recompute the store or drop those patches")
+    if finite and isinstance(store, StoreReader):
+        for start, block in store.blocks("coeffs"):
+            check_finite_rows(block, source, start, len(store))
+    elif finite:
+        check_finite_rows(store.coeffs, source)
 
 
 def training_split(store: CoefficientStore, seed: int = 0, validation_fraction: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
@@ -374,11 +396,31 @@ def _write_metrics(run_dir: Path, history: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
 
 
+_LOCK = ".lock"
+
+
+def check_not_training(path: str | Path) -> None:
+    """Refuse, in one line, a run directory (or a checkpoint in one) that a training run is still writing."""
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent
+    try:
+        handle = open(run_dir / _LOCK)
+    except OSError:  # no lock file: never trained here, or not a run directory
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DustvaeError(f"{run_dir}: `dustvae train` is still writing this run; wait for it to finish, "
+                               f"or give a copy of its best.pt") from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run directory, so that two runs cannot write into it at once."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as handle:
+    with open(run_dir / _LOCK, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -502,12 +544,21 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
     if resume:
         payload = load_checkpoint(last_path)  # on the CPU: generator states must stay there
         state.check_compatible(payload, run_dir)
-        state.restore(payload)
+        try:
+            state.restore(payload)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise DustvaeError(f"{last_path}: cannot be resumed from ({type(exc).__name__}); it is damaged: "
+                               f"train again with another -o") from exc
         done = state.progress
-        if done.finished:
-            if config.epochs <= max(done.epochs_done, int(payload["train_config"]["epochs"])):
-                return TrainResult(run_dir, done.best_epoch, done.best_val_rmse, done.epochs_done, done.stopped_early, done.history)
-            done.finished = done.stopped_early = False  # asked for more epochs: continue, patience restarted
+        if config.epochs < done.epochs_done:
+            raise DustvaeError(f"{run_dir}: --epochs {config.epochs} is fewer than the {done.epochs_done} epochs this run "
+                               f"has done; give --epochs above {done.epochs_done} to continue it")
+        saved_epochs = int(payload["train_config"]["epochs"])
+        if config.epochs == done.epochs_done or (done.finished and config.epochs <= saved_epochs):
+            return TrainResult(run_dir, done.best_epoch, done.best_val_rmse, done.epochs_done, done.stopped_early,
+                               done.history, already_finished=True)
+        if done.finished:  # asked for more epochs: continue, patience restarted
+            done.finished = done.stopped_early = False
             done.bad_epochs = 0
 
     if ranks.is_main:
@@ -555,6 +606,12 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
         loss_sum, rec_sum, kl_sum, seen = distributed.all_sum([*sums, seen])
         elapsed = time.perf_counter() - tic
         validation = distributed.broadcast_from_main(evaluate_split(model, x_val_std, config.beta) if ranks.is_main else None)
+        if not math.isfinite(validation["val_rmse_log2"]):  # nothing of this epoch is saved: the checkpoints stay finite
+            done = state.progress
+            kept = (f"last.pt keeps epoch {done.epochs_done} and best.pt epoch {done.best_epoch}" if done.epochs_done
+                    else "nothing was saved")
+            raise DustvaeError(f"epoch {epoch + 1}: validation RMSE is {validation['val_rmse_log2']}: training diverged; "
+                               f"{kept}; lower --lr or --grad-clip")
         row = {"epoch": epoch + 1, "lr": lr, "beta": beta_now, "train_loss": loss_sum / seen,
                "train_rec": rec_sum / seen, "train_kl": kl_sum / seen, "train_rmse_log2": math.sqrt(rec_sum / seen),
                **validation, "clipped_fraction": float(np.mean(np.array(norms) > config.grad_clip)),
