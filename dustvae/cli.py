@@ -432,7 +432,7 @@ def merge(parts, output, overwrite):
 @click.option("--weight-decay", type=float, default=defaults.TRAIN_WEIGHT_DECAY, show_default=True, help="AdamW's decoupled weight decay.")
 @click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True, help="KL weight against the mean squared log2 reconstruction error (see dustvae.models.loss).")
 @click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True, help="Analytic KL or the single-sample Monte-Carlo estimate.")
-@click.option("--warmup", "warmup_epochs", type=int, default=defaults.TRAIN_WARMUP_EPOCHS, show_default=True, help="Epochs of linear KL warm-up.")
+@click.option("--warmup", "warmup_epochs", type=int, default=defaults.TRAIN_WARMUP_EPOCHS, show_default=True, help="Epochs of linear KL warm-up; each is kept as best.pt whatever its validation RMSE (the objective is still changing).")
 @click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True, help="Epochs without a lower validation RMSE before stopping.")
 @click.option("--grad-clip", type=float, default=defaults.TRAIN_GRAD_CLIP, show_default=True, help="Gradient-norm clip (metrics.jsonl records how often it acts).")
 @click.option("--augment", is_flag=True, help="Replace each training vector, at every step, by a random exact symmetry of its patch (90-degree rotation, mirror).")
@@ -465,40 +465,66 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
             click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
         click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)))
         return
-    store = read_store(coeffs)
+    store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "validation"), finite=True)  # what training reads
     check_vae_store(store, str(coeffs))
     run_dir = run_dir or Path("runs") / config.name
     with _ranks(device) as ranks:
         result = run_training(store, run_dir, config, device=device, resume=resume, progress=not quiet)
     if ranks.is_main:
         how = "early stopping" if result.stopped_early else "the epoch limit"
-        click.echo(f"{run_dir}: best validation RMSE {result.best_val_rmse:.4f} (log2) at epoch {result.best_epoch}; "
-                   f"stopped after {result.epochs_run} epochs by {how}{_on(ranks)}; checkpoint {run_dir / 'best.pt'}")
+        kept = f"best validation RMSE {result.best_val_rmse:.4f} (log2) at epoch {result.best_epoch}"
+        lower = result.lower_warmup_epoch(config.warmup_epochs)
+        if lower is not None:
+            kept = (f"kept epoch {result.best_epoch} (validation RMSE {result.best_val_rmse:.4f} log2), as warm-up epochs "
+                    f"(the first {config.warmup_epochs}, see --warmup) are kept as best whatever their RMSE; epoch "
+                    f"{lower['epoch']} was lower ({lower['val_rmse_log2']:.4f})")
+        if result.already_finished:
+            click.echo(f"{run_dir}: nothing trained: the run had already stopped after {result.epochs_run} epochs by {how}; "
+                       f"{kept}; give a larger --epochs to continue it")
+        else:
+            click.echo(f"{run_dir}: {kept}; stopped after {result.epochs_run} epochs by {how}{_on(ranks)}; "
+                       f"checkpoint {run_dir / 'best.pt'}")
 
 
-def _model_and_store(ckpt: Path, coeffs: Path, device: str):
+def _model_and_store(ckpt: Path, coeffs: Path, device: str, columns=("coeffs", "map_index")):
+    """The model of CKPT and the datasets ``columns`` of the store COEFFS (only what the command uses)."""
     from .io.store import read_store
     from .models.checkpoint import load_model
     from .wst.transform import resolve_device
 
     model, payload = load_model(ckpt, resolve_device(device))
-    return model, payload, read_store(coeffs)
+    return model, payload, read_store(coeffs, columns=columns)
+
+
+def _model_and_open_store(ckpt: Path, coeffs: Path, device: str):
+    """The model of CKPT and the store COEFFS opened for reading block by block (close it after use)."""
+    from .io.store import open_store
+    from .models.checkpoint import load_model
+    from .wst.transform import resolve_device
+
+    model, payload = load_model(ckpt, resolve_device(device))
+    return model, payload, open_store(coeffs)
+
+
+_DEVICE_HELP = "auto (a GPU when there is one), cpu or cuda."
+_OVERWRITE_HELP = "Replace OUTPUT if it exists."
 
 
 @cli.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.argument("coeffs", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Latent file (HDF5).")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 def encode(ckpt, coeffs, output, device, overwrite):
     """Posterior means and log-variances of every patch of COEFFS under model CKPT."""
     from .io.latents import write_latents
     from .models.apply import encode_store
 
     _check_output(output, overwrite, ckpt, coeffs)
-    model, payload, store = _model_and_store(ckpt, coeffs, device)
-    latents = encode_store(model, payload, store, coeffs.name)
+    model, payload, store = _model_and_open_store(ckpt, coeffs, device)
+    with store:  # read block by block: one block of vectors in memory at a time
+        latents = encode_store(model, payload, store, coeffs.name)
     write_latents(output, latents)
     click.echo(f"wrote {output}: {len(latents.mean)} x {model.latent_dim} latent means and log-variances ({model.name})")
 
@@ -507,19 +533,17 @@ def encode(ckpt, coeffs, output, device, overwrite):
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.argument("coeffs", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Store of reconstructions.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 def reconstruct(ckpt, coeffs, output, device, overwrite):
     """Encode and decode every patch of COEFFS (posterior mean) into a store of the same schema."""
-    from .io.store import write_store
-    from .models.apply import reconstruct_store
+    from .models.apply import reconstruct_to_file
 
     _check_output(output, overwrite, ckpt, coeffs)
-    model, payload, store = _model_and_store(ckpt, coeffs, device)
-    out = reconstruct_store(model, payload, store, coeffs.name)
-    write_store(output, out)
-    rmse = float(np.sqrt(np.mean((out.coeffs - store.coeffs) ** 2)))
-    click.echo(f"wrote {output}: {len(out)} reconstructions by {model.name}; RMSE {rmse:.4f} (log2 units)")
+    model, payload, store = _model_and_open_store(ckpt, coeffs, device)
+    with store:  # read and written block by block
+        rmse = reconstruct_to_file(model, payload, store, output, coeffs.name)
+    click.echo(f"wrote {output}: {len(store)} reconstructions by {model.name}; RMSE {rmse:.4f} (log2 units)")
 
 
 @cli.command()
@@ -529,8 +553,8 @@ def reconstruct(ckpt, coeffs, output, device, overwrite):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True,
               help="Draw latents from N(0, I), or from the density fitted by `dustvae fit-prior`.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 def sample(ckpt, count, output, seed, prior, device, overwrite):
     """Generate coefficient vectors from the prior of model CKPT, seeded."""
     from .io.store import write_store
@@ -553,8 +577,8 @@ def sample(ckpt, count, output, seed, prior, device, overwrite):
 @click.option("--components", type=click.IntRange(min=1), default=None,
               help="Mixture components [default: the BIC's choice among 1, 2, 4, 8, 16].")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace the prior file beside CKPT if it exists.")
 def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
     """Fit a Gaussian mixture to the training posterior means of model CKPT, for `sample --prior fitted`.
 
@@ -579,8 +603,8 @@ def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
 @click.option("--to", "stop", type=int, required=True, help="Index of the last patch.")
 @click.option("--steps", type=int, default=8, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Store of the decoded path [default: print a summary only].")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
     """Decode the straight latent path between patches --from and --to of COEFFS."""
     from .io.store import write_store
@@ -612,10 +636,13 @@ def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite, qu
     """Compare VAEs, RWST and PCA on the test split of COEFFS; write results JSON and print a table."""
     from .analysis.evaluate import evaluate as run_evaluation, markdown_table, write_results
     from .io.store import read_store
+    from .models.train import check_not_training
     from .wst.transform import resolve_device
 
     _check_output(output, overwrite, coeffs, *checkpoints)
-    store = read_store(coeffs)
+    for ckpt in checkpoints:
+        check_not_training(ckpt)
+    store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "test"), finite=True)  # what it compares
     names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
     results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed,
                              progress=not quiet)
@@ -749,7 +776,23 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         click.echo(f"dustvae: error: {exc.strerror or exc}{where}; check the path and free space", err=True)
         return 2
+    except MemoryError as exc:  # an allocation the checks before it did not foresee
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        click.echo(f"dustvae: error: out of memory ({_asked(exc)}); give smaller inputs or sizes, or use a machine "
+                   f"with more memory", err=True)
+        return 2
     return 0
+
+
+def _asked(exc: MemoryError) -> str:
+    """How much the failed allocation asked for: NumPy says so; otherwise what the exception says."""
+    from .memory import format_bytes
+
+    shape, dtype = getattr(exc, "shape", None), getattr(exc, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"{format_bytes(float(np.prod(shape, dtype=float)) * dtype.itemsize)} asked for an array of shape {tuple(shape)}"
+    return str(exc).splitlines()[0] if str(exc) else "an allocation failed"
 
 
 if __name__ == "__main__":  # pragma: no cover
