@@ -43,6 +43,10 @@ TRAIN_GRAD_CLIP = 1.0
 #: Adam moves every weight by about lr per step whatever its gradient, and at the full lr one epoch took
 #: the start from PCA's RMSE to several times it (dustvae.models.train).
 TRAIN_PCA_LINEAR_LR_SCALE = 0.01
+#: bfloat16 autocast of training steps on CUDA. Off: on an H200 it ran VAE-1 and VAE-2 at 0.78-0.83 of
+#: float32's samples/s, at batch 64 and 1024 alike (docs/_generated/gpu_check.rst); these models' small
+#: convolutions gain nothing from lower precision and pay for the casts.
+TRAIN_BF16_AUTOCAST = False
 
 #: The default dataset (see dustvae.wst.dataset.DatasetSpec): 800 maps of 256 px, four
 #: 128-px patches each, 3200 patches. At 128 px 29% of the vectors' variance is

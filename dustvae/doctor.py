@@ -10,7 +10,7 @@ seconds each:
   source checkout) against its stored coefficients
   (``data/reference_coeffs.h5``), with the regression test's tolerance;
 * one VAE-2 training step, forward and backward, with the trainer's own
-  step function (bfloat16 autocast on CUDA, as training uses);
+  step function and precision;
 * a coefficient store written and read back.
 """
 
@@ -144,10 +144,11 @@ def check_training_step(device: torch.device) -> tuple[bool | None, str]:
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.AdamW(model.parameters(), lr=defaults.TRAIN_LR)
     x = torch.randn((defaults.TRAIN_BATCH_SIZE, INPUT_LENGTH), generator=generator).to(device)
-    loss, _, _, norm = training_step(model, optimizer, x, defaults.TRAIN_BETA, amp=device.type == "cuda")
+    amp = device.type == "cuda" and defaults.TRAIN_BF16_AUTOCAST  # as training runs
+    loss, _, _, norm = training_step(model, optimizer, x, defaults.TRAIN_BETA, amp=amp)
     moved = sum(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
     ok = np.isfinite(loss) and np.isfinite(norm) and norm > 0 and moved > 0
-    precision = "bfloat16 autocast" if device.type == "cuda" else "float32"
+    precision = "bfloat16 autocast" if amp else "float32"
     return ok, f"loss {loss:.4g}, gradient norm {norm:.3g}, {moved} of {len(before)} parameter tensors moved ({precision})"
 
 

@@ -11,6 +11,13 @@ Prints patches/s and the ratios of one run, and writes docs/_generated/bench_wst
   resumable batch files and the final HDF5 store.
 * Forward + backward: the gradient of the sum of log2 S1 and log2 S2 with
   respect to the pixels, as synthesis uses it.
+* How close to the limit: the batched engine's floating-point work per
+  patch, counted from the FFT and product sizes it performs
+  (:func:`dustvae.wst.engine.flops`), its achieved rate, and the rate
+  ``torch.fft`` sustains in the same run on the same threads for exactly
+  the FFTs the engine performs on one batch (:func:`fft_rate`); their ratio
+  is the fraction of the FFT-bound limit the engine reaches (FFTs are most
+  of its work and the fastest kernels it calls).
 * Memory: peak working memory per patch, from the growth of the peak
   resident set (CPU; Linux; measured in a separate process, see
   :func:`measure_memory`) or of the CUDA allocator's peak between batches
@@ -37,7 +44,8 @@ from dustvae.io.maps import FlatMap
 from dustvae.sky.patches import flat_patches
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.compute import compute_store
-from dustvae.wst.transform import auto_batch_size, means_operator, prepare, resolve_device
+from dustvae.wst.engine import fft_flops, fft_shapes, flops
+from dustvae.wst.transform import auto_batch_size, means_operator, padded_size, prepare, resolve_device
 
 COUNTS = {64: 16, 128: 8, 256: 4, 512: 2}
 MEMORY_SIZES = (256, 512)
@@ -66,6 +74,31 @@ def run(op, x: np.ndarray, batch: int, device: torch.device, backward: bool) -> 
                 op(xb)
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def fft_rate(m: int, maps: int, device: torch.device, repeat: int = 3) -> float:
+    """FLOP/s of ``torch.fft`` on the FFTs the batched engine performs for ``maps`` padded maps of side ``m``.
+
+    Each FFT of :func:`~dustvae.wst.engine.fft_shapes` runs on a random
+    complex64 tensor of its shape, out of place as in the engine; the rate
+    is their counted work over the sum of their best times.
+    """
+    generator = torch.Generator().manual_seed(0)
+    seconds = work = 0.0
+    for kind, shape in fft_shapes(m, 5, 8, maps):
+        z = torch.randn(shape, dtype=torch.complex64, generator=generator).to(device)
+        transform = getattr(torch.fft, kind)
+
+        def once():
+            transform(z)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        once()
+        seconds += best_time(once, repeat)
+        work += fft_flops(shape)
+        del z
+    return work / seconds
 
 
 def _status_kib(key: str) -> int:
@@ -145,7 +178,7 @@ def main() -> None:
     report = Report(f"bench_wst_{device.type}", f"WST throughput and memory ({device.type})",
                     f"{'size':>5} {'N':>3} | {'forward, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'e2e':>8} "
                     f"{'batched/kym':>11} {'e2e/kym':>8} | {'fwd+bwd, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'batched/kym':>11}")
-    memory_rows = []
+    memory_rows, limit_rows = [], []
     for size in args.sizes:
         count = COUNTS.get(size, 4) * (8 if device.type == "cuda" else 1)
         patch_set = patches_of(size, count)
@@ -166,11 +199,22 @@ def main() -> None:
 
             e2e = count / best_time(end_to_end, repeat)
         kym, bat = rate["kymatio", False], rate["batched", False]
+        padded = padded_size(size, 5, "reflect")
+        work = flops(padded, 5, 8)
+        per_patch = 2 * work["total"]  # Q and U
+        achieved, limit = per_patch * bat, fft_rate(padded, 2 * min(batches["batched"], count), device)
+        limit_rows.append(f"{size:>5} {padded:>6} | {per_patch / 1e9:>10.3f} {work['fft'] / work['total']:>9.0%} "
+                          f"| {achieved / 1e9:>12.2f} {limit / 1e9:>13.2f} {achieved / limit:>13.0%}")
         kym_b, bat_b = rate["kymatio", True], rate["batched", True]
         report.add(f"{size:>5} {count:>3} | {'':<19} {kym:>8.2f} {bat:>8.2f} {e2e:>8.2f} {bat / kym:>11.2f} {e2e / kym:>8.2f} "
                    f"| {'':<19} {kym_b:>8.2f} {bat_b:>8.2f} {bat_b / kym_b:>11.2f}")
         if size in MEMORY_SIZES:
             memory_rows.append(measure_memory(size, device))
+    report.add("")
+    report.add(f"{'size':>5} {'padded':>6} | {'GFLOP/patch':>10} {'FFT share':>9} | {'engine GFLOP/s':>12} "
+               f"{'torch.fft GFLOP/s':>13} {'of torch.fft':>13}")
+    for row in limit_rows:
+        report.add(row)
     if memory_rows:
         report.add("")
         report.add(f"{'size':>5} | {'forward, MiB per patch:':<26} | {'fwd+bwd, MiB per patch:':<26}")
@@ -183,6 +227,12 @@ def main() -> None:
         "'batched' the batched engine (dustvae.wst.engine) on the same batches, 'e2e' compute-wst end to end "
         "(batched engine); the ratios are speed-ups over raw Kymatio (targets on CPU at 128 px and above: "
         ">= 3 forward, >= 2 forward + backward).",
+        "",
+        "Limit: 'GFLOP/patch' is the batched engine's work per patch counted from the sizes it performs "
+        "(dustvae.wst.engine.flops: FFTs at 5 N log2 N, wavelet products and periodisations, moduli, means), "
+        "'FFT share' the FFTs' part of it; 'engine GFLOP/s' that work at the forward rate above; 'torch.fft GFLOP/s' "
+        "the rate torch.fft sustains in this run, same threads, on exactly the FFTs the engine performs for one "
+        "batch; 'of torch.fft' their ratio, the fraction of the FFT-bound limit the engine reaches.",
         "",
         "Memory: peak working memory per patch, the growth of the peak from batches of one to three patches "
         "(resident set on CPU, allocator on CUDA); '(counted)' is the batched engine's own count from its "

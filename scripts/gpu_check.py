@@ -233,11 +233,19 @@ def _start_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
 
 
 def check_resume(plan: Plan, device: torch.device, work: Path) -> dict:
-    """2 epochs in one go against 2 epochs killed (SIGKILL) after the first and resumed, on the device."""
+    """2 epochs in one go against 2 epochs killed (SIGKILL) after the first and resumed, on the device.
+
+    A second uninterrupted run measures how far two runs of the same
+    settings land apart on the device (CUDA kernels may sum in another order
+    from run to run): a resumed run passes when it is within the tolerance,
+    or no further from the uninterrupted run than 1.5 times that.
+    """
     data = _dataset(plan, device, work)
     args, config = _config(plan, epochs=2)
-    whole, killed = work / "whole", work / "killed"
+    whole, again, killed = work / "whole", work / "again", work / "killed"
     train(read_store(data), whole, config, device=str(device), progress=False)
+    train(read_store(data), again, config, device=str(device), progress=False)
+    repeat = _compare_runs(whole, again, _start_weights(config))
     command = [sys.executable, "-c", KILLED_AFTER_ONE_EPOCH, "train", str(data), *args, "--quiet",
                "--device", str(device), "-o", str(killed)]
     died = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -247,8 +255,11 @@ def check_resume(plan: Plan, device: torch.device, work: Path) -> dict:
     if resumed.returncode:
         raise RuntimeError(f"resume failed: {resumed.stderr.strip()[-500:]}")
     result = _compare_runs(whole, killed, _start_weights(config))
-    result.update(killed_status=died.returncode, epochs_before_kill=epochs_before_kill)
-    result["passed"] = result["passed"] and died.returncode == -signal.SIGKILL and epochs_before_kill == 1
+    result.update(killed_status=died.returncode, epochs_before_kill=epochs_before_kill,
+                  repeat={k: v for k, v in repeat.items() if k != "passed"})
+    close = result["passed"] or (not repeat["identical"] and result["weight_distance_over_moved"]
+                                 <= 1.5 * repeat["weight_distance_over_moved"])
+    result["passed"] = close and died.returncode == -signal.SIGKILL and epochs_before_kill == 1
     return result
 
 
@@ -334,6 +345,10 @@ def render_rst(report: dict) -> str:
                       f"{c['weight_distance_over_moved']:.2g} of how far training moved them (allowed "
                       f"{WEIGHT_TOLERANCE}); largest weight difference {c['max_abs_weight_difference']:.2g}; "
                       f"validation RMSE {c['val_rmse_rel_difference']:.2g} relative (allowed {RMSE_TOLERANCE:.0e}).", ""]
+            if "repeat" in c:
+                r = c["repeat"]
+                lines += [f"Two uninterrupted runs of the same settings: {'bit-identical' if r['identical'] else 'not bit-identical'}; "
+                          f"distance {r['weight_distance_over_moved']:.2g} of how far training moved them.", ""]
     if "seconds" in checks.get("synthesis", {}):
         s = checks["synthesis"]
         lines += [f"Synthesis of one {s['size']}-px Q, U map: {s['seconds']:.1f} s for {s['iterations']} L-BFGS "

@@ -472,7 +472,7 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
         Where checkpoints and metrics go.
     config : TrainConfig
     device : str
-        ``auto``, ``cpu`` or ``cuda``; mixed precision (bfloat16) on CUDA only.
+        ``auto``, ``cpu`` or ``cuda``; float32 everywhere unless ``defaults.TRAIN_BF16_AUTOCAST`` (bfloat16 on CUDA).
     resume : bool
         Continue from ``run_dir/last.pt`` (same store and settings; ``epochs``
         may grow, and a finished run then continues to it).
@@ -567,7 +567,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
                                        "n_train": len(train_idx), "n_validation": len(val_idx), "ranks": ranks.world,
                                        "train_mean_variance_log2": mean_variance(x_train)}, indent=2))
     x_train, x_val_std = x_train.to(torch_device), model.standardise(x_val.to(torch_device))
-    use_amp = torch_device.type == "cuda"
+    use_amp = torch_device.type == "cuda" and defaults.TRAIN_BF16_AUTOCAST
     start = state.progress.epochs_done
     network = _data_parallel(model, torch_device, ranks)
 

@@ -222,3 +222,48 @@ def footprint(m: int, J: int, L: int, grad: bool = False) -> int:
             peak = max(peak, c * first + max(c * first + 2 * c * second, 2 * c * second + r * second))
             kept += (c + r) * second
     return int(image + peak + grad * kept)
+
+
+def fft_shapes(m: int, J: int, L: int, maps: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The FFTs :meth:`BatchedScattering.forward` performs on ``maps`` padded maps of side ``m``: (kind, shape) pairs.
+
+    ``kind`` is ``"fft2"`` or ``"ifft2"``, over the last two axes of a
+    complex tensor of ``shape``, in the order the engine runs them.
+    """
+    shapes = [("fft2", (maps, m, m))]
+    for j1 in range(J):
+        s1 = m >> j1
+        shapes.append(("ifft2", (L, maps, s1, s1)))
+        if j1 < J - 1:
+            shapes.append(("fft2", (L * maps, s1, s1)))
+            shapes += [("ifft2", (L, L * maps, s1 >> (j2 - j1), s1 >> (j2 - j1))) for j2 in range(j1 + 1, J)]
+    return shapes
+
+
+def fft_flops(shape: tuple[int, ...]) -> float:
+    """Floating-point operations of a complex 2D FFT over the last two axes: the usual ``5 N log2 N`` per image."""
+    n = shape[-1] * shape[-2]
+    return float(5.0 * n * np.log2(n) * int(np.prod(shape[:-2])))
+
+
+def flops(m: int, J: int, L: int) -> dict[str, float]:
+    """Floating-point operations of :meth:`BatchedScattering.forward` per map of padded side ``m``, by kind.
+
+    Counted from the sizes the engine works on: its FFTs (:func:`fft_shapes`,
+    ``5 N log2 N`` each), the wavelet products and periodisations (the
+    first scale's complex-by-real product, 2 per frequency; every
+    :func:`_fold` a real matrix product of ``2 P k**2`` per complex output),
+    the moduli (4 per pixel) and the weighted means (2 per pixel).
+    """
+    fft = sum(fft_flops(shape) for _, shape in fft_shapes(m, J, L, 1))
+    products = modulus = means = 0.0
+    for j1 in range(J):
+        first = L * (m >> j1) ** 2  # first-layer pixels at scale j1
+        products += 2 * L * m * m if j1 == 0 else 4 * L * m * m  # (P=L) x (k*k) x (2 reals) per output, s*s outputs
+        modulus, means = modulus + 4 * first, means + 2 * first
+        for j2 in range(j1 + 1, J):
+            second = L * L * (m >> j2) ** 2
+            products += 4 * L * first  # L2 filters of k*k taps over the L1 images' (m >> j1)**2 frequencies
+            modulus, means = modulus + 4 * second, means + 2 * second
+    return {"fft": fft, "products": products, "modulus": modulus, "means": means,
+            "total": fft + products + modulus + means}
