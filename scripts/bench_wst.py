@@ -1,6 +1,6 @@
 """Throughput and memory of the WST: raw Kymatio, the batched engine and compute-wst end to end, on the same patches.
 
-Run: ``.venv/bin/python scripts/bench_wst.py [--sizes 64 128 256 512] [--device cpu] [--threads N]``.
+Run: ``.venv/bin/python scripts/bench_wst.py [--sizes 64 128 256 512] [--device cpu] [--threads 1 2]``.
 Prints patches/s and the ratios of one run, and writes docs/_generated/bench_wst_DEVICE.rst.
 
 * Raw Kymatio: the ``Scattering2D`` call and the spatial means on prepared
@@ -162,56 +162,68 @@ def measure_memory(size: int, device: torch.device) -> str:
     return done.stdout.splitlines()[-1]
 
 
+def measure_size(size: int, device: torch.device) -> tuple[str, str]:
+    """The throughput row and the limit row of ``size`` at torch's current thread count."""
+    threads = torch.get_num_threads()
+    count = COUNTS.get(size, 4) * (8 if device.type == "cuda" else 1)
+    patch_set = patches_of(size, count)
+    x, _ = prepare(patch_set.patches, patch_set.fields)
+    ops = {engine: means_operator(size, device=device, engine=engine) for engine in ("kymatio", "batched")}
+    batches = {engine: auto_batch_size(size, 2, 5, device, engine) for engine in ops}
+    repeat = 3 if size <= 128 else 2
+    rate = {}
+    for engine, op in ops.items():
+        run(op, x[:1], 1, device, False)  # warm-up: filters on the device, FFT plans, allocator
+        for backward in (False, True):
+            rate[engine, backward] = count / best_time(lambda: run(op, x, batches[engine], device, backward), repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        def end_to_end():
+            out = Path(tmp) / "c.h5"
+            out.unlink(missing_ok=True)
+            compute_store(patch_set, out, device=str(device), progress=False)
+
+        e2e = count / best_time(end_to_end, repeat)
+    kym, bat = rate["kymatio", False], rate["batched", False]
+    kym_b, bat_b = rate["kymatio", True], rate["batched", True]
+    padded = padded_size(size, 5, "reflect")
+    work = flops(padded, 5, 8)
+    per_patch = 2 * work["total"]  # Q and U
+    achieved, limit = per_patch * bat, fft_rate(padded, 2 * min(batches["batched"], count), device)
+    row = (f"{size:>5} {count:>3} {threads:>3} | {'':<19} {kym:>8.2f} {bat:>8.2f} {e2e:>8.2f} {bat / kym:>11.2f} "
+           f"{e2e / kym:>8.2f} | {'':<19} {kym_b:>8.2f} {bat_b:>8.2f} {bat_b / kym_b:>11.2f}")
+    limit_row = (f"{size:>5} {padded:>6} {threads:>3} | {per_patch / 1e9:>10.3f} {work['fft'] / work['total']:>9.0%} "
+                 f"| {achieved / 1e9:>12.2f} {limit / 1e9:>13.2f} {achieved / limit:>13.0%}")
+    return row, limit_row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [default: torch's].")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="torch CPU thread counts, each measured in turn [default: 1 and torch's].")
     parser.add_argument("--memory-row", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    thread_counts = args.threads or sorted({1, torch.get_num_threads()})
     device = resolve_device(args.device)
     if args.memory_row:
+        torch.set_num_threads(thread_counts[0])
         print(memory_row(args.memory_row, device))
         return
     report = Report(f"bench_wst_{device.type}", f"WST throughput and memory ({device.type})",
-                    f"{'size':>5} {'N':>3} | {'forward, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'e2e':>8} "
+                    f"{'size':>5} {'N':>3} {'thr':>3} | {'forward, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'e2e':>8} "
                     f"{'batched/kym':>11} {'e2e/kym':>8} | {'fwd+bwd, patches/s:':<19} {'kymatio':>8} {'batched':>8} {'batched/kym':>11}")
     memory_rows, limit_rows = [], []
-    for size in args.sizes:
-        count = COUNTS.get(size, 4) * (8 if device.type == "cuda" else 1)
-        patch_set = patches_of(size, count)
-        x, _ = prepare(patch_set.patches, patch_set.fields)
-        ops = {engine: means_operator(size, device=device, engine=engine) for engine in ("kymatio", "batched")}
-        batches = {engine: auto_batch_size(size, 2, 5, device, engine) for engine in ops}
-        repeat = 3 if size <= 128 else 2
-        rate = {}
-        for engine, op in ops.items():
-            run(op, x[:1], 1, device, False)  # warm-up: filters on the device, FFT plans, allocator
-            for backward in (False, True):
-                rate[engine, backward] = count / best_time(lambda: run(op, x, batches[engine], device, backward), repeat)
-        with tempfile.TemporaryDirectory() as tmp:
-            def end_to_end():
-                out = Path(tmp) / "c.h5"
-                out.unlink(missing_ok=True)
-                compute_store(patch_set, out, device=str(device), progress=False)
-
-            e2e = count / best_time(end_to_end, repeat)
-        kym, bat = rate["kymatio", False], rate["batched", False]
-        padded = padded_size(size, 5, "reflect")
-        work = flops(padded, 5, 8)
-        per_patch = 2 * work["total"]  # Q and U
-        achieved, limit = per_patch * bat, fft_rate(padded, 2 * min(batches["batched"], count), device)
-        limit_rows.append(f"{size:>5} {padded:>6} | {per_patch / 1e9:>10.3f} {work['fft'] / work['total']:>9.0%} "
-                          f"| {achieved / 1e9:>12.2f} {limit / 1e9:>13.2f} {achieved / limit:>13.0%}")
-        kym_b, bat_b = rate["kymatio", True], rate["batched", True]
-        report.add(f"{size:>5} {count:>3} | {'':<19} {kym:>8.2f} {bat:>8.2f} {e2e:>8.2f} {bat / kym:>11.2f} {e2e / kym:>8.2f} "
-                   f"| {'':<19} {kym_b:>8.2f} {bat_b:>8.2f} {bat_b / kym_b:>11.2f}")
-        if size in MEMORY_SIZES:
-            memory_rows.append(measure_memory(size, device))
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        for size in args.sizes:
+            row, limit_row = measure_size(size, device)
+            report.add(row)
+            limit_rows.append(limit_row)
+            if size in MEMORY_SIZES and threads == thread_counts[0]:
+                memory_rows.append(measure_memory(size, device))
     report.add("")
-    report.add(f"{'size':>5} {'padded':>6} | {'GFLOP/patch':>10} {'FFT share':>9} | {'engine GFLOP/s':>12} "
+    report.add(f"{'size':>5} {'padded':>6} {'thr':>3} | {'GFLOP/patch':>10} {'FFT share':>9} | {'engine GFLOP/s':>12} "
                f"{'torch.fft GFLOP/s':>13} {'of torch.fft':>13}")
     for row in limit_rows:
         report.add(row)
@@ -223,7 +235,7 @@ def main() -> None:
             report.add(row)
     notes = [
         "Patches hold Q and U (two 2D transforms each); J = 5, L = 8, order 2, reflect boundary, device "
-        f"{device}, {torch.get_num_threads()} thread(s). 'kymatio' is Kymatio's Scattering2D with spatial means, "
+        f"{device}, 'thr' torch threads. 'kymatio' is Kymatio's Scattering2D with spatial means, "
         "'batched' the batched engine (dustvae.wst.engine) on the same batches, 'e2e' compute-wst end to end "
         "(batched engine); the ratios are speed-ups over raw Kymatio (targets on CPU at 128 px and above: "
         ">= 3 forward, >= 2 forward + backward).",
