@@ -154,6 +154,11 @@ def cli(debug: bool) -> None:
 
 
 _FIL = FilamentParams()  # the filament model's defaults, shown by `dustvae simulate --help`
+#: Peak memory of a simulation per map pixel: measured 520-530 B for flat turbulence and filament maps
+#: (512-2048 px) and 570-610 B for HEALPix (nside 256-512), with a margin.
+_SIMULATION_BYTES_PER_PIXEL = 700
+#: Seeds every generator accepts (NumPy's, scikit-learn's): non-negative 32-bit integers.
+_SEED = click.IntRange(0, 2**32 - 1)
 
 
 @cli.command()
@@ -178,7 +183,7 @@ _FIL = FilamentParams()  # the filament model's defaults, shown by `dustvae simu
 @click.option("--filling", type=float, default=_FIL.filling, show_default=True, help="Filaments: summed projected area over map area.")
 @click.option("--density-index", type=float, default=_FIL.density_index, show_default=True, help="Filaments: eta in rho_0 ~ L^-eta.")
 @click.option("--diffuse-weight", type=float, default=_FIL.diffuse_weight, show_default=True, help="Filaments: weight of the diffuse turbulence component, in [0, 1].")
-@click.option("--seed", type=int, default=_SIM.seed, show_default=True)
+@click.option("--seed", type=_SEED, default=_SIM.seed, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle,
              field_inclination, size_slope, axis_ratio, misalignment, min_length, max_length, filling, density_index,
@@ -190,6 +195,7 @@ def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layer
     parameter is written to the FITS header.
     """
     from .io.maps import write_flat_map, write_healpix_map
+    from .memory import check_memory
     from .sky.filaments import simulate_filaments
     from .sky.simulate import simulate_flat, simulate_healpix
 
@@ -202,12 +208,16 @@ def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layer
     if size is not None and size < 1:
         raise DustvaeError(f"--size {size} must be a positive number of pixels")
     _check_positive_scale(pixel_scale)
-    _check_output(output, overwrite)
     params = DustParams(slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed)
     if model == "filaments":
         fil = FilamentParams(size_slope=size_slope, axis_ratio=axis_ratio, misalignment=misalignment,
                              min_length=min_length, max_length=max_length, filling=filling,
                              density_index=density_index, diffuse_weight=diffuse_weight, field=params)
+    pixels = size * size if size is not None else 12 * (nside or 256) ** 2
+    check_memory(pixels * _SIMULATION_BYTES_PER_PIXEL, f"a map of {pixels:,} pixels",
+                 "choose a smaller --size" if size is not None else "choose a smaller --nside")
+    _check_output(output, overwrite)  # after every option is checked: a bad option is reported first
+    if model == "filaments":
         maps = simulate_filaments(size, fil)
         write_flat_map(output, maps, pixel_scale_arcmin=pixel_scale, periodic=True, extra_header=fil.to_header(), overwrite=True)
         click.echo(f"wrote {output}: flat I, Q, U of filaments, {size} x {size} px, {pixel_scale} arcmin/px")
@@ -226,9 +236,12 @@ def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layer
 @cli.command("plot-map")
 @click.argument("map_path", metavar="MAP", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Image file [default: MAP with suffix .png].")
+@click.option("--fields", default="I,Q,U", show_default=True,
+              help="Comma-separated fields to draw (Q,U for the output of `dustvae synthesize`); "
+                   "the polarized intensity P is drawn beside Q and U.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def plot_map(map_path, output, overwrite):
-    """Draw the I, Q, U and polarized intensity of a flat FITS MAP (a quick look)."""
+def plot_map(map_path, output, fields, overwrite):
+    """Draw I, Q, U (or the --fields given) and the polarized intensity of a flat FITS MAP (a quick look)."""
     from .analysis.mapview import plot_flat_map
     from .io.maps import FlatMap, read_map
 
@@ -236,7 +249,7 @@ def plot_map(map_path, output, overwrite):
     _check_output(output, overwrite, map_path)
     if not map_path.exists():
         raise DustvaeError(f"{map_path}: no such file; check the path")
-    sky = read_map(map_path, ["I", "Q", "U"])
+    sky = read_map(map_path, _split_fields(fields))
     if not isinstance(sky, FlatMap):
         raise DustvaeError(f"{map_path}: plot-map draws flat maps; use healpy.mollview for HEALPix maps")
     plot_flat_map(sky.fields, output, title=map_path.name)
@@ -295,7 +308,7 @@ def _wst_options(func):
         click.option("--J", "J", type=int, default=defaults.J, show_default=True, help="Number of dyadic scales."),
         click.option("--L", "L", type=int, default=defaults.L, show_default=True, help="Number of angles in [0, pi)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
-        click.option("--batch-size", type=int, default=None, help="Patches per transform batch [default: fits memory]."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Patches per transform batch [default: fits memory]."),
         click.option("--engine", type=click.Choice(defaults.ENGINES), default=defaults.ENGINE, show_default=True,
                      help="batched: Kymatio's transform with all paths of a layer at once; kymatio: Kymatio's own loop (same numbers)."),
         click.option("--shard", default=None, metavar="K/N",
@@ -365,7 +378,7 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
 @click.option("--patch-size", type=int, default=defaults.DATASET_PATCH_SIZE, show_default=True, help="Patch side in pixels.")
 @click.option("--model", type=click.Choice(DATASET_MODELS), default=defaults.DATASET_MODEL, show_default=True,
               help="Sky model of the maps: turbulence, filaments, or mixed (each map either, at random).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @click.option("--workers", type=int, default=None, help="Processes simulating maps [default: all available cores].")
 @_wst_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -440,7 +453,7 @@ def merge(parts, output, overwrite):
 @click.option("--pca-init", is_flag=True, help="Start the linear paths from the training split's PCA (vae-D+pca; implies --linear-path).")
 @click.option("--pca-linear-lr-scale", type=float, default=defaults.TRAIN_PCA_LINEAR_LR_SCALE, show_default=True, help="With --pca-init: learning-rate factor of the PCA-started linear paths (no weight decay on them).")
 @click.option("--output-stage", type=click.Choice(("table", "linear", "wide")), default="table", show_default=True, help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory (with a larger --epochs, also a finished one).")
 @click.option("--dry-run", is_flag=True, help="Print the models' layers and parameter counts, and stop.")
@@ -550,7 +563,7 @@ def reconstruct(ckpt, coeffs, output, device, overwrite):
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.option("-n", "count", type=int, default=100, show_default=True, help="Number of samples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Store of generated vectors.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True,
               help="Draw latents from N(0, I), or from the density fitted by `dustvae fit-prior`.")
 @click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
@@ -576,7 +589,7 @@ def sample(ckpt, count, output, seed, prior, device, overwrite):
 @click.argument("coeffs", type=click.Path(path_type=Path))
 @click.option("--components", type=click.IntRange(min=1), default=None,
               help="Mixture components [default: the BIC's choice among 1, 2, 4, 8, 16].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace the prior file beside CKPT if it exists.")
 def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
@@ -629,7 +642,7 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
 @click.option("--baselines", default="rwst1,rwst2,pca", show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca ('none' for none).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the prior samples of the generative check.")
+@click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the prior samples of the generative check.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite, quiet):
@@ -698,7 +711,7 @@ def demo(out, quick, device, quiet):
 @click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True, help="Optimiser iterations (L-BFGS stops sooner when converged).")
 @click.option("--optimizer", type=click.Choice(("lbfgs", "adam")), default="lbfgs", show_default=True)
 @click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
+@click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

@@ -408,6 +408,56 @@ def read_results(path: Path) -> dict:
     return results
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_drawable(results: dict, where: str) -> CoefficientLayout:
+    """Check what the figures read beyond the results schema; return the coefficient layout.
+
+    Every compressor needs its error tables (``per_pair``, ``per_j1``,
+    ``per_field_layer``, keyed as the layout says) and its example
+    reconstructions, shaped like the examples' truth: a compressor renamed
+    by hand in one place but not the other is refused in one line.
+    """
+    redo = "write the file again with `dustvae evaluate`"
+    try:
+        layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
+        length = len(layout)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DustvaeError(f"{where}: the coefficient layout under 'inputs' is incomplete ({exc!r}); {redo}") from None
+    tables = {"per_pair": [f"{a}-{b}" for a in range(layout.J) for b in range(a + 1, layout.J)],
+              "per_j1": [str(j) for j in range(layout.J)],
+              "per_field_layer": [f"{f}{k}" for f in layout.fields for k in (1, 2)]}
+    examples = results["examples"]
+    try:
+        truth_shape = np.asarray(examples["truth"], dtype=float).shape
+        reconstructions = dict(examples["reconstructions"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DustvaeError(f"{where}: the 'examples' section lacks the truth or reconstructions ({exc!r}); {redo}") from None
+    if len(truth_shape) != 2 or truth_shape[1] != length:
+        raise DustvaeError(f"{where}: the example vectors have shape {truth_shape}, not (N, {length}); {redo}")
+    for name, row in results["compressors"].items():
+        if not (_is_number(row.get("rmse_log2")) and _is_number(row.get("latent"))):
+            raise DustvaeError(f"{where}: compressor {name!r} has no numeric rmse_log2 and latent; {redo}")
+        for table, keys in tables.items():
+            entries = row.get(table)
+            bad = next((k for k in keys if not (isinstance(entries, dict) and isinstance(entries.get(k), dict)
+                                                 and _is_number(entries[k].get("rmse_log2")))), None)
+            if bad is not None:
+                raise DustvaeError(f"{where}: compressor {name!r} has no {table} entry {bad!r} with an rmse_log2; {redo}")
+        if name not in reconstructions:
+            raise DustvaeError(f"{where}: compressor {name!r} has no example reconstructions (was it renamed in one "
+                               f"place only?); {redo}")
+        try:
+            shape = np.asarray(reconstructions[name], dtype=float).shape
+        except (TypeError, ValueError):
+            shape = None
+        if shape != truth_shape:
+            raise DustvaeError(f"{where}: the example reconstructions of {name!r} have shape {shape}, not {truth_shape}; {redo}")
+    return layout
+
+
 def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str | Path | None = None,
                  skip_existing: bool = False, say: Callable[[str], None] = print, progress: bool = False) -> list[Path]:
     """Draw every figure the inputs allow; return the written paths.
@@ -423,7 +473,7 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     compressors = results["compressors"]
     base = results_path.parent
     run_root = Path(run_root) if run_root else base
-    layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
+    layout = check_drawable(results, str(results_path))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sweeps_path = run_root / "sweeps.json"

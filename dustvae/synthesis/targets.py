@@ -101,7 +101,7 @@ def targets_from_store(store: CoefficientStore, rows: Sequence[int], *, size: in
     """Targets from rows of a coefficient store (amplitude and mean from the store)."""
     rows = _check_rows(rows, len(store), "store")
     layout = CoefficientLayout.from_attrs(store.attrs)
-    size = int(size or store.attrs.get("patch_size") or defaults.DATASET_PATCH_SIZE)
+    size = int(size if size is not None else store.attrs.get("patch_size") or defaults.DATASET_PATCH_SIZE)
     scale = float(store.attrs.get("pixel_scale_arcmin", float("nan")))
     base = _base_header(kind, source)
     out = []
@@ -206,7 +206,7 @@ def targets_from_prior(run: str | Path, count: int, *, seed: int = 0, prior: str
     density = load_fitted_prior(model, run) if prior == "fitted" else None
     vectors = sample_array(model, count, seed, density)
     layout = _model_layout(payload, run)
-    size = int(size or defaults.DATASET_PATCH_SIZE)
+    size = int(size if size is not None else defaults.DATASET_PATCH_SIZE)
     out = []
     for index, vector in enumerate(vectors):
         header = {**_base_header("prior", None), "SYNMODEL": model.name, "SYNCKPT": Path(run).name,
@@ -228,7 +228,7 @@ def targets_from_latents(run: str | Path, latent_file: str | Path, rows: Sequenc
     rows = _check_rows(rows, len(latents.mean), "latent file")
     vectors = decode_array(model, latents.mean[rows])
     layout = _model_layout(payload, run)
-    size = int(size or defaults.DATASET_PATCH_SIZE)
+    size = int(size if size is not None else defaults.DATASET_PATCH_SIZE)
     base = _base_header("latent", latent_file)
     out = []
     for row, vector in zip(rows, vectors):
@@ -246,7 +246,7 @@ def targets_from_reconstruction(run: str | Path, store_path: str | Path, rows: S
     store = read_store(store_path)
     rows = _check_rows(rows, len(store), "store")
     recon = reconstruct_store(model, payload, store.subset(np.asarray(rows)), Path(store_path).name)
-    targets = targets_from_store(recon, range(len(rows)), size=size or store.attrs.get("patch_size"),
+    targets = targets_from_store(recon, range(len(rows)), size=size if size is not None else store.attrs.get("patch_size"),
                                  source=store_path, kind="reconstruction")
     for target, row in zip(targets, rows):
         target.header.update({"SYNROW": row, "SYNMODEL": model.name, "SYNCKPT": Path(run).name})

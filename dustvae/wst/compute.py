@@ -111,7 +111,8 @@ def compute_store(
     n = len(patch_set)
     if n == 0:
         raise DustvaeError("no patches to transform; check the patch options (--b-min, --max-masked)")
-    batch = int(batch_size or auto_batch_size(patch_set.patch_size, len(fields), J, torch_device, engine, L, boundary))
+    batch = int(batch_size if batch_size is not None else
+                auto_batch_size(patch_set.patch_size, len(fields), J, torch_device, engine, L, boundary))
     if batch < 1:
         raise DustvaeError(f"batch size {batch} must be positive")
     # The batch size is not part of the work's identity: it may be chosen from free (GPU) memory, and a
