@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from dustvae.io.patchfile import PatchSet
 from dustvae.wst import compute
 from dustvae.wst.compute import compute_store, work_dir_for
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_cli, run_main
 from helpers import synthetic_store, write_synthetic_store
 
 
@@ -139,3 +140,144 @@ def test_transform_settings_are_checked_before_any_work(tmp_path, flat_file, arg
     assert_user_error(run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", out, *args), fragment)
     assert_user_error(run_cli("make-dataset", tmp_path / "d.h5", "--maps", 3, *args), fragment)
     assert not out.exists() and not work_dir_for(out).exists() and not (tmp_path / "d.h5").exists()
+
+
+# -- sizes, values and messages: each crafted input or option is one line, exit 2, and nothing is written ----
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A store and a tiny run trained on it for two epochs (latent 8)."""
+    from dustvae.io.store import read_store
+    from dustvae.models.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("small")
+    store = write_synthetic_store(root / "c.h5")
+    train(read_store(store), root / "run", TrainConfig(latent_dim=8, epochs=2, batch_size=32), device="cpu", progress=False)
+    return store, root / "run"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("simulate", "{out}.fits", "--size", "100000"), "choose a smaller --size"),
+    (("simulate", "{out}.fits", "--nside", "8192"), "choose a smaller --nside"),
+    (("simulate", "{out}.fits", "--seed", "-1"), "--seed"),
+    (("synthesize", "{store}", "-o", "{out}.fits", "--size", "100000", "--quiet"), "choose a smaller --size"),
+    (("synthesize", "{store}", "-o", "{out}.fits", "--size", "0", "--quiet"), "map size 0"),
+    (("synthesize", "{store}", "-o", "{out}.fits", "--lr", "nan", "--quiet"), "--lr nan"),
+    (("synthesize", "{store}", "-o", "{out}.fits", "--lr", "0", "--quiet"), "--lr 0.0"),
+    (("sample", "{run}", "-o", "{out}.h5", "--seed", "-1"), "--seed"),
+    (("compute-wst", "{store}", "-o", "{out}.h5", "--batch-size", "0"), "--batch-size"),
+    (("train", "{store}", "--latent", "8", "-o", "{out}", "--lr", "inf", "--quiet"), "--lr (inf)"),
+    (("sample", "{run}", "-n", str(10**12), "-o", "{out}.h5"), "out of memory"),
+])
+def test_sizes_and_values_that_cannot_work_are_one_line(tmp_path, capsys, small_run, args, fragment):
+    store, run = small_run
+    out = tmp_path / "out"
+    args = [a.format(store=store, run=run, out=out) for a in args]
+    assert_user_error(run_main(capsys, *args), fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_checks_its_options_before_its_output(tmp_path, capsys):
+    out = tmp_path / "s.fits"
+    out.write_bytes(b"the user's file")
+    assert_user_error(run_main(capsys, "simulate", out, "--size", "64", "--slope", "9"), "slope")
+    assert_user_error(run_main(capsys, "simulate", out, "--size", "64"), "exists")
+    assert out.read_bytes() == b"the user's file"
+
+
+def test_figures_refuse_results_they_cannot_draw(tmp_path, capsys, small_run):
+    store, run = small_run
+    results = tmp_path / "r.json"
+    assert run_main(capsys, "evaluate", store, "--model", run, "--baselines", "rwst1", "-o", results).returncode == 0
+    good = json.loads(results.read_text())
+    renamed = json.loads(results.read_text())
+    renamed["compressors"]["mine"] = renamed["compressors"].pop("vae-8")
+    no_pair = json.loads(results.read_text())
+    del no_pair["compressors"]["rwst1"]["per_pair"]
+    for content, fragment in ((renamed, "'mine' has no example reconstructions"), (no_pair, "'rwst1'")):
+        results.write_text(json.dumps(content))
+        assert_user_error(run_main(capsys, "figures", results, "-o", tmp_path / "figs"), fragment, "per_pair" if content is no_pair else "renamed")
+        assert not (tmp_path / "figs").exists()
+    assert good["compressors"]["vae-8"]["per_pair"]
+
+
+def _fake_validation(values):
+    """A stand-in for the validation pass that reports ``values`` in turn (NaN included)."""
+    calls = iter(values)
+
+    def evaluate_split(model, x_std, beta, batch=512):
+        rmse = next(calls)
+        return {"val_loss": rmse**2, "val_rec": rmse**2, "val_kl": 0.0, "val_rmse_log2": rmse, "val_rmse_std": rmse}
+    return evaluate_split
+
+
+def test_a_run_whose_validation_error_becomes_nan_stops_and_keeps_finite_checkpoints(tmp_path, capsys, monkeypatch):
+    from dustvae.models.checkpoint import load_checkpoint
+
+    training = importlib.import_module("dustvae.models.train")  # the module, not the function the package exports
+    store = write_synthetic_store(tmp_path / "c.h5")
+    monkeypatch.setattr(training, "evaluate_split", _fake_validation([0.3, 0.2, float("nan")]))
+    run = tmp_path / "run"
+    proc = run_main(capsys, "train", store, "--latent", 8, "-o", run, "--epochs", 5, "--warmup", 0, "--quiet")
+    assert_user_error(proc, "epoch 3: validation RMSE is nan", "last.pt keeps epoch 2 and best.pt epoch 2")
+    last, best = load_checkpoint(run / "last.pt"), load_checkpoint(run / "best.pt")
+    assert last["epoch"] == 1 and best["best_epoch"] == 2 and best["best_val_rmse"] == 0.2
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_kept_warmup_epoch_and_a_resume_that_trains_nothing_are_said(tmp_path, capsys, monkeypatch):
+    training = importlib.import_module("dustvae.models.train")
+    store = write_synthetic_store(tmp_path / "c.h5")
+    monkeypatch.setattr(training, "evaluate_split", _fake_validation([0.2, 0.3, 0.4]))
+    run = tmp_path / "run"
+    proc = run_main(capsys, "train", store, "--latent", 8, "-o", run, "--epochs", 3, "--warmup", 3, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "kept epoch 3" in proc.stdout and "warm-up epochs (the first 3, see --warmup) are kept as best" in proc.stdout
+    assert "epoch 1 was lower (0.2000)" in proc.stdout
+    assert "kept as best.pt whatever its validation RMSE" in " ".join(run_main(capsys, "train", "--help").stdout.split())
+
+    before = _files(run)
+    proc = run_main(capsys, "train", store, "--latent", 8, "-o", run, "--epochs", 2, "--warmup", 3, "--resume", "--quiet")
+    assert_user_error(proc, "--epochs 2 is fewer than the 3 epochs")
+    proc = run_main(capsys, "train", store, "--latent", 8, "-o", run, "--epochs", 3, "--warmup", 3, "--resume", "--quiet")
+    assert proc.returncode == 0 and "nothing trained: the run had already stopped after 3 epochs" in proc.stdout
+    assert _files(run) == before
+
+
+def test_evaluate_refuses_a_run_that_train_is_writing(tmp_path, capsys, small_run):
+    import fcntl
+    import shutil
+
+    store, run = small_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with open(copy / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as `dustvae train` holds it
+        proc = run_main(capsys, "evaluate", store, "--model", copy, "--baselines", "rwst1", "-o", tmp_path / "r.json")
+        assert_user_error(proc, "`dustvae train` is still writing this run")
+    assert not (tmp_path / "r.json").exists()
+    assert run_main(capsys, "evaluate", store, "--model", copy, "--baselines", "rwst1", "-o", tmp_path / "r.json").returncode == 0
+
+
+def test_plot_map_draws_q_and_u_without_i(tmp_path, capsys):
+    from dustvae.io.maps import write_flat_map
+
+    rng = np.random.default_rng(0)
+    path = write_flat_map(tmp_path / "s.fits", {"Q": rng.normal(size=(32, 32)), "U": rng.normal(size=(32, 32))},
+                          pixel_scale_arcmin=5.0, periodic=True)
+    assert_user_error(run_main(capsys, "plot-map", path), "--fields")
+    assert "--fields" in run_main(capsys, "plot-map", "--help").stdout
+    assert run_main(capsys, "plot-map", path, "--fields", "Q,U").returncode == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct", "sample", "interpolate", "fit-prior"])
+def test_device_and_overwrite_have_help(capsys, command):
+    text = " ".join(run_main(capsys, command, "--help").stdout.split())
+    assert "--device TEXT auto (a GPU when there is one), cpu or cuda." in text
+    assert "--overwrite Replace" in text

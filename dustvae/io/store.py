@@ -109,9 +109,10 @@ class CoefficientStore:
         """Rows of one row dataset (the same call as :meth:`StoreReader.read`)."""
         return getattr(self, name)[rows]
 
-    def blocks(self, name: str = "coeffs", size: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first row, rows)`` of one row dataset, ``size`` rows at a time (as :meth:`StoreReader.blocks`)."""
+    def blocks(self, name: str = "coeffs", size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` of one row dataset, ``size`` rows (default :data:`BLOCK_ROWS`) at a time."""
         data = getattr(self, name)
+        size = BLOCK_ROWS if size is None else size
         for start in range(0, len(self), size):
             yield start, data[start : start + size]
 
@@ -329,8 +330,9 @@ class StoreReader:
             return self.amplitude[rows]
         return hdf5.read(self._datasets[name], self.path, rows)
 
-    def blocks(self, name: str = "coeffs", size: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first row, rows)`` of one row dataset, ``size`` rows at a time."""
+    def blocks(self, name: str = "coeffs", size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` of one row dataset, ``size`` rows (default :data:`BLOCK_ROWS`) at a time."""
+        size = BLOCK_ROWS if size is None else size
         for start in range(0, self.n_rows, size):
             yield start, self.read(name, slice(start, start + size))
 
