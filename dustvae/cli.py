@@ -622,14 +622,14 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
     """Decode the straight latent path between patches --from and --to of COEFFS."""
     from .io.store import write_store
     from .models.apply import interpolate_store
+    from .numerics import rmse
 
     if output is not None:
         _check_output(output, overwrite, ckpt, coeffs)
     model, payload, store = _model_and_store(ckpt, coeffs, device)
     path, weights = interpolate_store(model, payload, store, start, stop, steps, coeffs.name)
     for w, vec in zip(weights, path.coeffs):
-        d0 = float(np.sqrt(np.mean((vec - store.coeffs[start]) ** 2)))
-        d1 = float(np.sqrt(np.mean((vec - store.coeffs[stop]) ** 2)))
+        d0, d1 = rmse(vec, store.coeffs[start]), rmse(vec, store.coeffs[stop])
         click.echo(f"t={w:.3f}  RMSE to patch {start}: {d0:.4f}  to patch {stop}: {d1:.4f}")
     if output is not None:
         write_store(output, path)

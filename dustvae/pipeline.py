@@ -7,7 +7,6 @@ done (an interrupted training resumes from its last epoch).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,7 +36,9 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
              say: Callable[[str], None] = print, figures: bool = True) -> dict:
     """Run (or resume) the chain under ``out``; return the results dictionary."""
     from .analysis import registry
-    from .analysis.evaluate import evaluate, markdown_table, write_results
+    from .analysis.evaluate import evaluate
+    from .analysis.results import read_results, write_results
+    from .analysis.tables import markdown_table
     from .models.train import TrainConfig, train_unless_finished
     from .models.vae import model_name
     from .wst.dataset import DatasetSpec, make_dataset
@@ -68,7 +69,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     results_path = out / "results.json"
     if results_path.exists():
         say(f"[4/4] evaluation: reusing {results_path}")
-        results = json.loads(results_path.read_text())
+        results = read_results(results_path)
     else:
         say(f"[4/4] evaluation on the test split -> {results_path}")
         results = evaluate(store, checkpoints, store_path=data, device="cpu", progress=progress)

@@ -32,6 +32,7 @@ from dustvae.models.apply import decode_array, encode_array
 from dustvae.models.checkpoint import load_model
 from dustvae.models.train import TrainConfig, train_unless_finished
 from dustvae.models.vae import model_name
+from dustvae.numerics import rmse
 from dustvae.pipeline import DemoPlan
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
@@ -45,10 +46,6 @@ def training_subset(store, fraction: float, seed: int = 0):
     kept = set(order[: max(1, int(round(fraction * train_maps.size)))].tolist())
     keep = (store.split != 0) | np.isin(store.map_index, list(kept))
     return store.subset(keep), len(kept)
-
-
-def rmse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
 def plot(results: dict, out_dir: Path) -> None:

@@ -30,14 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dustvae.analysis.evaluate import evaluate, write_results
+from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.figures import make_figures
+from dustvae.analysis.results import read_results, write_results
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.models.apply import encode_array, decode_array
 from dustvae.models.checkpoint import load_checkpoint, load_model
 from dustvae.models.loss import kl_divergence
 from dustvae.models.train import DEFAULT_BETA, TrainConfig, train_unless_finished
+from dustvae.numerics import rmse
 from dustvae.pipeline import DemoPlan, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +58,7 @@ def validation_point(store, ckpt: Path) -> dict:
     mean, logvar = encode_array(model, val)
     recon = decode_array(model, mean)
     kl = kl_divergence(torch.from_numpy(mean), torch.from_numpy(logvar)).mean().item()
-    return {"val_rmse_log2": float(np.sqrt(np.mean((recon - val) ** 2))), "val_kl": kl,
+    return {"val_rmse_log2": rmse(recon, val), "val_kl": kl,
             "beta": payload["train_config"]["beta"], "epochs": payload["train_config"]["epochs"],
             "best_epoch": payload["epoch"] + 1}
 
@@ -78,7 +80,7 @@ def main() -> None:
     for latent in plan.latents:  # the variants that start where PCA ends
         config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience, linear_path=True, pca_init=True)
         checkpoints.append(trained(store, out / config.name, config))
-    results = json.loads((out / "results.json").read_text())
+    results = read_results(out / "results.json")
     if not all(Path(c).parent.name in results["compressors"] for c in checkpoints) or "generative_fitted" not in results["compressors"]["vae-85"]:
         print("evaluating VAE-1, VAE-2, the variants and the baselines on the test split", flush=True)
         write_results(out / "results.json", evaluate(store, checkpoints, store_path=out / "data.h5"))

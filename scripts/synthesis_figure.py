@@ -28,7 +28,6 @@ to ``results.json`` under ``synthesis``; the figure of the first patch to
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import shutil
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from dustvae.analysis import registry
+from dustvae.analysis.results import read_results, write_results
 from dustvae.baselines import PCACompressor, RWSTCompressor
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Syntheses run in this many one-thread processes.")
     args = parser.parse_args()
     results_path = args.run / "results.json"
-    results = json.loads(results_path.read_text())
+    results = read_results(results_path)
     store = read_store(args.run / "data.h5")
     layout = CoefficientLayout.from_attrs(store.attrs)
     size = int(store.attrs["patch_size"])
@@ -156,10 +156,9 @@ def main() -> None:
         "seconds_per_map_median": float(np.median(seconds)) if seconds else None,
         "wall_seconds": time.perf_counter() - tic,
     }
-    results = json.loads(results_path.read_text())  # re-read: only the synthesis entry changes
+    results = read_results(results_path)  # re-read: only the synthesis entry changes
     results["synthesis"] = synthesis
-    with atomic_path(results_path) as tmp:
-        tmp.write_text(json.dumps(results, indent=1))
+    write_results(results_path, results)
     for name, row in per_compressor.items():
         print(f"{name:>14}: spectrum RMS {row['spectrum_rms_log2']:.3f} log2, pixel W1 {row['pixel_distance']:.3f}")
 

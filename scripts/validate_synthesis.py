@@ -32,6 +32,7 @@ import numpy as np
 from _bench import Report
 from dustvae import defaults
 from dustvae.io.atomic import atomic_path
+from dustvae.numerics import rmse
 from dustvae.sky.filaments import FilamentParams, simulate_filaments
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.synthesis import Target, synthesize
@@ -65,13 +66,13 @@ def validate(original: np.ndarray, steps: int, device, seed: int) -> dict:
     result = synthesize(target, steps=steps, seed=seed, device=device, progress=True)
     x = (result.maps / target.amplitude)[None].astype(np.float32)
     means = scattering_means(x, boundary="periodic", engine="kymatio")
-    rmse = float(np.sqrt(np.mean((normalise(means.s1, means.s2, target.layout)[0] - target.vector) ** 2)))
+    error = rmse(normalise(means.s1, means.s2, target.layout)[0], target.vector)
     gaussians = [gaussian_counterpart(original, s) for s in range(5)]
     return {
         "iterations": result.iterations,
         "seconds": result.seconds,
         "loss_factor": result.initial_loss / result.final_loss,
-        "wst_rmse_log2": rmse,
+        "wst_rmse_log2": error,
         "spectrum_log2_ratio": spectrum_error(original, result.maps).tolist(),
         "pixel_distance": pixel_distance(original, result.maps),
         "pixel_distance_gaussian": [pixel_distance(original, g) for g in gaussians],

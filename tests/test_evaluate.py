@@ -18,6 +18,7 @@ from dustvae.analysis import registry
 from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.metrics import energy_distance, noise_floor, reconstruction_metrics
 from dustvae.analysis.physics import label_r2, label_targets
+from dustvae.analysis.results import RESULTS_VERSION
 from dustvae.baselines import RWSTCompressor
 from dustvae.io.store import read_store, write_store
 from dustvae.models.apply import decode_array, encode_array
@@ -55,14 +56,15 @@ def test_evaluate_writes_results_and_table(trained, tmp_path):
     work, data = trained
     out = tmp_path / "results.json"
     proc = run_cli("evaluate", data, "--model", work / "vae-85", "-o", out, check=True)
-    assert "| compressor |" in proc.stdout and "vae-85" in proc.stdout and "rwst1" in proc.stdout
+    assert "| compressor |" in proc.stdout and "| VAE-2 |" in proc.stdout and "| RWST Model 1 |" in proc.stdout
     results = json.loads(out.read_text())
+    assert results["format"] == "dustvae-results" and results["format_version"] == RESULTS_VERSION
     names = set(results["compressors"])
     assert names == {"vae-85", "rwst1", "rwst2", "pca-85"}
     for name, row in results["compressors"].items():
         assert isinstance(row["latent"], int) and row["rmse_log2"] > 0
         assert row["rmse_std"] > 0 and row["rmse_to_map_mean_log2"] > 0 and "label_r2" in row
-    assert results["noise_floor"]["rmse_log2"] > 0 and "noise floor" in proc.stdout
+    assert results["noise_floor"]["rmse_log2"] > 0 and "| Noise floor (within-map scatter) |" in proc.stdout
     assert results["compressors"]["rwst1"]["latent"] == 130 and results["compressors"]["rwst2"]["latent"] == 170
     assert "energy_distance" in results["compressors"]["vae-85"]["generative"]
     store = read_store(data)

@@ -9,7 +9,6 @@ test split is only ever reconstructed and scored, never fitted.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from .._version import __version__
 from ..baselines import PCACompressor, RWSTCompressor
 from ..compressor import Compressor
 from ..errors import DustvaeError
-from ..io.atomic import atomic_path, sha256sum
+from ..io.atomic import sha256sum
 from ..io.store import SPLIT_NAMES, CoefficientStore
 from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
@@ -31,8 +30,13 @@ from ..models.apply import check_compatible, fit_latent_prior
 from ..progress import Stages
 from ..wst.layout import CoefficientLayout
 from . import registry
-from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, standardised_rmse
+from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, rmse, standardised_rmse
 from .physics import ORIENTATIONS, REGRESSORS, label_r2, label_targets
+from .results import write_results
+from .tables import markdown_table
+
+# write_results and markdown_table live in .results and .tables; the command line imports them from here too.
+__all__ = ["evaluate", "markdown_table", "pca_rmse_curve", "write_results"]
 
 BASELINES = ("rwst1", "rwst2", "pca")
 #: Test patches whose reconstructions are kept for figures.
@@ -45,8 +49,7 @@ PCA_CURVE_SIZES = (4, 8, 16, 32, 64, 85, 128, 170, 256, 340)
 
 def pca_rmse_curve(pca: PCACompressor, test: np.ndarray, sizes=PCA_CURVE_SIZES) -> dict[str, float]:
     """Test RMSE of a fitted PCA truncated to each size, in the units of the arrays it was fitted on."""
-    return {str(d): float(np.sqrt(np.mean((pca.truncated(d).reconstruct(test) - test) ** 2)))
-            for d in sizes if d <= pca.latent_dim}
+    return {str(d): rmse(pca.truncated(d).reconstruct(test), test) for d in sizes if d <= pca.latent_dim}
 
 
 def _timed(func, *args):
@@ -143,7 +146,7 @@ class _PCAFits:
         """Reconstruction (log2 units) and errors of the PCA fitted in the standardised space."""
         recon = self.standardised.truncated(latent_dim).reconstruct(split.standardise(split.test.coeffs))
         recon = recon * split.scale + split.mean
-        return recon, {"rmse_log2": float(np.sqrt(np.mean((recon - split.test.coeffs) ** 2))),
+        return recon, {"rmse_log2": rmse(recon, split.test.coeffs),
                        "rmse_std": standardised_rmse(split.test.coeffs, recon, split.scale)}
 
 
@@ -319,7 +322,7 @@ def _score(compressor: Compressor, extra: dict, split: _Split, layout: Coefficie
     row = {"latent": int(compressor.latent_dim), **reconstruction_metrics(test.coeffs, recon, layout),
            "rmse_std": standardised_rmse(test.coeffs, recon, split.scale)}
     if floor is not None:
-        row["rmse_to_map_mean_log2"] = float(np.sqrt(np.mean((recon - split.map_mean) ** 2)))
+        row["rmse_to_map_mean_log2"] = rmse(recon, split.map_mean)
         row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon, split.scale)
     if isinstance(compressor, PCACompressor):
         recon_std_fit, std_fit = pcas.standardised_row(compressor.latent_dim, split)
@@ -344,52 +347,3 @@ def _generative(compressor: VAECompressor, split: _Split, seed: int) -> dict:
                                                          reference, split.scale),
                                     "prior": fitted.summary(), "components": fitted.n_components}
     return out
-
-
-def write_results(path: str | Path, results: dict) -> Path:
-    """Write results JSON atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(results, indent=1))
-    return Path(path)
-
-
-def _fmt(value, digits: int = 4) -> str:
-    return "--" if value is None else f"{value:.{digits}f}"
-
-
-def markdown_table(results: dict) -> str:
-    """The headline numbers as Markdown: errors (best RMSE first) with the noise floor, then label R^2."""
-    comp = results["compressors"]
-    rows = sorted(comp.items(), key=lambda item: item[1]["rmse_log2"])
-    lines = ["| compressor | latents | RMSE (log2) | RMSE (std.) | RMSE to map mean (log2) | mean rel. err. S1 | "
-             "mean rel. err. S2/S1 | encode ms/patch |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, row in rows:
-        lines.append(f"| {name} | {row['latent']} | {row['rmse_log2']:.4f} | {_fmt(row.get('rmse_std'))} | "
-                     f"{_fmt(row.get('rmse_to_map_mean_log2'))} | {row['rel_err_s1']:.4f} | "
-                     f"{row['rel_err_s2_over_s1']:.4f} | {row['encode_ms_per_patch']:.3f} |")
-    floor = results.get("noise_floor")
-    if floor:
-        lines.append(f"| noise floor (within-map scatter) | -- | {floor['rmse_log2']:.4f} | {_fmt(floor.get('rmse_std'))} "
-                     "| -- | -- | -- | -- |")
-    test = results["test"]
-    lines.append("")
-    lines.append(f"Test set: {test['n_patches']} patches from {test['n_maps']} maps ({test['split']}).")
-    regression = results.get("label_regression")
-    if regression:
-        lines += ["", "Held-out R^2 of each label regressed on the code (ridge / gradient boosting):", ""]
-        targets = regression["targets"]
-        lines.append("| code | " + " | ".join(targets) + " |")
-        lines.append("|---|" + "---:|" * len(targets))
-        coded = [(n, comp[n].get("label_r2")) for n in registry.ordered(comp)]
-        coded.append(("full vector", regression.get("full_vector")))
-        for name, r2 in coded:
-            if r2:
-                cells = [f"{_fmt(r2['ridge'].get(t), 2)} / {_fmt(r2['boosting'].get(t), 2)}" for t in targets]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        if regression.get("skipped"):
-            lines.append("")
-            lines.append("Labels not regressed: " + "; ".join(f"{k} ({v})" for k, v in regression["skipped"].items()) + ".")
-    for note in results.get("notes", []):
-        lines.append(f"Note: {note}")
-    return "\n".join(lines)

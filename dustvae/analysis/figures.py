@@ -27,6 +27,7 @@ from ..progress import Stages  # noqa: E402
 from . import registry  # noqa: E402
 from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
 from .registry import OKABE_ITO  # noqa: E402
+from .results import read_results  # noqa: E402
 from ..wst.layout import CoefficientLayout  # noqa: E402
 
 STYLE = {
@@ -382,32 +383,6 @@ FIGURES = ("training_curves", "coefficients", "error_per_pair", "error_per_layer
            "label_r2", "latent_space", "interpolation", "prior_samples", "beta_tradeoff")
 
 
-#: What every results file written by `dustvae evaluate` holds (the figures read these).
-RESULTS_KEYS = {"compressors": dict, "inputs": dict, "examples": dict, "test": dict}
-
-
-def read_results(path: Path) -> dict:
-    """A results file, checked for what the figures read; one-line errors otherwise."""
-    what = f"{path}: not a results file written by `dustvae evaluate`"
-    try:
-        results = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DustvaeError(f"{what} (not JSON: {exc})") from None
-    if not isinstance(results, dict):
-        raise DustvaeError(f"{what} (a JSON {type(results).__name__}, not an object)")
-    for key, kind in RESULTS_KEYS.items():
-        if not isinstance(results.get(key), kind):
-            raise DustvaeError(f"{what} (no {key!r} entry); write it again with `dustvae evaluate`")
-    if not results["compressors"]:
-        raise DustvaeError(f"{path}: compares no compressor; nothing to draw")
-    if not isinstance(results["inputs"].get("layout"), dict):
-        raise DustvaeError(f"{what} (no coefficient layout under 'inputs')")
-    for name, row in results["compressors"].items():
-        if not isinstance(row, dict) or "rmse_log2" not in row or "latent" not in row:
-            raise DustvaeError(f"{what} (compressor {name!r} has no rmse_log2/latent)")
-    return results
-
-
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -467,8 +442,6 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     ``progress`` shows a bar over the figures and the model work they need.
     """
     results_path = Path(results_path)
-    if not results_path.exists():
-        raise DustvaeError(f"{results_path}: no such results file; run `dustvae evaluate` first")
     results = read_results(results_path)
     compressors = results["compressors"]
     base = results_path.parent

@@ -11,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from ..numerics import rmse
 from ..wst.layout import CoefficientLayout
+
+__all__ = ["energy_distance", "generative_metrics", "map_means", "noise_floor", "reconstruction_metrics", "rmse",
+           "standardised_rmse"]
 
 
 def _summary(delta: np.ndarray) -> dict:
     return {
-        "rmse_log2": float(np.sqrt(np.mean(delta**2))),
+        "rmse_log2": rmse(delta, 0.0),
         "mean_rel_err": float(np.mean(np.abs(np.exp2(delta) - 1.0))),
     }
 
@@ -26,10 +30,10 @@ def reconstruction_metrics(truth: np.ndarray, recon: np.ndarray, layout: Coeffic
     delta = np.asarray(recon, np.float64) - np.asarray(truth, np.float64)
     s1, s2 = layout.select(layer=1), layout.select(layer=2)
     out = {
-        "rmse_log2": float(np.sqrt(np.mean(delta**2))),
+        "rmse_log2": rmse(delta, 0.0),
         "rel_err_s1": float(np.mean(np.abs(np.exp2(delta[:, s1]) - 1.0))),
         "rel_err_s2_over_s1": float(np.mean(np.abs(np.exp2(delta[:, s2]) - 1.0))),
-        "rmse_per_patch_median": float(np.median(np.sqrt(np.mean(delta**2, axis=1)))),
+        "rmse_per_patch_median": float(np.median(rmse(delta, 0.0, axis=1))),
         "per_field": {f: _summary(delta[:, layout.select(field=f)]) for f in layout.fields},
         "per_layer": {str(k): _summary(delta[:, layout.select(layer=k)]) for k in (1, 2)},
         "per_field_layer": {f"{f}{k}": _summary(delta[:, layout.select(field=f, layer=k)]) for f in layout.fields for k in (1, 2)},
@@ -86,8 +90,8 @@ def noise_floor(X: np.ndarray, map_index: np.ndarray, layout: CoefficientLayout,
 
 def standardised_rmse(truth: np.ndarray, recon: np.ndarray, scale: np.ndarray) -> float:
     """RMSE after dividing each coefficient's error by ``scale`` (the training split's std)."""
-    delta = (np.asarray(recon, np.float64) - np.asarray(truth, np.float64)) / np.asarray(scale, np.float64)
-    return float(np.sqrt(np.mean(delta**2)))
+    scale = np.asarray(scale, np.float64)
+    return rmse(np.asarray(recon, np.float64) / scale, np.asarray(truth, np.float64) / scale)
 
 
 def energy_distance(a: np.ndarray, b: np.ndarray, max_points: int = 1000, seed: int = 0) -> float:

@@ -35,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import defaults
+from ..numerics import rmse
 from ..errors import DustvaeError
 from ..memory import check_memory
 from .targets import Target
@@ -100,7 +101,7 @@ class Synthesis:
 
     def rmse(self, target: np.ndarray) -> float:
         """Log2 RMSE of this map's vector against ``target``."""
-        return float(np.sqrt(np.mean((self.vector.astype(np.float64) - target) ** 2)))
+        return rmse(self.vector, target)
 
 
 def initial_map(target: Target, seed: int) -> torch.Tensor:

@@ -1,0 +1,148 @@
+"""The paper's sentences that compare compressors, built from a results file (LaTeX text).
+
+Every sentence that ranks two compressors reads their paired bootstrap
+interval (:mod:`dustvae.analysis.bootstrap`): one is called lower only
+when the interval of the difference excludes 0, and the two are said to
+tie when it covers 0. Results without intervals (format versions 1 and 2)
+are ranked by their point values and the sentence says that no interval
+was computed.
+"""
+
+from __future__ import annotations
+
+from . import registry
+from .tables import label, names
+
+NO_INTERVAL = " (no bootstrap interval in this results file)"
+
+
+def paired(results: dict, a: str, b: str, metric: str = "rmse_log2") -> tuple[float, list[float]] | None:
+    """Paired difference ``a - b`` of ``metric`` and its interval, or None when the results have none."""
+    for pair in (results.get("bootstrap") or {}).get("paired", []):
+        entry = pair["metrics"].get(metric)
+        if entry is None:
+            continue
+        if (pair["a"], pair["b"]) == (a, b):
+            return entry["difference"], list(entry["interval"])
+        if (pair["a"], pair["b"]) == (b, a):
+            return -entry["difference"], [-entry["interval"][1], -entry["interval"][0]]
+    return None
+
+
+def order(results: dict, a: str, b: str, metric: str = "rmse_log2") -> str | None:
+    """``"lower"``, ``"higher"`` or ``"ties"`` for ``a`` against ``b`` by their paired interval; None without one."""
+    found = paired(results, a, b, metric)
+    if found is None:
+        return None
+    _, (lo, hi) = found
+    return "lower" if hi < 0 else "higher" if lo > 0 else "ties"
+
+
+def _value(results: dict, name: str, metric: str) -> float:
+    row = results["compressors"][name]
+    if metric.startswith("rmse_log2_layer"):
+        return row["per_layer"][metric[-1]]["rmse_log2"]
+    return row[metric]
+
+
+def _has_intervals(results: dict) -> bool:
+    return bool((results.get("bootstrap") or {}).get("paired"))
+
+
+def ranked_text(results: dict, ranked: list[str], metric: str, digits: int = 3, paren: bool = False) -> str:
+    """``A 0.090 and B 0.092 (tied), C 0.135``: neighbours whose paired interval covers 0 grouped as tied.
+
+    ``paren`` writes ``A (0.090)`` instead.
+    """
+    groups: list[list[str]] = []
+    for n in ranked:
+        if groups and order(results, groups[-1][-1], n, metric) == "ties":
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+    value = lambda n: f"{_value(results, n, metric):.{digits}f}"  # noqa: E731
+    what = lambda n: f"{label(results, n)} ({value(n)})" if paren else f"{label(results, n)} {value(n)}"  # noqa: E731
+    text = ", ".join(" and ".join(map(what, g)) + (" (tied)" if len(g) > 1 else "") for g in groups)
+    return text + ("" if _has_intervals(results) or len(ranked) < 2 else NO_INTERVAL)
+
+
+def winner_sentence(results: dict, size: int) -> str:
+    """'at 85 numbers the order is PCA-85 0.112, VAE-2 + PCA start 0.115, VAE-2 0.149' (ties grouped)."""
+    comp = results["compressors"]
+    same = [n for n in names(results) if comp[n]["latent"] == size]
+    if not same:
+        return f"no compressor with {size} numbers was evaluated"
+    ranked = sorted(same, key=lambda n: comp[n]["rmse_log2"])
+    return f"at {size} numbers the order is {ranked_text(results, ranked, 'rmse_log2')}"
+
+
+def against_pca(results: dict, vae: str) -> str:
+    """'VAE-1's test RMSE is 50.4\\% above PCA-170's (difference 0.045 [0.040, 0.050])', or a tie."""
+    comp = results["compressors"]
+    row = comp.get(vae)
+    pca_name = f"pca-{row['latent']}" if row else None
+    if not row or pca_name not in comp:
+        return f"{registry.label(vae)} was not compared with PCA at its size in this run"
+    change = 100 * (row["rmse_log2"] / comp[pca_name]["rmse_log2"] - 1)
+    found = paired(results, vae, pca_name)
+    if found is None:
+        side = "above" if change > 0 else "below"
+        return f"{label(results, vae)}'s test RMSE is {abs(change):.1f}\\% {side} {label(results, pca_name)}'s{NO_INTERVAL}"
+    diff, (lo, hi) = found
+    bracket = f"difference {diff:.3f} [{lo:.3f}, {hi:.3f}]"
+    if lo <= 0 <= hi:
+        return (f"{label(results, vae)} ties with {label(results, pca_name)} in test RMSE ({change:+.1f}\\%; "
+                f"{bracket}, an interval that covers 0)")
+    side = "above" if diff > 0 else "below"
+    return f"{label(results, vae)}'s test RMSE is {abs(change):.1f}\\% {side} {label(results, pca_name)}'s ({bracket})"
+
+
+def _join(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
+def comparison_sentence(results: dict, vae: str) -> str:
+    """'VAE-1 (0.135) has a lower test RMSE than ...; a higher one than ...; and ties with ...'."""
+    comp = results["compressors"]
+    if vae not in comp:
+        return f"{registry.label(vae)} was not evaluated in this run"
+    mine = comp[vae]["rmse_log2"]
+    others = [n for n in names(results) if not registry.is_vae(n)]
+    describe = lambda n: f"{label(results, n)} with {comp[n]['latent']} numbers ({comp[n]['rmse_log2']:.3f})"  # noqa: E731
+    side = {n: order(results, vae, n) or ("lower" if mine < comp[n]["rmse_log2"] else "higher") for n in others}
+    lower = [describe(n) for n in others if side[n] == "lower"]
+    higher = [describe(n) for n in others if side[n] == "higher"]
+    ties = [describe(n) for n in others if side[n] == "ties"]
+    parts = []
+    if lower:
+        parts.append("a lower test RMSE than " + _join(lower))
+    if higher:
+        parts.append(("a higher one than " if lower else "a higher test RMSE than ") + _join(higher))
+    text = "; ".join(parts)
+    if ties:
+        text += ("; and " if parts else "") + "ties with " + _join(ties)
+    if not parts:
+        return f"{label(results, vae)} ({mine:.3f}) " + text
+    return f"{label(results, vae)} ({mine:.3f}) has " + text + ("" if _has_intervals(results) else NO_INTERVAL)
+
+
+def best_sentence(results: dict, metric: str = "rmse_log2", digits: int | None = None) -> str:
+    """The lowest ``metric``, with every compressor tied with it: 'PCA-170 (170 latents), tied with ...'."""
+    comp = results["compressors"]
+    best = min(comp, key=lambda n: _value(results, n, metric))
+    tied = [n for n in names(results) if n != best and order(results, best, n, metric) == "ties"]
+    unit = "latents" if digits is None else "numbers"
+    what = lambda n: (f"{label(results, n)} ({comp[n]['latent']} {unit}"  # noqa: E731
+                      + ("" if digits is None else f", {_value(results, n, metric):.{digits}f}") + ")")
+    text = what(best) + (", tied with " + _join([what(n) for n in tied]) if tied else "")
+    return text + ("" if _has_intervals(results) else NO_INTERVAL)
+
+
+def best_map_mean(results: dict, top: int = 3) -> str:
+    """The lowest errors against the map mean, ties grouped; ``--`` when the results have none."""
+    comp = results["compressors"]
+    with_mean = [n for n in comp if comp[n].get("rmse_to_map_mean_log2") is not None]
+    if not with_mean:
+        return "--"
+    ranked = sorted(with_mean, key=lambda n: comp[n]["rmse_to_map_mean_log2"])[:top]
+    return ranked_text(results, ranked, "rmse_to_map_mean_log2", paren=True)
