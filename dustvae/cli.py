@@ -789,23 +789,34 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         click.echo(f"dustvae: error: {exc.strerror or exc}{where}; check the path and free space", err=True)
         return 2
-    except MemoryError as exc:  # an allocation the checks before it did not foresee
+    except (MemoryError, RuntimeError) as exc:  # an allocation the checks before it did not foresee
+        asked = _asked(exc)
+        if asked is None:  # a RuntimeError that is not about memory: a bug, shown as one
+            raise
         if _DEBUG["on"]:
             traceback.print_exc()
-        click.echo(f"dustvae: error: out of memory ({_asked(exc)}); give smaller inputs or sizes, or use a machine "
+        click.echo(f"dustvae: error: out of memory ({asked}); give smaller inputs or sizes, or use a machine "
                    f"with more memory", err=True)
         return 2
     return 0
 
 
-def _asked(exc: MemoryError) -> str:
-    """How much the failed allocation asked for: NumPy says so; otherwise what the exception says."""
+def _asked(exc: BaseException) -> str | None:
+    """What a failed allocation asked for (NumPy and torch say how much), or None when ``exc`` is not one."""
+    import re
+
     from .memory import format_bytes
 
     shape, dtype = getattr(exc, "shape", None), getattr(exc, "dtype", None)
-    if shape is not None and dtype is not None:
+    if isinstance(exc, MemoryError) and shape is not None and dtype is not None:  # NumPy's
         return f"{format_bytes(float(np.prod(shape, dtype=float)) * dtype.itemsize)} asked for an array of shape {tuple(shape)}"
-    return str(exc).splitlines()[0] if str(exc) else "an allocation failed"
+    text = str(exc)
+    torch_cpu = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", text)
+    if torch_cpu:
+        return f"{format_bytes(int(torch_cpu[1]))} asked for a tensor"
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # torch's on a GPU
+        return text.splitlines()[0] if text else "an allocation failed"
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

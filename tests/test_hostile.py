@@ -281,3 +281,16 @@ def test_device_and_overwrite_have_help(capsys, command):
     text = " ".join(run_main(capsys, command, "--help").stdout.split())
     assert "--device TEXT auto (a GPU when there is one), cpu or cuda." in text
     assert "--overwrite Replace" in text
+
+
+def test_out_of_memory_says_how_much_was_asked_for():
+    import torch
+
+    from dustvae.cli import _asked
+
+    for allocate, fragment in ((lambda: np.empty(2**50), "8.0 PiB asked for an array"),
+                               (lambda: torch.empty(2**50), "4.0 PiB asked for a tensor")):
+        with pytest.raises((MemoryError, RuntimeError)) as caught:
+            allocate()
+        assert fragment in _asked(caught.value)
+    assert _asked(RuntimeError("a bug, not memory")) is None  # shown as a traceback, as bugs are
