@@ -642,7 +642,7 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
 @click.option("--baselines", default="rwst1,rwst2,pca", show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca ('none' for none).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
-@click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the prior samples of the generative check.")
+@click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the prior samples of the generative check and of the bootstrap over test maps.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite, quiet):

@@ -30,6 +30,7 @@ from ..models.apply import check_compatible, fit_latent_prior
 from ..progress import Stages
 from ..wst.layout import CoefficientLayout
 from . import registry
+from .bootstrap import N_RESAMPLES, bootstrap, floor_terms, row_terms
 from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, rmse, standardised_rmse
 from .physics import ORIENTATIONS, REGRESSORS, label_r2, label_targets
 from .results import write_results
@@ -187,7 +188,8 @@ def _label_regression(store: CoefficientStore, split: _Split, notes: list[str]) 
 
 def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = BASELINES,
              *, store_path: str | Path | None = None, device: str = "cpu", seed: int = 0,
-             notes: list[str] | None = None, labels: bool = True, progress: bool = False) -> dict:
+             notes: list[str] | None = None, labels: bool = True, progress: bool = False,
+             n_resamples: int = N_RESAMPLES) -> dict:
     """Compare compressors on the store's test split; return the results dictionary.
 
     Every compressor gets, on the test rows: RMSE in log2 units and in the
@@ -201,6 +203,10 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     vectors, :func:`~dustvae.analysis.metrics.noise_floor`) and, when the
     store has labels and a training split, the held-out R^2 of each label
     regressed on each compressor's code (:mod:`dustvae.analysis.physics`).
+    When the test rows come from two maps or more, ``bootstrap`` holds
+    intervals over test maps of each compressor's figures and of the noise
+    floor, and paired differences between compressors
+    (:mod:`dustvae.analysis.bootstrap`).
 
     Parameters
     ----------
@@ -212,13 +218,19 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         Trained VAE checkpoints; PCA runs at each of their latent sizes.
     baselines : names
         Any of ``rwst1``, ``rwst2``, ``pca``.
+    seed : int
+        Seed of the prior samples and of the bootstrap's resamples.
     labels : bool
         Regress the store's labels on the codes (default). Off for quick
         evaluations such as latent-size sweeps.
     progress : bool
         Show a progress bar over the stages (the seconds of each are
         recorded under ``timings`` whether shown or not).
+    n_resamples : int
+        Bootstrap resamples of the test maps.
     """
+    if n_resamples < 1:
+        raise DustvaeError(f"the bootstrap needs at least one resample, not {n_resamples}")
     notes = notes if notes is not None else []
     bad = ~np.isfinite(store.coeffs).all(axis=1)
     if bad.any():
@@ -236,10 +248,12 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if train is not None and "pca" in baselines else []
     has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
     n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors)
-    stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes)
+    resampled = bool(compressors) and len(np.unique(test.map_index)) > 1
+    stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes) + resampled
                     + len(compressors) * (1 + has_labels) + n_vaes, "evaluate", progress)
     with stages:
-        results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, labels, notes, seed, stages)
+        results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, labels, notes, seed, stages,
+                            n_resamples if resampled else 0)
     return {**results, "inputs": {"store": str(store_path) if store_path else None,
                                   "store_sha256": sha256sum(store_path) if store_path else None,
                                   "store_fingerprint": store.fingerprint(), "layout": layout.to_attrs(),
@@ -249,8 +263,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
 
 
 def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
-              curve_sizes: list[int], labels: bool, notes: list[str], seed: int, stages: Stages) -> dict:
-    """The work of :func:`evaluate`, stage by stage."""
+              curve_sizes: list[int], labels: bool, notes: list[str], seed: int, stages: Stages,
+              n_resamples: int) -> dict:
+    """The work of :func:`evaluate`, stage by stage (no bootstrap when ``n_resamples`` is 0)."""
     test, train = split.test, split.train
     with stages.stage("noise floor"):
         floor = noise_floor(test.coeffs, test.map_index, layout, split.scale)
@@ -267,13 +282,14 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     results: dict[str, dict] = {}
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
     recon_examples: dict[str, list] = {}
+    terms: dict[str, dict] = {}  # per-row sums of each figure, for the bootstrap
     pcas = None
     if pca_sizes or curve_sizes:
         with stages.stage("PCA fits"):
             pcas = _PCAFits.fit(split, pca_sizes + curve_sizes)
     for compressor, extra in compressors:
         with stages.stage(compressor.name):
-            row, latent, recon, compressor = _score(compressor, extra, split, layout, floor, pcas)
+            row, latent, recon, compressor, terms[compressor.name] = _score(compressor, extra, split, layout, floor, pcas)
         if isinstance(compressor, VAECompressor):
             with stages.stage(f"{compressor.name} generative"):
                 row.update(_generative(compressor, split, seed))
@@ -283,6 +299,14 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
         results[compressor.name] = row
         recon_examples[compressor.name] = np.asarray(recon[:N_EXAMPLES], np.float64).tolist()
     examples["reconstructions"] = recon_examples
+    boot = None
+    if n_resamples:
+        with stages.stage("bootstrap"):
+            boot = bootstrap(terms, test.map_index, {n: r["latent"] for n, r in results.items()},
+                             floor_terms(test.coeffs, test.map_index, split.scale) if floor is not None else None,
+                             n_resamples=n_resamples, seed=seed)
+    elif results:
+        notes.append("bootstrap intervals skipped: the test rows come from one map, and maps are what it resamples")
     pca_curve, pca_curve_std = {}, {}
     if curve_sizes:
         with stages.stage("PCA curve"):
@@ -298,6 +322,7 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
         "test": {"n_patches": len(test), "n_maps": int(len(np.unique(test.map_index))),
                  "split": "store split (by map)" if store.split is not None else "whole store (no split)"},
         "noise_floor": floor,
+        "bootstrap": boot,
         "label_regression": regression.summary() if regression is not None else None,
         "versions": {"dustvae": __version__, "kymatio": kymatio.__version__, "torch": torch.__version__,
                      "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
@@ -309,8 +334,12 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
 
 
 def _score(compressor: Compressor, extra: dict, split: _Split, layout: CoefficientLayout, floor: dict | None,
-           pcas: "_PCAFits | None") -> tuple[dict, np.ndarray, np.ndarray, Compressor]:
-    """One compressor's metrics and timings on the test rows: (row, codes, reconstructions, the fitted compressor)."""
+           pcas: "_PCAFits | None") -> tuple[dict, np.ndarray, np.ndarray, Compressor, dict]:
+    """One compressor's metrics and timings on the test rows.
+
+    Returns (row, codes, reconstructions, the fitted compressor, the per-row
+    sums of its figures for the bootstrap).
+    """
     test, train = split.test, split.train
     fit_seconds = 0.0
     if isinstance(compressor, PCACompressor):
@@ -324,6 +353,7 @@ def _score(compressor: Compressor, extra: dict, split: _Split, layout: Coefficie
     if floor is not None:
         row["rmse_to_map_mean_log2"] = rmse(recon, split.map_mean)
         row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon, split.scale)
+    recon_std_fit = None
     if isinstance(compressor, PCACompressor):
         recon_std_fit, std_fit = pcas.standardised_row(compressor.latent_dim, split)
         row["fits"] = {"log2": {"rmse_log2": row["rmse_log2"], "rmse_std": row["rmse_std"]}, "standardised": std_fit}
@@ -332,7 +362,8 @@ def _score(compressor: Compressor, extra: dict, split: _Split, layout: Coefficie
             row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon_std_fit, split.scale)
     row.update({"fit_seconds": fit_seconds, "encode_ms_per_patch": 1e3 * encode_seconds / len(test),
                 "decode_ms_per_patch": 1e3 * decode_seconds / len(test), **extra})
-    return row, latent, recon, compressor
+    terms = row_terms(test.coeffs, recon, layout, split.scale, split.map_mean if floor is not None else None, recon_std_fit)
+    return row, latent, recon, compressor, terms
 
 
 def _generative(compressor: VAECompressor, split: _Split, seed: int) -> dict:

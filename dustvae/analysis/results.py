@@ -27,7 +27,7 @@ from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 
 RESULTS_FORMAT = "dustvae-results"
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 #: Top-level sections every version holds, and their JSON types.
 SECTIONS: dict[str, type] = {"compressors": dict, "inputs": dict, "examples": dict, "test": dict}
 #: Keys of each compressor row that the tables and figures read.
