@@ -28,8 +28,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.figures import make_figures
 from dustvae.analysis.results import read_results, write_results
