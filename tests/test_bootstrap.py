@@ -137,3 +137,26 @@ def test_intervals_reach_the_table_and_the_sentences():
     assert sentences.order(results, "rwst2", "pca-170") == "higher"
     assert sentences.winner_sentence(results, 170).startswith("at 170 numbers the order is PCA-170")
     assert "no bootstrap interval" not in sentences.winner_sentence(results, 170)
+
+
+def test_paper_tables_and_docs_page_carry_the_intervals(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dustvae.analysis.results import write_results
+
+    results = evaluate(split_store(n_maps=32), [], ["rwst1", "rwst2", "pca"], labels=False, n_resamples=300)
+    path = write_results(tmp_path / "results.json", results)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "make_paper_tables.py"), str(path), "--paper-dir",
+                           str(tmp_path / "paper"), "--docs-dir", str(tmp_path / "docs")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    tables = (tmp_path / "paper" / "tables.tex").read_text()
+    lo, hi = results["bootstrap"]["intervals"]["pca-85"]["rmse_log2"]
+    assert f"PCA-85 & 85 & {results['compressors']['pca-85']['rmse_log2']:.4f} [{lo:.4f}, {hi:.4f}]" in tables
+    assert "\\label{tab:paired}" in tables and "RWST Model 2 - PCA-170 &" in tables
+    macros = (tmp_path / "paper" / "macros.tex").read_text()
+    assert "no bootstrap interval" not in macros
+    rst = (tmp_path / "docs" / "results.rst").read_text()
+    assert "300 resamples of whole maps" in rst and "RWST Model 2 - PCA-170" in rst

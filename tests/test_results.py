@@ -91,6 +91,9 @@ def test_untagged_files_are_read_as_version_1(tmp_path):
     (lambda r: r["test"].pop("n_maps"), "'test' section lacks n_maps"),
     (lambda r: r["inputs"].pop("layout"), "no coefficient layout"),
     (lambda r: r.update(compressors={}), "compares no compressor"),
+    (lambda r: r.update(bootstrap={"n_resamples": 10}), "'bootstrap' section lacks seed"),
+    (lambda r: r.update(bootstrap={**with_pairs(r, {})["bootstrap"], "intervals": {"vae-1": {}}}),
+     "bootstrap intervals for compressors not in the file: vae-1"),
 ])
 def test_bad_results_are_one_line_errors(tmp_path, change, message):
     results = small_results(vae_85=0.15)
