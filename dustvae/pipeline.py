@@ -37,7 +37,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     """Run (or resume) the chain under ``out``; return the results dictionary."""
     from .analysis import registry
     from .analysis.evaluate import evaluate
-    from .analysis.results import read_results, write_results
+    from .analysis.results import RESULTS_VERSION, read_results, write_results
     from .analysis.tables import markdown_table
     from .models.train import TrainConfig, train_unless_finished
     from .models.vae import model_name
@@ -68,8 +68,10 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
 
     results_path = out / "results.json"
     if results_path.exists():
-        say(f"[4/4] evaluation: reusing {results_path}")
         results = read_results(results_path)
+        old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
+        say(f"[4/4] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, without bootstrap "
+            "intervals; delete it to evaluate again)" if old else ""))
     else:
         say(f"[4/4] evaluation on the test split -> {results_path}")
         results = evaluate(store, checkpoints, store_path=data, device="cpu", progress=progress)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.figures import make_figures
-from dustvae.analysis.results import read_results, write_results
+from dustvae.analysis.results import RESULTS_VERSION, read_results, write_results
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.models.apply import encode_array, decode_array
@@ -79,9 +79,14 @@ def main() -> None:
         config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience, linear_path=True, pca_init=True)
         checkpoints.append(trained(store, out / config.name, config))
     results = read_results(out / "results.json")
-    if not all(Path(c).parent.name in results["compressors"] for c in checkpoints) or "generative_fitted" not in results["compressors"]["vae-85"]:
+    if (not all(Path(c).parent.name in results["compressors"] for c in checkpoints)
+            or "generative_fitted" not in results["compressors"]["vae-85"]
+            or results["format_version"] < RESULTS_VERSION):  # an older file: evaluated again, no training needed
         print("evaluating VAE-1, VAE-2, the variants and the baselines on the test split", flush=True)
-        write_results(out / "results.json", evaluate(store, checkpoints, store_path=out / "data.h5"))
+        fresh = evaluate(store, checkpoints, store_path=out / "data.h5")
+        if "synthesis" in results:  # scripts/synthesis_figure.py's maps depend on the checkpoints only: kept
+            fresh["synthesis"] = results["synthesis"]
+        write_results(out / "results.json", fresh)
 
     sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}
     for latent in args.latents:

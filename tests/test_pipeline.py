@@ -22,3 +22,13 @@ def test_demo_chain_and_reuse(tmp_path):
     assert sum("reusing" in line for line in again) == 4
     assert (tmp_path / "results.json").stat().st_mtime_ns == stamp
     assert json.loads((tmp_path / "results.json").read_text())["compressors"]["rwst1"]["latent"] == 130
+    assert not any("without bootstrap intervals" in line for line in again)
+
+    # a results file of an older format is kept (it may hold rows the demo does not make), and the demo says so
+    old = json.loads((tmp_path / "results.json").read_text())
+    for key in ("format", "format_version", "bootstrap"):
+        old.pop(key)
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    third: list[str] = []
+    run_demo(tmp_path, plan, device="cpu", progress=False, say=third.append)
+    assert any("format 1, without bootstrap intervals; delete it to evaluate again" in line for line in third)

@@ -171,3 +171,12 @@ def test_comparison_and_best_sentences_state_ties():
     tied = with_pairs(results, {("pca-85", "vae-85"): (-0.03, -0.05, 0.01)})
     assert sentences.best_sentence(tied) == "PCA-85 (85 latents), tied with VAE-2 (85 latents)"
     assert sentences.best_map_mean(paired, top=2).startswith("PCA-85 (0.110), VAE-2 (0.140)")
+
+
+def test_an_evaluation_that_compares_nothing_is_refused():
+    from dustvae.analysis.evaluate import evaluate
+
+    from helpers import synthetic_store
+
+    with pytest.raises(DustvaeError, match=r"nothing to compare: .*pca skipped: the store has no training split"):
+        evaluate(synthetic_store(n=20, split=False), [], ["pca"])

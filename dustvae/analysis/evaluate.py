@@ -244,6 +244,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     test, train = split.test, split.train
     inputs = {"checkpoints": {}}
     compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs)
+    if not compressors:  # refused before any work: a results file must compare something
+        raise DustvaeError("nothing to compare: no model given and no baseline left"
+                           + (f" ({'; '.join(notes)})" if notes else "") + "; pass --model or --baselines")
     pca_sizes = [c.latent_dim for c, _ in compressors if isinstance(c, PCACompressor)]
     curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if train is not None and "pca" in baselines else []
     has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
