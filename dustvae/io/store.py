@@ -237,34 +237,10 @@ class StoreReader:
 
     def __init__(self, path: Path, h5: h5py.File, expect: Mapping[str, object] | None = None) -> None:
         self.path, self._h5 = path, h5
-        if _plain(h5.attrs.get("format")) != STORE_FORMAT:
-            raise DustvaeError(f"{path}: not a dustvae coefficient store; make one with `dustvae compute-wst MAP.fits`")
-        version = hdf5.int_attr(h5.attrs, "format_version", path, default=0)
-        if version > STORE_VERSION:
-            raise DustvaeError(f"{path}: store format {version} is newer than this dustvae reads ({STORE_VERSION}); upgrade dustvae")
-        missing = [k for k in _REQUIRED if k not in h5] + [a for a in _REQUIRED_ATTRS if a not in h5.attrs]
-        if missing:
-            raise DustvaeError(f"{path}: store lacks {', '.join(missing)}; it is damaged, compute it again")
+        self.attrs = self._check_attrs()
         hdf5.check_self_contained(h5, path)
-        self.attrs = {k: _plain(v) for k, v in h5.attrs.items()}
-        for key in ("J", "L", "vector_length"):
-            self.attrs[key] = hdf5.int_attr(h5.attrs, key, path)
-        for key in ("fields", "boundary", "normalisation"):
-            self.attrs[key] = hdf5.str_attr(h5.attrs, key, path)
-        if self.attrs["J"] < 1 or self.attrs["L"] < 1:
-            raise DustvaeError(f"{path}: J = {self.attrs['J']} and L = {self.attrs['L']} must be positive; the store is damaged")
-        coeffs = hdf5.dataset(h5, "coeffs", path, "f")
-        if coeffs.ndim != 2 or coeffs.shape[1] != self.attrs["vector_length"]:
-            columns = coeffs.shape[1] if coeffs.ndim == 2 else f"shape {coeffs.shape}, not 2"
-            raise DustvaeError(f"{path}: coeffs has {columns} columns but the store says {self.attrs['vector_length']}; it is damaged")
-        self.n_rows = n = coeffs.shape[0]
-        specs = _row_specs(n, self.attrs)
-        if specs["coeffs"][0][1] != self.attrs["vector_length"]:
-            raise DustvaeError(f"{path}: vector_length {self.attrs['vector_length']} does not fit J, L and fields "
-                               f"({specs['coeffs'][0][1]}); the store is damaged")
-        if any(len(h5[k].shape or ()) == 0 or h5[k].shape[0] != n for k in ROW_DATASETS if isinstance(h5[k], h5py.Dataset)):
-            raise DustvaeError(f"{path}: datasets have different numbers of rows; the store is damaged")
-        self._datasets = {name: hdf5.dataset(h5, name, path, kinds, shape) for name, (shape, _, kinds) in specs.items()}
+        self._datasets = self._check_datasets()
+        self.n_rows = n = self._datasets["coeffs"].shape[0]
         check_memory(n * (8 + 1 + 8 * (len(h5["labels"]) if isinstance(h5.get("labels"), h5py.Group) else 0)),
                      f"{path}: {n} rows", "the store is damaged or too large for this machine")
         self.theta = hdf5.read(hdf5.dataset(h5, "theta", path, "f", (self.attrs["L"],)), path)
@@ -275,20 +251,60 @@ class StoreReader:
             raise DustvaeError(f"{path}: amplitude of row {row} is {self.amplitude[row]}, not a positive number "
                                f"(NaN where unknown); the store is damaged")
         self.labels = self._read_labels()
-        self.split = None
-        if "split" in h5:
-            self.split = hdf5.read(hdf5.dataset(h5, "split", path, "iu", (n,)), path)
-            bad = ~np.isin(self.split, np.arange(len(SPLIT_NAMES)))
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise DustvaeError(f"{path}: split of row {row} is {self.split[row]}, not 0 (train), 1 (validation) "
-                                   f"or 2 (test); the store is damaged")
+        self.split = self._read_split()
         for key, wanted in (expect or {}).items():
             found = self.attrs.get(key)
             if str(found) != str(wanted):
                 raise DustvaeError(
                     f"{path}: {key} is {found} but {wanted} is needed; use a store computed with the same settings"
                 )
+
+    def _check_attrs(self) -> dict:
+        """The file's attributes, those of the layout checked and converted (J, L, vector_length int; fields text)."""
+        h5, path = self._h5, self.path
+        if _plain(h5.attrs.get("format")) != STORE_FORMAT:
+            raise DustvaeError(f"{path}: not a dustvae coefficient store; make one with `dustvae compute-wst MAP.fits`")
+        version = hdf5.int_attr(h5.attrs, "format_version", path, default=0)
+        if version > STORE_VERSION:
+            raise DustvaeError(f"{path}: store format {version} is newer than this dustvae reads ({STORE_VERSION}); upgrade dustvae")
+        missing = [k for k in _REQUIRED if k not in h5] + [a for a in _REQUIRED_ATTRS if a not in h5.attrs]
+        if missing:
+            raise DustvaeError(f"{path}: store lacks {', '.join(missing)}; it is damaged, compute it again")
+        attrs = {k: _plain(v) for k, v in h5.attrs.items()}
+        for key in ("J", "L", "vector_length"):
+            attrs[key] = hdf5.int_attr(h5.attrs, key, path)
+        for key in ("fields", "boundary", "normalisation"):
+            attrs[key] = hdf5.str_attr(h5.attrs, key, path)
+        if attrs["J"] < 1 or attrs["L"] < 1:
+            raise DustvaeError(f"{path}: J = {attrs['J']} and L = {attrs['L']} must be positive; the store is damaged")
+        return attrs
+
+    def _check_datasets(self) -> dict[str, h5py.Dataset]:
+        """The row datasets, each of the schema's kind of numbers and of the shape the layout gives it."""
+        h5, path, length = self._h5, self.path, self.attrs["vector_length"]
+        coeffs = hdf5.dataset(h5, "coeffs", path, "f")
+        if coeffs.ndim != 2 or coeffs.shape[1] != length:
+            columns = coeffs.shape[1] if coeffs.ndim == 2 else f"shape {coeffs.shape}, not 2"
+            raise DustvaeError(f"{path}: coeffs has {columns} columns but the store says {length}; it is damaged")
+        n = coeffs.shape[0]
+        specs = _row_specs(n, self.attrs)
+        if specs["coeffs"][0][1] != length:
+            raise DustvaeError(f"{path}: vector_length {length} does not fit J, L and fields "
+                               f"({specs['coeffs'][0][1]}); the store is damaged")
+        if any(len(h5[k].shape or ()) == 0 or h5[k].shape[0] != n for k in ROW_DATASETS if isinstance(h5[k], h5py.Dataset)):
+            raise DustvaeError(f"{path}: datasets have different numbers of rows; the store is damaged")
+        return {name: hdf5.dataset(h5, name, path, kinds, shape) for name, (shape, _, kinds) in specs.items()}
+
+    def _read_split(self) -> np.ndarray | None:
+        if "split" not in self._h5:
+            return None
+        split = hdf5.read(hdf5.dataset(self._h5, "split", self.path, "iu", (self.n_rows,)), self.path)
+        bad = ~np.isin(split, np.arange(len(SPLIT_NAMES)))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DustvaeError(f"{self.path}: split of row {row} is {split[row]}, not 0 (train), 1 (validation) "
+                               f"or 2 (test); the store is damaged")
+        return split
 
     def _read_labels(self) -> dict[str, np.ndarray]:
         group = self._h5.get("labels")
@@ -338,7 +354,7 @@ class StoreReader:
 
     def load(self, columns: Sequence[str] = ROW_DATASETS, splits: Sequence[str] | None = None,
              finite: bool = False) -> CoefficientStore:
-        """The store in memory: the row datasets ``columns`` (None for the others), the rows of ``splits``.
+        """The store in memory: the row datasets ``columns`` (``coeffs`` always; None for the others), the rows of ``splits``.
 
         ``splits`` (e.g. ``("train", "validation")``) keeps the rows of those
         splits of a split store, and every row of a store without a split;

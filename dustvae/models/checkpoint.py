@@ -12,7 +12,6 @@ beside them than an optimizer state and generator states take.
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +19,7 @@ import torch
 
 from .._version import __version__
 from ..errors import DustvaeError
+from ..io.archive import check_stored_zip
 from ..io.atomic import write_bytes_atomic
 from ..memory import format_bytes
 from .vae import DilatedConvVAE
@@ -56,7 +56,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             if (path / name).exists():
                 return load_checkpoint(path / name, map_location)
         raise DustvaeError(f"{path}: run directory holds no best.pt or last.pt")
-    _check_archive(path)
+    check_stored_zip(path, "dustvae checkpoint", "it is damaged or of another program")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many kinds on damaged or foreign files
@@ -65,23 +65,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise DustvaeError(f"{path}: not a dustvae checkpoint")
     _check_tensors(payload, path)
     return payload
-
-
-def _check_archive(path: Path) -> None:
-    """Refuse a checkpoint whose zip entries are compressed or claim more bytes than the file holds."""
-    size = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DustvaeError(f"{path}: not a readable dustvae checkpoint (not a zip archive); it is damaged or of "
-                           f"another program") from exc
-    for entry in entries:
-        if entry.compress_type != zipfile.ZIP_STORED:
-            raise DustvaeError(f"{path}: entry {entry.filename} is compressed, which `dustvae train` never writes; "
-                               f"it is not a dustvae checkpoint")
-        if entry.header_offset + entry.file_size > size:
-            raise DustvaeError(f"{path}: entry {entry.filename} claims more bytes than the file holds; it is damaged")
 
 
 def _tensors(value, where: str = "") -> Iterator[tuple[str, torch.Tensor]]:

@@ -25,7 +25,6 @@ decodes its draws.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DustvaeError
+from ..io.archive import check_stored_zip
 from ..io.atomic import atomic_path
 
 #: Latent densities ``dustvae sample --prior`` offers.
@@ -145,26 +145,12 @@ def save_prior(path: str | Path, prior: LatentPrior) -> Path:
     return Path(path)
 
 
-def _check_archive(path: Path) -> None:
-    """Refuse a prior file whose arrays would inflate beyond the file: :func:`save_prior` writes them uncompressed."""
-    size = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DustvaeError(f"{path}: not a readable dustvae latent prior (not an .npz archive); fit it again") from exc
-    for entry in entries:
-        if entry.compress_type != zipfile.ZIP_STORED or entry.header_offset + entry.file_size > size:
-            raise DustvaeError(f"{path}: array {entry.filename} is compressed or larger than the file, which "
-                               f"`dustvae fit-prior` never writes; fit it again")
-
-
 def load_prior(path: str | Path) -> LatentPrior:
     """Read a mixture written by :func:`save_prior`; one-line errors for missing or foreign files."""
     path = Path(path)
     if not path.is_file():
         raise DustvaeError(f"{path}: no such latent prior file")
-    _check_archive(path)
+    check_stored_zip(path, "dustvae latent prior", "fit it again")  # save_prior writes its arrays uncompressed
     try:
         with np.load(path, allow_pickle=False) as data:
             if str(data["format"]) != PRIOR_FORMAT:
