@@ -329,9 +329,14 @@ def _wst_options(func):
 @_wst_options
 @click.option("--boundary", type=click.Choice(("auto",) + defaults.BOUNDARIES), default="auto", show_default=True,
               help="reflect (sky patches) or periodic (periodic boxes); auto picks periodic for whole periodic maps.")
+@click.option("--split", type=click.Choice(("none", "regions")), default="none", show_default=True,
+              help="regions: store a train/validation/test split of the sky by region, with a guard band of one patch "
+                   "width left out between splits (for stores of one map; see docs/formats.rst).")
+@click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the regions' assignment to the splits.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, frame, freq, J, L, device, batch_size, engine, shard, boundary, overwrite, quiet):
+def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, frame, freq, J, L, device, batch_size, engine, shard, boundary, split, split_seed, overwrite, quiet):
     """WST coefficients of every patch of INPUT (a FITS map or a patch file) into a store.
 
     Interrupted runs leave no output; run the same command again to resume.
@@ -352,15 +357,25 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     if boundary == "auto":
         boundary = "periodic" if patch_set.periodic else "reflect"
 
+    codes, split_attrs = None, {}
+    if split == "regions":
+        from .sky.regions import patch_width, region_split
+
+        width = patch_width(patch_set.center_frame, patch_set.patch_size, patch_set.pixel_scale_arcmin)
+        codes, split_attrs = region_split(patch_set.centers, patch_set.center_frame, width, seed=split_seed)
+
     def compute(part: Shard | None, path: Path, show: bool):
         subset, extra = patch_set, ({"source_frame": patch_set.source_frame} if patch_set.source_frame else {})
+        rows = slice(None)
         if part is not None:
             start, stop = part.span(len(patch_set))
             if start == stop:
                 raise DustvaeError(f"shard {part} holds no patch ({len(patch_set)} patches); use fewer shards")
-            subset, extra = patch_set.take(slice(start, stop)), {**extra, **part.attrs("patches", len(patch_set))}
+            rows = slice(start, stop)
+            subset, extra = patch_set.take(rows), {**extra, **part.attrs("patches", len(patch_set))}
         return compute_store(subset, path, J=J, L=L, boundary=boundary, device=device, batch_size=batch_size,
-                             progress=show, engine=engine, extra_attrs=extra)
+                             progress=show, engine=engine, extra_attrs={**extra, **split_attrs},
+                             split=None if codes is None else codes[rows])
 
     store, ranks = _sharded(output, shard, compute, device, not quiet)
     part = ""
@@ -368,6 +383,10 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
         start, stop = shard.span(len(patch_set))
         part = f" (shard {shard}: patches {start}-{stop - 1} of {len(patch_set)})"
     if ranks.is_main:
+        if codes is not None:
+            counts = np.bincount(codes, minlength=4)
+            part += (f"; split by {split_attrs['split_regions']} sky regions: train/validation/test/guard = "
+                     f"{counts[0]}/{counts[1]}/{counts[2]}/{counts[3]}")
         click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary){part}{_on(ranks)}")
 
 
@@ -478,7 +497,7 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
             click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
         click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)))
         return
-    store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "validation"), finite=True)  # what training reads
+    store = read_store(coeffs, columns=("coeffs", "map_index", "centers"), splits=("train", "validation"), finite=True)  # what training reads
     check_vae_store(store, str(coeffs))
     run_dir = run_dir or Path("runs") / config.name
     with _ranks(device) as ranks:

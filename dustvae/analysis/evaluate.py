@@ -265,6 +265,16 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
             "timings": {"stages_seconds": stages.seconds, "total_seconds": sum(stages.seconds.values())}}
 
 
+def split_description(store: CoefficientStore) -> str:
+    """Which kind of split the test rows come from, in words (results' ``test.split``)."""
+    if store.split is None:
+        return "whole store (no split)"
+    if store.attrs.get("split_kind") == "regions":
+        return (f"store split by sky region ({store.attrs.get('split_regions')} regions, guard band of one patch width "
+                f"left out)")
+    return "store split (by map)"
+
+
 def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
               curve_sizes: list[int], labels: bool, notes: list[str], seed: int, stages: Stages,
               n_resamples: int) -> dict:
@@ -323,7 +333,7 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     return {
         "compressors": results,
         "test": {"n_patches": len(test), "n_maps": int(len(np.unique(test.map_index))),
-                 "split": "store split (by map)" if store.split is not None else "whole store (no split)"},
+                 "split": split_description(store)},
         "noise_floor": floor,
         "bootstrap": boot,
         "label_regression": regression.summary() if regression is not None else None,

@@ -12,7 +12,8 @@ Schema (format ``dustvae-wst``, version 1)::
     map_index        (N,)  int64      source map of each patch
     theta            (L,)  float64    wavelet angles [rad] by Kymatio index
     labels/<name>    (N,)  float64    optional simulation parameters
-    split            (N,)  int8       optional: 0 train, 1 validation, 2 test
+    split            (N,)  int8       optional: 0 train, 1 validation, 2 test, 3 guard
+                                      (left out between the splits of one sky: dustvae.sky.regions)
 
 Attributes: format, format_version, J, L, fields, vector_length, boundary,
 normalisation, patch_size, pixel_scale_arcmin, center_frame, n_dropped,
@@ -22,7 +23,7 @@ provenance the writer passes.
 A store is validated once, where it is opened (:func:`open_store`): nothing
 outside the file is read (:func:`dustvae.io.hdf5.check_self_contained`), every
 dataset is of the schema's kind of numbers and shape, the amplitude is
-positive (NaN where unknown), the split holds 0, 1 or 2 and the labels one
+positive (NaN where unknown), the split holds 0, 1, 2 or 3 and the labels one
 value per row. Rows are then read in blocks (:meth:`StoreReader.blocks`), so
 that commands which process a store row by row hold one block at a time, or
 loaded, after checking that they fit in memory (:meth:`StoreReader.load`,
@@ -47,7 +48,7 @@ from .atomic import atomic_h5
 
 STORE_FORMAT = "dustvae-wst"
 STORE_VERSION = 1
-SPLIT_NAMES = ("train", "validation", "test")
+SPLIT_NAMES = ("train", "validation", "test", "guard")
 #: Datasets with one entry per row (patch), in the order they are written.
 ROW_DATASETS = ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index")
 _REQUIRED = ROW_DATASETS + ("theta",)
@@ -302,8 +303,8 @@ class StoreReader:
         bad = ~np.isin(split, np.arange(len(SPLIT_NAMES)))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DustvaeError(f"{self.path}: split of row {row} is {split[row]}, not 0 (train), 1 (validation) "
-                               f"or 2 (test); the store is damaged")
+            raise DustvaeError(f"{self.path}: split of row {row} is {split[row]}, not 0 (train), 1 (validation), "
+                               f"2 (test) or 3 (guard); the store is damaged")
         return split
 
     def _read_labels(self) -> dict[str, np.ndarray]:

@@ -317,23 +317,44 @@ def training_split(store: CoefficientStore, seed: int = 0, validation_fraction: 
     """Row indices for training and validation; test rows are never returned.
 
     Uses the store's split when it has one; otherwise makes one, seeded: by
-    map when the store holds several maps, else by patch.
+    map when the store holds several maps; for one sky, by region with a
+    guard band (:func:`dustvae.sky.regions.region_split`), so that no
+    validation patch overlaps a training one; by patch only when the
+    patches' positions or width are unknown or span too few regions.
     """
     if store.split is not None:
         train, val = np.flatnonzero(store.split == 0), np.flatnonzero(store.split == 1)
     else:
         rng = np.random.default_rng(seed)
         groups = np.unique(store.map_index)
-        if len(groups) >= 3:
+        codes = None if len(groups) >= 3 else _one_sky_split(store, seed, validation_fraction)
+        if codes is not None:  # guard patches (3) are in neither
+            is_val = codes == 1
+        elif len(groups) >= 3:
             chosen = rng.permutation(groups)[: max(1, int(round(validation_fraction * len(groups))))]
             is_val = np.isin(store.map_index, chosen)
         else:
             is_val = np.zeros(len(store), bool)
             is_val[rng.permutation(len(store))[: max(1, int(round(validation_fraction * len(store))))]] = True
-        train, val = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        train = np.flatnonzero(~is_val if codes is None else codes == 0)
+        val = np.flatnonzero(is_val)
     if len(train) < 2 or len(val) < 1:
         raise DustvaeError(f"too few patches to train ({len(train)} train, {len(val)} validation); use a larger store")
     return train, val
+
+
+def _one_sky_split(store: CoefficientStore, seed: int, validation_fraction: float) -> np.ndarray | None:
+    """Train/validation codes (3: guard) of a one-sky store by region, or None where its geometry does not allow one."""
+    from ..sky.regions import patch_width, region_split
+
+    attrs = store.attrs
+    if store.centers is None or "patch_size" not in attrs or "center_frame" not in attrs:
+        return None
+    try:
+        width = patch_width(str(attrs["center_frame"]), int(attrs["patch_size"]), float(attrs.get("pixel_scale_arcmin", np.nan)))
+        return region_split(store.centers, str(attrs["center_frame"]), width, validation_fraction, 0.0, seed)[0]
+    except DustvaeError:
+        return None
 
 
 def mean_variance(x: np.ndarray | torch.Tensor) -> float:
