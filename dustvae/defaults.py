@@ -24,7 +24,7 @@ HEALPIX_FRAMES = ("galactic", "celestial", "ecliptic")
 LATENT_VAE1 = 170
 LATENT_VAE2 = 85
 
-#: Training (see dustvae.models.train.TrainConfig). With these, VAE-2 on an 80-map make-dataset stopped early
+#: Training (see dustvae.models.train_config.TrainConfig). With these, VAE-2 on an 80-map make-dataset stopped early
 #: at epoch 41 (best 26), and at 78 (best 63) with augmentation: the epoch limit is rarely reached.
 TRAIN_EPOCHS = 200
 TRAIN_BATCH_SIZE = 64

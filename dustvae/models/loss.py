@@ -27,7 +27,7 @@ mean, with a KL weight ``beta_old``; Keras-style VAEs use
     beta = beta_old * v / 680 = w * v,
 
 with ``v`` taken as the mean per-coefficient training variance of the data
-(:func:`dustvae.models.train.mean_variance`, recorded in a run's
+(:func:`dustvae.models.train_data.mean_variance`, recorded in a run's
 ``config.json``; 0.17 log2**2 on the training split of an 80-map
 ``dustvae make-dataset``). With that value the previous default
 beta_old = 0.01 is beta = 2.5e-6 (the default now, the plain ELBO with

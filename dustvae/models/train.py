@@ -2,16 +2,22 @@
 
 A run directory holds ``last.pt`` (after every epoch), ``best.pt`` (lowest
 validation reconstruction RMSE in log2 units, the reported metric),
-``metrics.jsonl`` (one line per epoch) and ``config.json``. Everything a run
-needs to continue lives in one :class:`TrainingState`, which writes the
-checkpoint payload and restores from it. Every random draw (shuffling,
-augmentation, the reparameterisation noise) comes from generators whose
-states it saves, so a run killed at any moment and restarted with
-``resume=True`` ends with the same weights as an uninterrupted run (on CPU,
-same thread count). A resumed run must see the same store (checked by its
-fingerprint) and the same settings, except ``epochs``: a finished run
-resumed with a larger ``epochs`` continues to it, with the patience count
-restarted and the cosine schedule stretched to the new length.
+``metrics.jsonl`` (one line per epoch) and ``config.json``. This module
+runs the epochs; the parts it is built from each have a module of their
+own, and every name is importable from here too:
+
+* :mod:`dustvae.models.train_config`: :class:`TrainConfig`, its checks, the
+  learning-rate and KL schedules;
+* :mod:`dustvae.models.train_state`: :class:`TrainingState` (the checkpoint
+  payload, exact resume), :class:`Progress`, :class:`TrainResult`;
+* :mod:`dustvae.models.train_data`: the store's checks and the
+  train/validation split;
+* :mod:`dustvae.models.parallel`: several ranks (DistributedDataParallel);
+* :mod:`dustvae.models.run_lock`: one run at a time in a run directory.
+
+A finished run resumed with a larger ``epochs`` continues to it, with the
+patience count restarted and the cosine schedule stretched to the new
+length.
 
 The objective is the negative ELBO of :mod:`dustvae.models.loss`: the mean
 squared error in log2 units plus beta times the KL. Each epoch's line in
@@ -29,12 +35,8 @@ squared error in log2 units plus beta times the KL. Each epoch's line in
 
 Choices, and why:
 
-* AdamW (decoupled weight decay, default 1e-4) with a cosine learning rate
-  from ``lr`` to ``lr * TRAIN_LR_FLOOR`` over ``epochs``.
-* Posterior collapse: the KL weight rises linearly from beta/warmup to beta
-  over the first ``warmup_epochs`` (Bowman et al. 2016). Until then every
-  epoch replaces ``best.pt`` (the objective is still changing), and
-  early stopping only counts epochs after it.
+* AdamW (decoupled weight decay, default 1e-4), at the cosine learning rate
+  of :meth:`TrainConfig.learning_rate`.
 * Gradient clip: with the mean-reduced loss, the gradient norms of VAE-2
   (default settings, batch 64) on an 80-map ``dustvae make-dataset``
   (896 training patches of 64 px) had a largest step of 0.38 over the first
@@ -44,7 +46,8 @@ Choices, and why:
   guards against rare large steps and does not rescale every step.
   ``metrics.jsonl`` records the fraction of clipped steps.
 * ``pca_init``: the linear paths start from PCA and train at
-  ``pca_linear_lr_scale`` times the learning rate, without weight decay.
+  ``pca_linear_lr_scale`` times the learning rate, without weight decay
+  (:func:`parameter_groups`).
   Adam moves each weight by about the learning rate per step whatever the
   size of its gradient; at the full rate the first epoch alone took the
   PCA start on a small test store from PCA's RMSE (0.0104) to 0.0896.
@@ -60,15 +63,12 @@ Choices, and why:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -77,292 +77,19 @@ from tqdm.auto import tqdm
 from .. import defaults, distributed
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path
-from ..io.store import CoefficientStore, StoreReader, check_finite_rows
+from ..io.store import CoefficientStore
 from ..wst.layout import CoefficientLayout
 from ..wst.symmetry import exact_symmetry_permutations
 from ..wst.transform import resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
-from .loss import KL_FORMS, kl_divergence, negative_elbo, reconstruction_mse
-from .vae import INPUT_LENGTH, OUTPUT_STAGES, DilatedConvVAE, model_name
-
-#: Default KL weight (see dustvae.models.loss for its meaning and how earlier weights map to it).
-DEFAULT_BETA = defaults.TRAIN_BETA
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run (defaults in :mod:`dustvae.defaults`)."""
-
-    latent_dim: int = defaults.LATENT_VAE2
-    epochs: int = defaults.TRAIN_EPOCHS
-    batch_size: int = defaults.TRAIN_BATCH_SIZE
-    lr: float = defaults.TRAIN_LR
-    beta: float = DEFAULT_BETA
-    kl_form: str = "analytic"
-    warmup_epochs: int = defaults.TRAIN_WARMUP_EPOCHS
-    patience: int = defaults.TRAIN_PATIENCE
-    seed: int = 0
-    first_channels: int = 16
-    linear_path: bool = False
-    grad_clip: float = defaults.TRAIN_GRAD_CLIP
-    weight_decay: float = defaults.TRAIN_WEIGHT_DECAY
-    augment: bool = False
-    output_stage: str = "table"
-    pca_init: bool = False
-    pca_linear_lr_scale: float = defaults.TRAIN_PCA_LINEAR_LR_SCALE
-
-    def __post_init__(self) -> None:
-        if self.kl_form not in KL_FORMS:
-            raise DustvaeError(f"unknown KL form {self.kl_form!r}; use analytic or mc")
-        for name in ("epochs", "latent_dim", "patience"):
-            if getattr(self, name) < 1:
-                raise DustvaeError(f"--{name.replace('_', '-').replace('latent-dim', 'latent')} must be positive")
-        if self.batch_size < 2:
-            raise DustvaeError("--batch-size must be at least 2 (BatchNorm needs two samples per batch)")
-        if self.warmup_epochs < 0:
-            raise DustvaeError("--warmup must be zero or positive")
-        finite = all(math.isfinite(v) for v in (self.lr, self.beta, self.weight_decay))
-        if not (finite and self.lr > 0 and self.beta >= 0 and self.weight_decay >= 0 and self.grad_clip > 0):
-            raise DustvaeError(f"--lr ({self.lr}) and --grad-clip ({self.grad_clip}) must be positive, --beta ({self.beta}) "
-                               f"and --weight-decay ({self.weight_decay}) non-negative, all but --grad-clip finite")
-        if self.latent_dim > INPUT_LENGTH:
-            raise DustvaeError(f"--latent {self.latent_dim} is larger than the {INPUT_LENGTH} inputs; use e.g. 85 or 170")
-        if self.output_stage not in OUTPUT_STAGES:
-            raise DustvaeError(f"unknown output stage {self.output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
-        if self.pca_init and not self.linear_path:
-            raise DustvaeError("the PCA start needs the linear paths (--linear-path)")
-        if not (math.isfinite(self.pca_linear_lr_scale) and self.pca_linear_lr_scale > 0):
-            raise DustvaeError("--pca-linear-lr-scale must be positive")
-
-    @property
-    def name(self) -> str:
-        """Name of the trained model in results (see :func:`dustvae.models.vae.model_name`)."""
-        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage)
-
-    def learning_rate(self, epoch: int) -> float:
-        """Cosine schedule: ``lr`` at epoch 0 down to ``lr * TRAIN_LR_FLOOR`` at the last epoch."""
-        floor = self.lr * defaults.TRAIN_LR_FLOOR
-        progress = epoch / max(1, self.epochs - 1)
-        return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    def kl_weight(self, epoch: int) -> float:
-        """beta, ramped linearly over the warm-up: beta * min(1, (epoch + 1) / warmup)."""
-        return self.beta * min(1.0, (epoch + 1) / max(1, self.warmup_epochs))
-
-
-@dataclass
-class TrainResult:
-    """What a finished run reports."""
-
-    run_dir: Path
-    best_epoch: int
-    best_val_rmse: float
-    epochs_run: int
-    stopped_early: bool
-    history: list[dict] = field(default_factory=list)
-    #: True when ``resume`` found the run finished and trained nothing.
-    already_finished: bool = False
-
-    def lower_warmup_epoch(self, warmup_epochs: int) -> dict | None:
-        """The metrics row of an epoch with a lower validation RMSE than the kept one, when the kept one is a warm-up epoch.
-
-        Warm-up epochs are kept as best whatever their RMSE (see
-        :meth:`Progress.record`); None when the kept epoch is the lowest.
-        """
-        if self.best_epoch > warmup_epochs or not self.history:
-            return None
-        lowest = min(self.history, key=lambda row: row["val_rmse_log2"])
-        return lowest if lowest["val_rmse_log2"] < self.best_val_rmse else None
-
-
-@dataclass
-class Progress:
-    """How far a run is and what it has seen: the plain-data part of :class:`TrainingState`.
-
-    ``epoch`` is the 0-based index of the last completed epoch (-1 before the
-    first); ``best_epoch`` is 1-based, as in ``metrics.jsonl``.
-    """
-
-    epoch: int = -1
-    history: list[dict] = field(default_factory=list)
-    best_val_rmse: float = math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    finished: bool = False
-    stopped_early: bool = False
-
-    @property
-    def epochs_done(self) -> int:
-        """Completed epochs."""
-        return self.epoch + 1
-
-    def record(self, row: dict, config: TrainConfig) -> bool:
-        """Add one epoch's metrics; return whether it is the new best.
-
-        Within the KL warm-up every epoch is the best (the objective is still
-        changing); after it, an epoch is the best when its validation RMSE is
-        lower than every earlier one's, and ``patience`` epochs in a row
-        without that stop the run.
-        """
-        self.history.append(row)
-        self.epoch = row["epoch"] - 1
-        in_warmup = row["epoch"] <= config.warmup_epochs
-        improved = in_warmup or row["val_rmse_log2"] < self.best_val_rmse
-        if improved:
-            self.best_val_rmse, self.best_epoch, self.bad_epochs = row["val_rmse_log2"], row["epoch"], 0
-        else:
-            self.bad_epochs += 1
-        self.stopped_early = self.bad_epochs >= config.patience
-        self.finished = self.stopped_early or self.epochs_done >= config.epochs
-        return improved
-
-
-@dataclass
-class TrainingState:
-    """Everything a run needs to continue exactly; the one home of the checkpoint payload.
-
-    :meth:`payload` writes it and :meth:`restore` reads it back: the model
-    and optimizer state, the generators (shuffling and augmentation; torch's
-    global ones for the reparameterisation noise), the :class:`Progress`, and
-    what identifies the run (settings, layout, store fingerprint).
-    """
-
-    model: DilatedConvVAE
-    optimizer: torch.optim.Optimizer
-    generator: torch.Generator
-    config: TrainConfig
-    layout: dict
-    store_fingerprint: str
-    train_rows: int
-    validation_rows: int
-    progress: Progress = field(default_factory=Progress)
-
-    def payload(self) -> dict:
-        """The checkpoint payload (plain tensors and Python values)."""
-        rng = generator_states(self.generator, self.model.data_mean.device)
-        return {
-            "model": self.model.state_dict(), "model_config": self.model.config(),
-            "optimizer": self.optimizer.state_dict(), "train_config": asdict(self.config), "layout": self.layout,
-            "store_fingerprint": self.store_fingerprint, "train_rows": self.train_rows,
-            "validation_rows": self.validation_rows, **rng, **asdict(self.progress),
-        }
-
-    def check_compatible(self, payload: dict, run_dir: Path) -> None:
-        """Refuse, in one line, to continue a run on another store or with other settings."""
-        if payload.get("store_fingerprint") != self.store_fingerprint:
-            raise DustvaeError(f"{run_dir}: was trained on a different store; resume with the store it was trained on, "
-                               f"or choose another -o for a new run")
-        saved = payload.get("train_config") or {}
-        changed = [k for k, v in asdict(self.config).items() if k != "epochs" and saved.get(k) != v]
-        if changed:
-            raise DustvaeError(f"{run_dir}: --resume with different settings ({', '.join(changed)}); use the original ones")
-
-    def restore(self, payload: dict) -> None:
-        """Load a :meth:`payload` into this state (model, optimizer, generators, progress)."""
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        restore_generators(payload, self.generator, self.model.data_mean.device)
-        self.progress = Progress(**{f.name: payload[f.name] for f in fields(Progress)})
-        self.progress.history = list(self.progress.history)
-
-
-def generator_states(generator: torch.Generator, device: torch.device, cuda=torch.cuda) -> dict:
-    """The states of a run's generators: shuffling and augmentation, torch's CPU one, and the training GPU's.
-
-    The reparameterisation noise comes from the training device's generator:
-    torch's global CPU one, or on CUDA the generator of that GPU (every rank
-    of a multi-GPU run draws the same numbers from its own GPU's, so rank 0's
-    state is every rank's and a run resumes on any number of GPUs).
-    """
-    states = {"shuffle_rng": generator.get_state(), "torch_rng": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda_rng"] = cuda.get_rng_state(device)
-    return states
-
-
-def restore_generators(payload: dict, generator: torch.Generator, device: torch.device, cuda=torch.cuda) -> None:
-    """Set the generators from :func:`generator_states` (a checkpoint written on CPU resumes on GPU too)."""
-    generator.set_state(payload["shuffle_rng"])
-    torch.set_rng_state(payload["torch_rng"])
-    saved = payload.get("cuda_rng")
-    if saved is not None and device.type == "cuda":
-        if isinstance(saved, (list, tuple)):  # older checkpoints: every GPU's state
-            cuda.set_rng_state_all(saved)
-        else:
-            cuda.set_rng_state(saved, device)
-
-
-def check_vae_store(store: CoefficientStore | StoreReader, source: str = "store", finite: bool = True) -> None:
-    """The family is built for 1360-long finite vectors; refuse anything else in one line.
-
-    ``store`` is in memory or an open :class:`~dustvae.io.store.StoreReader`
-    (then read block by block); with ``finite=False`` only the length is
-    checked, and the caller checks each block it reads with
-    :func:`check_finite_rows`.
-    """
-    length = store.vector_length
-    if length != INPUT_LENGTH:
-        raise DustvaeError(
-            f"{source}: vectors have {length} coefficients but the VAEs take {INPUT_LENGTH} "
-            f"(fields Q,U with J=5, L=8); compute the store with those settings"
-        )
-    if finite and isinstance(store, StoreReader):
-        for start, block in store.blocks("coeffs"):
-            check_finite_rows(block, source, start, len(store))
-    elif finite:
-        check_finite_rows(store.coeffs, source)
-
-
-def training_split(store: CoefficientStore, seed: int = 0, validation_fraction: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices for training and validation; test rows are never returned.
-
-    Uses the store's split when it has one; otherwise makes one, seeded: by
-    map when the store holds several maps; for one sky, by region with a
-    guard band (:func:`dustvae.sky.regions.region_split`), so that no
-    validation patch overlaps a training one; by patch only when the
-    patches' positions or width are unknown or span too few regions.
-    """
-    if store.split is not None:
-        train, val = np.flatnonzero(store.split == 0), np.flatnonzero(store.split == 1)
-    else:
-        rng = np.random.default_rng(seed)
-        groups = np.unique(store.map_index)
-        codes = None if len(groups) >= 3 else _one_sky_split(store, seed, validation_fraction)
-        if codes is not None:  # guard patches (3) are in neither
-            is_val = codes == 1
-        elif len(groups) >= 3:
-            chosen = rng.permutation(groups)[: max(1, int(round(validation_fraction * len(groups))))]
-            is_val = np.isin(store.map_index, chosen)
-        else:
-            is_val = np.zeros(len(store), bool)
-            is_val[rng.permutation(len(store))[: max(1, int(round(validation_fraction * len(store))))]] = True
-        train = np.flatnonzero(~is_val if codes is None else codes == 0)
-        val = np.flatnonzero(is_val)
-    if len(train) < 2 or len(val) < 1:
-        raise DustvaeError(f"too few patches to train ({len(train)} train, {len(val)} validation); use a larger store")
-    return train, val
-
-
-def _one_sky_split(store: CoefficientStore, seed: int, validation_fraction: float) -> np.ndarray | None:
-    """Train/validation codes (3: guard) of a one-sky store by region, or None where its geometry does not allow one."""
-    from ..sky.regions import patch_width, region_split
-
-    attrs = store.attrs
-    if store.centers is None or "patch_size" not in attrs or "center_frame" not in attrs:
-        return None
-    try:
-        width = patch_width(str(attrs["center_frame"]), int(attrs["patch_size"]), float(attrs.get("pixel_scale_arcmin", np.nan)))
-        return region_split(store.centers, str(attrs["center_frame"]), width, validation_fraction, 0.0, seed)[0]
-    except DustvaeError:
-        return None
-
-
-def mean_variance(x: np.ndarray | torch.Tensor) -> float:
-    """Mean over coefficients of the per-coefficient variance (log2 units squared).
-
-    The factor that maps earlier KL weights to beta (see :mod:`dustvae.models.loss`).
-    """
-    return float(torch.as_tensor(x, dtype=torch.float64).var(0).mean())
+from .loss import kl_divergence, negative_elbo, reconstruction_mse
+# The names of the parts not used here are re-exported: callers import every part of training from this module.
+from .parallel import _data_parallel, _rank_slice
+from .run_lock import check_not_training, locked  # noqa: F401
+from .train_config import DEFAULT_BETA, TrainConfig  # noqa: F401
+from .train_data import _one_sky_split, check_vae_store, mean_variance, training_split  # noqa: F401
+from .train_state import Progress, TrainingState, TrainResult, generator_states, restore_generators  # noqa: F401
+from .vae import DilatedConvVAE
 
 
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_std: torch.Tensor, beta: float,
@@ -415,38 +142,6 @@ def evaluate_split(model: DilatedConvVAE, x_std: torch.Tensor, beta: float, batc
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
     with atomic_path(run_dir / "metrics.jsonl") as tmp:
         tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
-
-
-_LOCK = ".lock"
-
-
-def check_not_training(path: str | Path) -> None:
-    """Refuse, in one line, a run directory (or a checkpoint in one) that a training run is still writing."""
-    path = Path(path)
-    run_dir = path if path.is_dir() else path.parent
-    try:
-        handle = open(run_dir / _LOCK)
-    except OSError:  # no lock file: never trained here, or not a run directory
-        return
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DustvaeError(f"{run_dir}: `dustvae train` is still writing this run; wait for it to finish, "
-                               f"or give a copy of its best.pt") from None
-        fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run directory, so that two runs cannot write into it at once."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / _LOCK, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DustvaeError(f"{run_dir}: another training run is using this directory; wait for it or choose another -o") from None
-        yield
 
 
 def parameter_groups(model: DilatedConvVAE, config: TrainConfig) -> list[dict]:
@@ -518,35 +213,12 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
         return _train_locked(store, train_idx, val_idx, symmetries, run_dir, config, torch_device, resume, progress)
     new_dir = not run_dir.exists()
     try:
-        with _locked(run_dir):
+        with locked(run_dir):
             return _train_locked(store, train_idx, val_idx, symmetries, run_dir, config, torch_device, resume, progress)
     except BaseException:
         if new_dir and not (run_dir / "last.pt").exists():  # failed before its first epoch: leave no empty run behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-
-
-def _data_parallel(model: DilatedConvVAE, device: torch.device, ranks: distributed.Ranks) -> torch.nn.Module:
-    """The module the training steps run: ``model`` itself, or under several ranks its DistributedDataParallel.
-
-    The BatchNorm layers then normalise by the global batch's statistics
-    (:mod:`dustvae.models.batchnorm`); they update their running statistics
-    identically on every rank, so DistributedDataParallel need not sync
-    buffers before each forward pass.
-    """
-    if not ranks.several:
-        return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    from .batchnorm import globalise_batchnorm
-
-    globalise_batchnorm(model)
-    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, forward_sync_buffers=False)
-
-
-def _rank_slice(n: int, ranks: distributed.Ranks) -> slice:
-    """This rank's contiguous share of a global batch of ``n`` rows (the shares differ by at most one row)."""
-    return slice(ranks.rank * n // ranks.world, (ranks.rank + 1) * n // ranks.world)
 
 
 def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.ndarray, symmetries: torch.Tensor | None,
