@@ -37,9 +37,11 @@ def latex_tables(results: dict) -> str:
         f"Reconstruction of the {test['n_patches']} test patches ({test['n_maps']} maps never used in training "
         "or early stopping). RMSE in $\\log_2$ units of the normalised vector, and in units of each coefficient's "
         "training spread (std.; PCA fitted in that space for that column); RMSE of the reconstruction against the "
-        "mean vector of the patch's map (what a compression keeps of the map's physics, as opposed to its sample "
-        "noise); mean relative errors of $S_1$ and $S_2/S_1$; encoding time per patch on the CPU. The noise floor "
-        f"is the scatter of a test map's patches around their map's mean (RMS over maps).{brackets} {SOURCE}"),
+        "mean vector of the other test patches of the patch's map (leave-one-out: what a compression keeps of the "
+        "map's physics, independent of the patch's own sample noise; patches alone in their map left out); mean "
+        "relative errors of $S_1$ and $S_2/S_1$; encoding time per patch on the CPU. The within-map scatter is the "
+        "unbiased spread of a test map's patches around their map's mean (RMS over maps); the identity row scores "
+        f"each patch itself against its leave-one-out map mean.{brackets} {SOURCE}"),
         "tab:main")
     paired = paired_table(results)
     if paired is not None:
@@ -47,7 +49,7 @@ def latex_tables(results: dict) -> str:
             "Paired differences (first minus second) of the figures of Table~\\ref{tab:main}, with "
             f"{100 * boot['level']:.0f}\\% bootstrap intervals over the test maps: a difference is a ranking only "
             f"when its interval excludes 0. {SOURCE}"), "tab:paired")
-    layers = latex_float(layer_table(results), "Test RMSE ($\\log_2$ units) per field and layer, with the noise floor. "
+    layers = latex_float(layer_table(results), "Test RMSE ($\\log_2$ units) per field and layer, with the within-map scatter. "
                          + SOURCE, "tab:layers", small=False)
     return (main + "\n\n" + layers + "\n\n" + latex_physics(results) + "\n\n" + latex_synthesis(results) + "\n"
             + latex_learning(results))
@@ -65,7 +67,9 @@ def latex_physics(results: dict) -> str:
         "How well each code predicts the simulation parameters: $R^2$ on the test maps of a "
         f"{REGRESSOR_NAMES['ridge']} / {REGRESSOR_NAMES['boosting']} regression fitted on the training maps' codes "
         "(VAE posterior means, PCA coefficients, RWST parameters; the full coefficient vector for reference). "
-        "1 is perfect, 0 no better than the mean; orientations enter as $\\cos 2\\chi$ and $\\sin 2\\chi$"
+        "1 is perfect, 0 no better than the mean; orientations enter as $\\cos 2\\chi$ and $\\sin 2\\chi$, "
+        "the inclination as $|\\gamma_0|$ (its sign does not change the emission); labels marked AUC are classes, "
+        "scored by the ROC AUC of the regression's output (0.5 is chance)"
         f"{skipped_text}. {SOURCE}"), "tab:physics")
 
 
@@ -170,8 +174,12 @@ def rst_table(results: dict) -> str:
            render(main_table(results), "rst"), ""]
     floor = results.get("noise_floor")
     if floor:
-        out += ["The noise floor is the scatter of a test map's patches around their map's mean vector (RMS over "
-                f"{floor['n_maps']} maps); \"RMSE to map mean\" compares each reconstruction with that mean.", ""]
+        out += ["The within-map scatter is the unbiased spread of a test map's patches around their map's mean "
+                f"vector (RMS over {floor['n_maps']} maps); \"RMSE to LOO map mean\" compares each reconstruction "
+                "with the mean of the other test patches of its map (leave-one-out, so that copying the patch's own "
+                "noise earns nothing; patches alone in their map are left out), and the identity row scores the "
+                "patch itself against that target. For a map of n patches the identity's squared RMSE is "
+                "n / (n - 1) times the scatter's squared.", ""]
     out += [line + "\n" for line in bootstrap_sentence(results)]
     paired = paired_table(results)
     if paired is not None:
@@ -180,7 +188,7 @@ def rst_table(results: dict) -> str:
     table = r2_table(results)
     if table is not None:
         regression = results["label_regression"]
-        out += [f"Held-out R^2 of each simulation label regressed on each code ({REGRESSOR_NAMES['ridge']} / "
+        out += [f"Held-out R^2 (ROC AUC for labels marked AUC) of each simulation label regressed on each code ({REGRESSOR_NAMES['ridge']} / "
                 f"{REGRESSOR_NAMES['boosting']}; fitted on the training split, scored on the test split):", "",
                 render(table, "rst"), ""]
         if regression.get("skipped"):

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from dustvae.baselines import PCACompressor, RWSTCompressor
+from dustvae.baselines import PCACompressor, RWSTCompressor, SymmetricPCACompressor
 from dustvae.baselines.rwst import n_params
 from dustvae.wst.layout import CoefficientLayout
 
@@ -130,3 +130,34 @@ def test_pca_refuses_wrong_lengths_in_one_line():
         pca.decode(np.zeros((3, 5)))
     with pytest.raises(DustvaeError, match="can give 1 to 4 components"):
         pca.truncated(5)
+
+
+def test_symmetric_pca_equals_plain_pca_on_an_explicitly_augmented_copy():
+    from sklearn.decomposition import PCA
+
+    from dustvae.errors import DustvaeError
+    from dustvae.wst.symmetry import exact_symmetry_permutations, symmetry_permutation
+
+    layout = CoefficientLayout()
+    store = synthetic_store(n=60, n_maps=6)
+    X = store.coeffs.astype(np.float64)
+    # the augmented copy built here, one symmetry at a time, by name
+    augmented = np.concatenate([X[:, symmetry_permutation(layout, name)]
+                                for name in ("identity", "rot90", "mirror", "rot90+mirror")])
+    assert augmented.shape == (4 * len(X), X.shape[1])
+    reference = PCA(20, svd_solver="full").fit(augmented)
+    sym = SymmetricPCACompressor(20, exact_symmetry_permutations(layout)).fit(X)
+    assert sym.name == "pca-sym-20"
+    np.testing.assert_allclose(sym.mean_, reference.mean_, atol=1e-12)
+    test = synthetic_store(n=24, n_maps=3, seed=5).coeffs.astype(np.float64)
+    np.testing.assert_allclose(sym.reconstruct(test), reference.inverse_transform(reference.transform(test)), atol=1e-8)
+    # the augmented mean is symmetric, and the fit differs from plain PCA on the same rows
+    for perm in exact_symmetry_permutations(layout):
+        np.testing.assert_allclose(sym.mean_[perm], sym.mean_, atol=1e-12)
+    plain = PCACompressor(20).fit(X)
+    assert not np.allclose(plain.reconstruct(test), sym.reconstruct(test), atol=1e-6)
+    small = sym.truncated(5)
+    assert isinstance(small, SymmetricPCACompressor) and small.name == "pca-sym-5"
+    np.testing.assert_allclose(small.components_, sym.components_[:5])
+    with pytest.raises(DustvaeError, match="length 1360 expected"):
+        SymmetricPCACompressor(5, exact_symmetry_permutations(layout)).fit(X[:, :100])

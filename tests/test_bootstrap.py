@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dustvae.analysis import sentences
-from dustvae.analysis.bootstrap import bootstrap, by_map, map_counts, resample_maps, resampled, row_terms
+from dustvae.analysis.bootstrap import bootstrap, by_map, map_counts, reported_pairs, resample_maps, resampled, row_terms
 from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.tables import markdown_table
 from dustvae.baselines import PCACompressor, RWSTCompressor
@@ -76,7 +76,8 @@ def test_point_values_of_the_resampled_sums_are_the_reported_figures():
     maps = store.map_index[store.split == 2]
     recon = RWSTCompressor(2, layout).reconstruct(test)
     scale = store.coeffs[store.split == 0].astype(np.float64).std(0)
-    mean = np.stack([test[maps == m].mean(0) for m in maps])
+    rows = np.arange(len(test))
+    mean = np.stack([test[(maps == m) & (rows != i)].mean(0) for i, m in enumerate(maps)])  # leave-one-out
     point = resampled(by_map(row_terms(test, recon, layout, scale, mean), maps), np.ones((1, len(np.unique(maps)))))
     row = results["compressors"]["rwst2"]
     for metric in ("rmse_log2", "rmse_std", "rmse_to_map_mean_log2", "rel_err_s1", "rel_err_s2_over_s1"):
@@ -160,3 +161,20 @@ def test_paper_tables_and_docs_page_carry_the_intervals(tmp_path):
     assert "no bootstrap interval" not in macros
     rst = (tmp_path / "docs" / "results.rst").read_text()
     assert "300 resamples of whole maps" in rst and "RWST Model 2 - PCA-170" in rst
+
+
+def test_learned_compressors_are_paired_with_the_linear_baseline_chosen_on_validation():
+    names = ["vae-85", "rwst2", "pca-85", "pca-sym-85"]
+    latents = {"vae-85": 85, "rwst2": 170, "pca-85": 85, "pca-sym-85": 85}
+    both = set(reported_pairs(names, latents))
+    assert {("vae-85", "pca-85"), ("vae-85", "pca-sym-85"), ("pca-sym-85", "pca-85")} <= both
+    chosen = set(reported_pairs(names, latents, {85: "pca-sym-85"}))
+    assert ("vae-85", "pca-sym-85") in chosen and ("vae-85", "pca-85") not in chosen
+    # in an evaluation: the choice is made on the validation split and recorded
+    results = evaluate(split_store(n_maps=32), [], ["rwst2", "pca", "pca-sym"], labels=False, n_resamples=100)
+    linear = results["linear_baseline"]
+    pick = linear["chosen"]["170"]
+    assert pick == min(("pca-170", "pca-sym-170"), key=linear["validation_rmse_log2"].__getitem__)
+    shown = {(p["a"], p["b"]) for p in results["bootstrap"]["paired"] if p["reported"]}
+    assert ("rwst2", pick) in shown and ("rwst2", ({"pca-170", "pca-sym-170"} - {pick}).pop()) not in shown
+    assert ("pca-sym-170", "pca-170") in shown and "pca_sym_curve" in results

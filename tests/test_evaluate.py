@@ -1,5 +1,5 @@
 """dustvae evaluate and figures: results on the test split only, numbers equal to a direct computation,
-the noise floor, labels read from the codes, tables, unsplit stores, figure files."""
+the within-map scatter and the leave-one-out map mean, labels read from the codes, tables, unsplit stores, figure files."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sklearn.decomposition import PCA
 
 from dustvae.analysis import registry
 from dustvae.analysis.evaluate import evaluate
-from dustvae.analysis.metrics import energy_distance, noise_floor, reconstruction_metrics
+from dustvae.analysis.metrics import energy_distance, leave_one_out_means, noise_floor, reconstruction_metrics
 from dustvae.analysis.physics import label_r2, label_targets
 from dustvae.analysis.results import RESULTS_VERSION
 from dustvae.baselines import RWSTCompressor
@@ -60,19 +60,25 @@ def test_evaluate_writes_results_and_table(trained, tmp_path):
     results = json.loads(out.read_text())
     assert results["format"] == "dustvae-results" and results["format_version"] == RESULTS_VERSION
     names = set(results["compressors"])
-    assert names == {"vae-85", "rwst1", "rwst2", "pca-85"}
+    assert names == {"vae-85", "rwst1", "rwst2", "pca-85", "pca-sym-85"}
     for name, row in results["compressors"].items():
         assert isinstance(row["latent"], int) and row["rmse_log2"] > 0
         assert row["rmse_std"] > 0 and row["rmse_to_map_mean_log2"] > 0 and "label_r2" in row
-    assert results["noise_floor"]["rmse_log2"] > 0 and "| Noise floor (within-map scatter) |" in proc.stdout
+    assert results["noise_floor"]["rmse_log2"] > 0 and "| Within-map scatter |" in proc.stdout
+    assert results["identity"]["rmse_to_map_mean_log2"] > 0 and "| Identity (the patch itself) |" in proc.stdout
+    # the store has a validation split: one linear baseline per size, chosen there, and the VAE paired with it alone
+    chosen = results["linear_baseline"]["chosen"]["85"]
+    scores = results["linear_baseline"]["validation_rmse_log2"]
+    assert chosen == min(("pca-85", "pca-sym-85"), key=scores.__getitem__)
+    assert f"Linear baselines paired with: {registry.label(chosen)} at 85" in proc.stdout
     assert results["compressors"]["rwst1"]["latent"] == 130 and results["compressors"]["rwst2"]["latent"] == 170
     assert "energy_distance" in results["compressors"]["vae-85"]["generative"]
     store = read_store(data)
     assert results["test"]["n_patches"] == int((store.split == 2).sum())
     assert results["inputs"]["store_sha256"] and results["versions"]["dustvae"]
-    # every stage timed: the noise floor, the label targets, the PCA fits, and each compressor's scoring
+    # every stage timed: the within-map scatter, the label targets, the PCA fits, and each compressor's scoring
     stages = results["timings"]["stages_seconds"]
-    assert {"noise floor", "label targets", "PCA fits", "vae-85", "vae-85 generative", "pca-85 label regression"} <= set(stages)
+    assert {"within-map scatter", "label targets", "PCA fits", "vae-85", "vae-85 generative", "pca-85 label regression"} <= set(stages)
     assert results["timings"]["total_seconds"] == pytest.approx(sum(stages.values()))
 
 
@@ -153,18 +159,19 @@ def test_reported_numbers_equal_a_direct_computation(trained):
     assert comp["pca-85"]["rmse_std"] == pytest.approx(rmse(recon_std, (test - mean) / scale), rel=1e-6)
     assert comp["pca-85"]["fits"]["log2"]["rmse_std"] == pytest.approx(rmse(recon, test, scale), rel=1e-6)
 
-    # RWST and the VAE (posterior mean), in both spaces and against each patch's map mean
+    # RWST and the VAE (posterior mean), in both spaces and against each patch's leave-one-out map mean
     model, _ = load_model(work / "vae-85" / "best.pt")
     direct = {"rwst1": RWSTCompressor(1, CoefficientLayout()).reconstruct(test),
               "vae-85": decode_array(model, encode_array(model, test)[0])}
     test_maps = store.map_index[store.split == 2]
-    map_mean = np.stack([test[test_maps == m].mean(0) for m in test_maps])
+    rows = np.arange(len(test))
+    map_mean = np.stack([test[(test_maps == m) & (rows != i)].mean(0) for i, m in enumerate(test_maps)])
     for name, recon in direct.items():
         assert comp[name]["rmse_log2"] == pytest.approx(rmse(recon, test), rel=1e-5), name
         assert comp[name]["rmse_std"] == pytest.approx(rmse(recon, test, scale), rel=1e-5), name
         assert comp[name]["rmse_to_map_mean_log2"] == pytest.approx(rmse(recon, map_mean), rel=1e-5), name
 
-    # the noise floor: unbiased within-map variance, RMS over test maps
+    # the within-map scatter: unbiased within-map variance, RMS over test maps
     var = [test[test_maps == m].var(0, ddof=1).mean() for m in np.unique(test_maps)]
     assert results["noise_floor"]["rmse_log2"] == pytest.approx(np.sqrt(np.mean(var)), rel=1e-6)
 
@@ -201,7 +208,8 @@ def test_label_targets_and_held_out_r2():
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(600, 12))
     y = {"linear": 2 * codes[:, 3] + 0.05 * rng.normal(size=600), "noise": rng.normal(size=600),
-         "step": (codes[:, 5] > 0).astype(float), "constant_in_test": np.r_[rng.normal(size=400), np.ones(200)],
+         "step": np.where(codes[:, 5] > 0, 1.0, -1.0),  # two values, not 0 and 1: a regression target
+         "constant_in_test": np.r_[rng.normal(size=400), np.ones(200)],
          "partial": np.where(np.arange(600) % 3 == 0, -codes[:, 1], np.nan)}  # defined on a third of the rows
     train, test = {k: v[:400] for k, v in y.items()}, {k: v[400:] for k, v in y.items()}
     r2 = label_r2(codes[:400], train, codes[400:], test)
@@ -262,9 +270,9 @@ def test_paper_tables_define_every_macro_the_paper_uses(trained, tmp_path):
     assert used <= defined, used - defined
     assert "\\newcommand{\\RmsePCAoneseventy}{--}" in macros  # not compared in this run, still defined
     tables = (tmp_path / "paper" / "tables.tex").read_text()
-    assert "Noise floor" in tables and "\\label{tab:physics}" in tables and "VAE-2 (85)" in tables
+    assert "Within-map scatter" in tables and "\\label{tab:physics}" in tables and "VAE-2 (85)" in tables
     rst = (tmp_path / "docs" / "results.rst").read_text()
-    assert "noise floor" in rst and "RWST Model 1" in rst
+    assert "within-map scatter" in rst and "RWST Model 1" in rst
 
 
 def test_registry_orders_and_labels_names():
@@ -296,3 +304,91 @@ def test_stages_time_each_stage_and_show_one_bar_on_a_terminal():
         assert list(stages.seconds) == ["PCA fits", "vae-85"] and all(t >= 0 for t in stages.seconds.values())
     assert "evaluate" in shown.getvalue() and "vae-85" in shown.getvalue()
     assert hidden.getvalue() == ""  # captured output and logs get no bar
+
+
+def test_leave_one_out_map_mean_never_includes_the_patch_itself():
+    # map 7: three patches of known vectors; map 9: one patch (no other patch, so no target)
+    X = np.array([[1.0, 2.0], [3.0, 6.0], [8.0, 1.0], [5.0, 5.0]])
+    maps = np.array([7, 7, 7, 9])
+    loo = leave_one_out_means(X, maps)
+    by_hand = np.array([[(3 + 8) / 2, (6 + 1) / 2], [(1 + 8) / 2, (2 + 1) / 2], [(1 + 3) / 2, (2 + 6) / 2]])
+    np.testing.assert_allclose(loo[:3], by_hand)
+    assert np.isnan(loo[3]).all()
+    # moving one patch moves every other patch's target, never its own
+    moved = X.copy()
+    moved[0] += 100.0
+    np.testing.assert_allclose(leave_one_out_means(moved, maps)[0], loo[0])
+    assert not np.allclose(leave_one_out_means(moved, maps)[1:3], loo[1:3])
+    # the identity's squared RMSE is n / (n - 1) times the unbiased within-map variance
+    sq = ((X[:3] - loo[:3]) ** 2).mean()
+    assert sq == pytest.approx(3 / 2 * X[:3].var(0, ddof=1).mean())
+
+
+def test_evaluation_scores_against_the_leave_one_out_mean_and_leaves_lone_patches_out():
+    store = synthetic_store(n=240, n_maps=24)
+    codes = np.zeros(24, np.int8)
+    codes[16:20], codes[20:] = 1, 2
+    split = codes[store.map_index]
+    lone = np.flatnonzero(store.map_index == 23)[1:]  # map 23 keeps one test patch: no leave-one-out target
+    keep = np.setdiff1d(np.arange(len(store)), lone)
+    store = store.subset(keep)
+    store = dataclasses.replace(store, split=split[keep])
+    results = evaluate(store, [], ["rwst1", "pca"], labels=False, n_resamples=200)
+    test = store.coeffs[store.split == 2].astype(np.float64)
+    maps = store.map_index[store.split == 2]
+    target = np.stack([test[(maps == m) & (np.arange(len(test)) != i)].mean(0) if (maps == m).sum() > 1
+                       else np.full(test.shape[1], np.nan) for i, m in enumerate(maps)])
+    has = np.isfinite(target).all(1)
+    assert (~has).sum() == 1 and results["test"]["patches_with_map_mean"] == len(test) - 1
+    recon = RWSTCompressor(1, CoefficientLayout()).reconstruct(test)
+    assert results["compressors"]["rwst1"]["rmse_to_map_mean_log2"] == pytest.approx(rmse(recon[has], target[has]), rel=1e-6)
+    assert results["identity"]["rmse_to_map_mean_log2"] == pytest.approx(rmse(test[has], target[has]), rel=1e-9)
+    assert any("only test patch" in note for note in results["notes"])
+    lo, hi = results["bootstrap"]["identity"]["rmse_to_map_mean_log2"]
+    assert lo <= results["identity"]["rmse_to_map_mean_log2"] <= hi
+    lo, hi = results["bootstrap"]["intervals"]["rwst1"]["rmse_to_map_mean_log2"]
+    assert np.isfinite([lo, hi]).all() and lo < hi
+
+
+def test_inclination_by_its_absolute_value_and_classes_by_roc_auc_against_sklearn():
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import r2_score, roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    n = 400
+    codes = rng.normal(size=(n, 6))
+    inclination = np.where(rng.uniform(size=n) < 0.5, -1, 1) * 40 * np.abs(codes[:, 0])  # the sign is random
+    filaments = (codes[:, 1] + 0.5 * rng.normal(size=n) > 0).astype(float)
+    targets, _ = label_targets({"mean_field_inclination": inclination, "filaments": filaments})
+    assert set(targets) == {"abs_mean_field_inclination", "filaments"}
+    np.testing.assert_allclose(targets["abs_mean_field_inclination"], np.abs(inclination))
+    train = {k: v[:300] for k, v in targets.items()}
+    test = {k: v[300:] for k, v in targets.items()}
+    scores = label_r2(codes[:300], train, codes[300:], test)
+    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15), alpha_per_target=True))
+    Y = np.column_stack([train["abs_mean_field_inclination"], train["filaments"]])
+    pred = ridge.fit(codes[:300], Y).predict(codes[300:])
+    assert scores["ridge"]["abs_mean_field_inclination"] == pytest.approx(r2_score(test["abs_mean_field_inclination"], pred[:, 0]))
+    assert scores["ridge"]["filaments"] == pytest.approx(roc_auc_score(test["filaments"], pred[:, 1]))
+    assert scores["ridge"]["filaments"] > 0.8 and scores["boosting"]["filaments"] > 0.8  # AUC: 0.5 is chance
+    assert scores["boosting"]["abs_mean_field_inclination"] > 0.8  # |g| is read; the signed angle is not
+    signed = label_r2(codes[:300], {"g": inclination[:300]}, codes[300:], {"g": inclination[300:]})
+    assert signed["boosting"]["g"] < 0.2
+
+
+def test_labelled_store_reports_auc_for_classes(tmp_path):
+    store = synthetic_store(n=240, n_maps=24)
+    codes = np.zeros(24, np.int8)
+    codes[16:20], codes[20:] = 1, 2
+    signal = store.coeffs[:, :40].mean(1).astype(np.float64)
+    labels = {"filaments": (signal > np.median(signal)).astype(float), "mean_field_inclination": 30 * (signal - signal.mean())}
+    store = dataclasses.replace(store, split=codes[store.map_index], labels=labels)
+    results = evaluate(store, [], ["pca"], n_resamples=50)
+    regression = results["label_regression"]
+    assert regression["targets"] == ["filaments", "abs_mean_field_inclination"]  # in the order of the labels
+    assert regression["scores"] == {"abs_mean_field_inclination": "r2", "filaments": "roc_auc"}
+    from dustvae.analysis.tables import markdown_table
+
+    assert "filaments (AUC)" in markdown_table(results)

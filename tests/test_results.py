@@ -120,13 +120,13 @@ def test_one_table_model_in_three_formats():
     results = small_results(vae_85=0.15, rwst1=0.14, pca_85=0.11)
     table = main_table(results)
     md, tex, rst = (render(table, f) for f in ("markdown", "latex", "rst"))
-    # the same rows in the registry's order, the noise floor last, in every format
+    # the same rows in the registry's order, the within-map scatter last, in every format
     for text in (md, tex, rst):
-        order = [text.index(s) for s in ("VAE-2", "RWST Model 1", "PCA-85", "Noise floor")]
+        order = [text.index(s) for s in ("VAE-2", "RWST Model 1", "PCA-85", "Within-map scatter")]
         assert order == sorted(order)
         assert "0.1500" in text and "0.2000" in text
     assert "| VAE-2 | 85 | 0.1500 |" in md
-    assert "VAE-2 & 85 & 0.1500" in tex and "\\hline\nNoise floor" in tex and "$\\langle|\\Delta S_1/S_1|\\rangle$" in tex
+    assert "VAE-2 & 85 & 0.1500" in tex and "\\hline\nWithin-map scatter" in tex and "$\\langle|\\Delta S_1/S_1|\\rangle$" in tex
     assert rst.splitlines()[0] == rst.splitlines()[2] == rst.splitlines()[-1] and "rel. err. S1" in rst
     with_intervals = with_pairs(results, {})
     assert "| VAE-2 | 85 | 0.1500 [0.1400, 0.1600] |" in render(main_table(with_intervals), "markdown")

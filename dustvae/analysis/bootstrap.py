@@ -29,11 +29,13 @@ LEVEL = 0.95
 #: Figures with intervals: row keys of a compressor (``rmse_log2_layerK``: ``per_layer[K]["rmse_log2"]``).
 METRICS = ("rmse_log2", "rmse_std", "rmse_to_map_mean_log2", "rmse_to_map_mean_std", "rel_err_s1",
            "rel_err_s2_over_s1", "rmse_log2_layer1", "rmse_log2_layer2")
-#: The noise floor's figures with intervals.
+#: The within-map scatter's figures (results key ``noise_floor``) with intervals.
 FLOOR_METRICS = ("rmse_log2", "rmse_std")
 
-#: Per metric, the per-row sums of its terms and the number of terms per row.
-RowTerms = Mapping[str, tuple[np.ndarray, int]]
+#: Per metric, the per-row sums of its terms and the number of terms per row (one number, or one per row).
+RowTerms = Mapping[str, tuple[np.ndarray, "int | np.ndarray"]]
+#: Figures of the identity reference row (each patch against its leave-one-out map mean).
+IDENTITY_METRICS = ("rmse_to_map_mean_log2", "rmse_to_map_mean_std")
 
 
 def row_terms(truth: np.ndarray, recon: np.ndarray, layout: CoefficientLayout, scale: np.ndarray,
@@ -49,7 +51,8 @@ def row_terms(truth: np.ndarray, recon: np.ndarray, layout: CoefficientLayout, s
     scale : (D,) array
         The training spread of the standardised figures.
     map_mean : (N, D) array, optional
-        Each row's map mean vector; without it the map-mean figures are left out.
+        Each row's map-level target (leave-one-out map mean, NaN where the
+        map has no other patch); without it the map-mean figures are left out.
     recon_std : (N, D) array, optional
         The reconstruction the standardised figures use when it differs
         (PCA fitted in the standardised space).
@@ -65,14 +68,17 @@ def row_terms(truth: np.ndarray, recon: np.ndarray, layout: CoefficientLayout, s
            "rel_err_s1": (np.abs(np.exp2(delta[:, s1]) - 1.0).sum(1), len(s1)),
            "rel_err_s2_over_s1": (np.abs(np.exp2(delta[:, s2]) - 1.0).sum(1), len(s2)),
            "rmse_log2_layer1": (sq[:, s1].sum(1), len(s1)), "rmse_log2_layer2": (sq[:, s2].sum(1), len(s2))}
-    if map_mean is not None:
-        out["rmse_to_map_mean_log2"] = (((recon - map_mean) ** 2).sum(1), delta.shape[1])
-        out["rmse_to_map_mean_std"] = ((((recon_std - map_mean) / scale) ** 2).sum(1), delta.shape[1])
+    if map_mean is not None:  # rows without a target (a map's only patch) add nothing, terms nor count
+        has = np.isfinite(map_mean).all(1)
+        target = np.where(has[:, None], map_mean, 0.0)
+        count = has * delta.shape[1]
+        out["rmse_to_map_mean_log2"] = (np.where(has, ((recon - target) ** 2).sum(1), 0.0), count)
+        out["rmse_to_map_mean_std"] = (np.where(has, (((recon_std - target) / scale) ** 2).sum(1), 0.0), count)
     return out
 
 
 def floor_terms(truth: np.ndarray, map_index: np.ndarray, scale: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per test map, the noise floor's unbiased within-map variance and whether the map counts (two patches or more).
+    """Per test map, the unbiased within-map variance (of the within-map scatter) and whether the map counts (two patches or more).
 
     The floor (:func:`~dustvae.analysis.metrics.noise_floor`) is the root of
     the mean of these over the maps that count; returned as (numerator,
@@ -106,35 +112,59 @@ def by_map(terms: RowTerms, map_index: np.ndarray) -> dict[str, tuple[np.ndarray
     """Per-row sums added up per map (maps in the order of ``np.unique(map_index)``): (numerator, denominator)."""
     maps, inverse = np.unique(map_index, return_inverse=True)
     per_map = np.bincount(inverse, minlength=len(maps)).astype(np.float64)
-    return {k: (np.bincount(inverse, weights=s, minlength=len(maps)), per_map * n) for k, (s, n) in terms.items()}
+    return {k: (np.bincount(inverse, weights=s, minlength=len(maps)),
+                per_map * n if np.ndim(n) == 0 else np.bincount(inverse, weights=n, minlength=len(maps)))
+            for k, (s, n) in terms.items()}
 
 
 def resampled(sums: Mapping[str, tuple[np.ndarray, np.ndarray]], counts: np.ndarray) -> dict[str, np.ndarray]:
     """Each figure on each resample, (n_resamples,) per metric; RMSEs under their root."""
     out = {}
     for k, (num, den) in sums.items():
-        value = (counts @ num) / (counts @ den)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of only one-patch maps has no target: NaN
+            value = (counts @ num) / (counts @ den)
         out[k] = np.sqrt(value) if k.startswith("rmse") else value
     return out
 
 
 def _bounds(values: np.ndarray, level: float) -> list[float]:
     tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(values, [tail, 100 - tail])
+    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
     return [float(lo), float(hi)]
 
 
-def reported_pairs(names: list[str], latents: Mapping[str, int]) -> list[tuple[str, str]]:
-    """The comparisons the tables show: each compressor against PCA of its size, each table VAE against RWST Model 2."""
-    pairs = [(n, f"pca-{latents[n]}") for n in names
-             if registry.parse(n).family != "pca" and f"pca-{latents[n]}" in names]
+#: Families of the linear baselines that learned compressors are paired with.
+LINEAR = ("pca", "pca-sym")
+
+
+def reported_pairs(names: list[str], latents: Mapping[str, int],
+                   linear: Mapping[int, str] | None = None) -> list[tuple[str, str]]:
+    """The comparisons the tables show.
+
+    Each compressor that is not a linear baseline against the linear
+    baseline of its size: the one ``linear`` names for that size (chosen on
+    the validation split), else both ``pca-D`` and ``pca-sym-D`` where
+    present; ``pca-sym-D`` against ``pca-D``; each table VAE against RWST
+    Model 2.
+    """
+    linear = {int(k): v for k, v in (linear or {}).items()}
+    pairs = []
+    for n in names:
+        if registry.parse(n).family in LINEAR:
+            continue
+        size = latents[n]
+        chosen = [linear[size]] if size in linear else [f"{family}-{size}" for family in LINEAR]
+        pairs += [(n, b) for b in chosen if b in names]
+    pairs += [(n, f"pca-{latents[n]}") for n in names
+              if registry.parse(n).family == "pca-sym" and f"pca-{latents[n]}" in names]
     pairs += [(n, "rwst2") for n in names if n in ("vae-170", "vae-85") and "rwst2" in names]
     return pairs
 
 
 def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Mapping[str, int],
               floor: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None, *, n_resamples: int = N_RESAMPLES,
-              seed: int = 0, level: float = LEVEL) -> dict:
+              seed: int = 0, level: float = LEVEL, identity: RowTerms | None = None,
+              linear: Mapping[int, str] | None = None) -> dict:
     """Intervals of every compressor's figures and paired differences of every pair, over resamples of test maps.
 
     Parameters
@@ -146,16 +176,23 @@ def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Map
     latents : {name: int}
         Latent size of each compressor (pairs with PCA of the same size).
     floor : optional
-        :func:`floor_terms` of the test rows, for the noise floor's intervals.
+        :func:`floor_terms` of the test rows, for the within-map scatter's intervals.
     n_resamples, seed, level
         Resamples, their seed and the level of the percentile intervals.
+    identity : row terms, optional
+        :func:`row_terms` of the test vectors as their own reconstruction,
+        for the intervals of the identity reference row.
+    linear : {latent size: name}, optional
+        The linear baseline each size's compressors are paired with
+        (:func:`reported_pairs`).
 
     Returns
     -------
     dict
         The results file's ``bootstrap`` section: ``intervals``
-        (``{name: {metric: [lo, hi]}}``), ``noise_floor`` (``{metric: [lo, hi]}``)
-        and ``paired`` (one entry per pair of compressors, the first minus
+        (``{name: {metric: [lo, hi]}}``), ``noise_floor`` (the within-map
+        scatter's, ``{metric: [lo, hi]}``), ``identity`` (``{metric: [lo,
+        hi]}``, the map-mean figures only) and ``paired`` (one entry per pair of compressors, the first minus
         the second: ``{"a", "b", "reported", "metrics": {metric:
         {"difference", "interval"}}}``; ``reported`` marks the pairs the
         tables show).
@@ -169,7 +206,7 @@ def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Map
         sums = by_map(terms[n], map_index)
         draws[n] = resampled(sums, counts)
         points[n] = {k: float(v[0]) for k, v in resampled(sums, ones).items()}
-    shown = set(reported_pairs(names, latents))
+    shown = set(reported_pairs(names, latents, linear))
     paired = []
     for a, b in combinations(names, 2):
         if (b, a) in shown:
@@ -179,8 +216,12 @@ def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Map
             k: {"difference": points[a][k] - points[b][k], "interval": _bounds(draws[a][k] - draws[b][k], level)}
             for k in common}})
     floor_draws = resampled(floor, counts) if floor is not None else {}
+    identity_draws = {}
+    if identity is not None:
+        identity_draws = {k: v for k, v in resampled(by_map(identity, map_index), counts).items() if k in IDENTITY_METRICS}
     return {"n_resamples": int(n_resamples), "seed": int(seed), "level": level, "n_maps": int(n_maps),
             "unit": "test map (its patches resampled together)", "metrics": list(METRICS),
             "intervals": {n: {k: _bounds(v, level) for k, v in draws[n].items()} for n in names},
             "noise_floor": {k: _bounds(v, level) for k, v in floor_draws.items()},
+            "identity": {k: _bounds(v, level) for k, v in identity_draws.items()},
             "paired": sorted(paired, key=lambda p: not p["reported"])}

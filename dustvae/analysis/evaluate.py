@@ -1,10 +1,12 @@
 """The comparison: every compressor on the held-out test split, one results file.
 
-PCA is fitted on the training split; RWST fits each vector alone; the VAEs
-arrive trained (on the train split, early-stopped on validation); the
-regressors that read simulation labels from the codes are fitted on the
-training split's codes. Nothing here reads the validation split, and the
-test split is only ever reconstructed and scored, never fitted.
+PCA and symmetric PCA are fitted on the training split (:mod:`.linear`);
+RWST fits each vector alone; the VAEs arrive trained (on the train split,
+early-stopped on validation); the regressors that read simulation labels
+from the codes are fitted on the training split's codes. The validation
+split is read once, to choose which linear baseline of each size the
+learned compressors are paired with; the test split is only ever
+reconstructed and scored, never fitted nor used to choose.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .._version import __version__
 from ..baselines import PCACompressor, RWSTCompressor
 from ..compressor import Compressor
 from ..errors import DustvaeError
 from ..io.atomic import sha256sum
-from ..io.store import SPLIT_NAMES, CoefficientStore
+from ..io.store import CoefficientStore
 from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
 from ..models.apply import check_compatible, fit_latent_prior
@@ -31,26 +32,22 @@ from ..progress import Stages
 from ..wst.layout import CoefficientLayout
 from . import registry
 from .bootstrap import N_RESAMPLES, bootstrap, floor_terms, row_terms
-from .metrics import generative_metrics, map_means, noise_floor, reconstruction_metrics, rmse, standardised_rmse
-from .physics import ORIENTATIONS, REGRESSORS, label_r2, label_targets
+from .linear import FAMILIES, PCA_CURVE_SIZES, PCAFits, choose_linear, family_of, make, pca_rmse_curve
+from .metrics import generative_metrics, leave_one_out_means, noise_floor, reconstruction_metrics, rmse, standardised_rmse
+from .physics import label_regression, label_targets
 from .results import write_results
 from .tables import markdown_table
 
 # write_results and markdown_table live in .results and .tables; the command line imports them from here too.
 __all__ = ["evaluate", "markdown_table", "pca_rmse_curve", "write_results"]
 
-BASELINES = ("rwst1", "rwst2", "pca")
+BASELINES = ("rwst1", "rwst2", "pca", "pca-sym")
 #: Test patches whose reconstructions are kept for figures.
 N_EXAMPLES = 4
 
-
-#: Latent sizes of the PCA curve in the error-against-latent-size figure.
-PCA_CURVE_SIZES = (4, 8, 16, 32, 64, 85, 128, 170, 256, 340)
-
-
-def pca_rmse_curve(pca: PCACompressor, test: np.ndarray, sizes=PCA_CURVE_SIZES) -> dict[str, float]:
-    """Test RMSE of a fitted PCA truncated to each size, in the units of the arrays it was fitted on."""
-    return {str(d): rmse(pca.truncated(d).reconstruct(test), test) for d in sizes if d <= pca.latent_dim}
+#: What the map-level target is, as results state it.
+MAP_MEAN_TARGET = ("leave-one-out: the mean vector of the other test patches of the patch's map "
+                   "(maps with one test patch have none)")
 
 
 def _timed(func, *args):
@@ -67,7 +64,8 @@ class _Split:
     train: CoefficientStore | None
     mean: np.ndarray  # per-coefficient centre of the standardised space
     scale: np.ndarray  # per-coefficient spread of the standardised space
-    map_mean: np.ndarray  # each test row's map mean vector
+    map_mean: np.ndarray  # each test row's leave-one-out map mean (NaN for a map's only patch)
+    validation: np.ndarray | None  # validation vectors, only to choose the paired linear baseline
 
     def standardise(self, X: np.ndarray) -> np.ndarray:
         return (np.asarray(X, np.float64) - self.mean) / self.scale
@@ -86,7 +84,9 @@ def _split(store: CoefficientStore, notes: list[str]) -> _Split:
         notes.append(f"{int((scale == 0).sum())} coefficient(s) are constant in the training split; "
                      "their standardised errors use unit spread")
         scale = np.where(scale > 0, scale, 1.0)
-    return _Split(test, train, reference.mean(0), scale, map_means(test.coeffs, test.map_index))
+    validation = store.subset("validation").coeffs.astype(np.float64) if store.split is not None else None
+    return _Split(test, train, reference.mean(0), scale, leave_one_out_means(test.coeffs, test.map_index),
+                  validation if validation is not None and len(validation) else None)
 
 
 def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines, device: str,
@@ -112,78 +112,18 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
         found.append((RWSTCompressor(1, layout), {}))
     if "rwst2" in baselines:
         found.append((RWSTCompressor(2, layout), {}))
-    if "pca" in baselines:
-        sizes = sorted({c.latent_dim for c, _ in found if registry.is_vae(c.name)} or set(registry.REFERENCE_SIZES), reverse=True)
+    sizes = sorted({c.latent_dim for c, _ in found if registry.is_vae(c.name)} or set(registry.REFERENCE_SIZES), reverse=True)
+    for family in [b for b in baselines if b in FAMILIES]:
         if split.train is None:
-            notes.append("pca skipped: the store has no training split to fit it on")
-        else:
-            too_big = [d for d in sizes if d > min(split.train.coeffs.shape)]
-            if too_big:
-                notes.append(f"pca-{', pca-'.join(map(str, too_big))} skipped: the training split has only "
-                             f"{len(split.train)} vectors")
-            found.extend((PCACompressor(d), {}) for d in sizes if d not in too_big)
+            notes.append(f"{family} skipped: the store has no training split to fit it on")
+            continue
+        too_big = [d for d in sizes if d > min(split.train.coeffs.shape)]
+        if too_big:
+            notes.append(f"{family}-{f', {family}-'.join(map(str, too_big))} skipped: the training split has only "
+                         f"{len(split.train)} vectors")
+        found.extend((make(family, d, layout), {}) for d in sizes if d not in too_big)
     rank = {c.name: registry.sort_key(c.name) for c, _ in found}
     return sorted(found, key=lambda item: rank[item[0].name])
-
-
-@dataclass
-class _PCAFits:
-    """One SVD per space (log2 and standardised), at the largest size needed; every PCA size truncates it."""
-
-    log2: PCACompressor
-    standardised: PCACompressor
-    seconds: float  # time of the log2 fit, which every log2 PCA row shares
-
-    @classmethod
-    def fit(cls, split: _Split, sizes: Sequence[int]) -> "_PCAFits":
-        largest = max(sizes)
-        # One BLAS thread: these SVDs take seconds at most on one core, while threads competing for
-        # busy cores made them 4 to 27 times slower than that in our measurements.
-        with threadpool_limits(1, user_api="blas"):
-            log2, seconds = _timed(PCACompressor(largest).fit, split.train.coeffs)
-            return cls(log2, PCACompressor(largest).fit(split.standardise(split.train.coeffs)), seconds)
-
-    def standardised_row(self, latent_dim: int, split: _Split) -> tuple[np.ndarray, dict]:
-        """Reconstruction (log2 units) and errors of the PCA fitted in the standardised space."""
-        recon = self.standardised.truncated(latent_dim).reconstruct(split.standardise(split.test.coeffs))
-        recon = recon * split.scale + split.mean
-        return recon, {"rmse_log2": rmse(recon, split.test.coeffs),
-                       "rmse_std": standardised_rmse(split.test.coeffs, recon, split.scale)}
-
-
-@dataclass
-class _LabelRegression:
-    """Regression targets of the train and test rows, and the reference R^2 of the full vector."""
-
-    train_targets: dict[str, np.ndarray]
-    test_targets: dict[str, np.ndarray]
-    skipped: dict[str, str]
-    full_vector: dict
-
-    def r2(self, train_codes: np.ndarray, test_codes: np.ndarray) -> dict:
-        return label_r2(train_codes, self.train_targets, test_codes, self.test_targets)
-
-    def summary(self) -> dict:
-        return {"targets": list(self.train_targets), "skipped": self.skipped, "regressors": dict(REGRESSORS),
-                "orientations": ORIENTATIONS, "full_vector": self.full_vector,
-                "test_rows": {t: int(np.isfinite(v).sum()) for t, v in self.test_targets.items()}}
-
-
-def _label_regression(store: CoefficientStore, split: _Split, notes: list[str]) -> _LabelRegression | None:
-    """Targets from the store's labels, with the full vector's R^2; None (and a note) when there is nothing to do."""
-    if split.train is None:
-        notes.append("label regression skipped: the store has no training split to fit the regressors on")
-        return None
-    targets, skipped = label_targets(store.labels)
-    if not targets:
-        notes.append("label regression skipped: the store carries no label that varies"
-                     + (f" ({', '.join(f'{k}: {v}' for k, v in skipped.items())})" if skipped else ""))
-        return None
-    train_rows, test_rows = (np.flatnonzero(store.split == SPLIT_NAMES.index(w)) for w in ("train", "test"))
-    train_targets = {t: v[train_rows] for t, v in targets.items()}
-    test_targets = {t: v[test_rows] for t, v in targets.items()}
-    full = label_r2(split.train.coeffs, train_targets, split.test.coeffs, test_targets)
-    return _LabelRegression(train_targets, test_targets, skipped, full)
 
 
 def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = BASELINES,
@@ -196,16 +136,22 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     per-coefficient standardised space (training split's mean and spread;
     a PCA row's standardised RMSE is that of the PCA fitted in that space,
     recorded with the log2 fit's under ``fits``), RMSE against each patch's
-    map mean (physics kept rather than sample noise), relative errors per
-    field, layer and scale, and timings (PCA rows share one SVD, whose time
-    each reports as ``fit_seconds``); VAEs also the generative check.
-    Beside them: the noise floor (the within-map scatter of the test
-    vectors, :func:`~dustvae.analysis.metrics.noise_floor`) and, when the
-    store has labels and a training split, the held-out R^2 of each label
-    regressed on each compressor's code (:mod:`dustvae.analysis.physics`).
-    When the test rows come from two maps or more, ``bootstrap`` holds
-    intervals over test maps of each compressor's figures and of the noise
-    floor, and paired differences between compressors
+    leave-one-out map mean (the mean of the other test patches of its map:
+    physics kept rather than the patch's own noise; patches alone in their
+    map left out), relative errors per field, layer and scale, and timings
+    (rows of one PCA family share one SVD, whose time each reports as
+    ``fit_seconds``); VAEs also the generative check. Beside them: the
+    within-map scatter of the test vectors (``noise_floor``,
+    :func:`~dustvae.analysis.metrics.noise_floor`), the identity row (each
+    patch itself against its leave-one-out map mean), the linear baseline
+    each size is paired with (``linear_baseline``,
+    :func:`~dustvae.analysis.linear.choose_linear`) and, when the store has
+    labels and a training split, the held-out score (R^2, or ROC AUC for
+    binary labels) of each label regressed on each compressor's code
+    (:mod:`dustvae.analysis.physics`). When the test rows come from two maps
+    or more, ``bootstrap`` holds intervals over test maps of each
+    compressor's figures, of the within-map scatter and of the identity
+    row, and paired differences between compressors
     (:mod:`dustvae.analysis.bootstrap`).
 
     Parameters
@@ -217,7 +163,8 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     checkpoints : paths
         Trained VAE checkpoints; PCA runs at each of their latent sizes.
     baselines : names
-        Any of ``rwst1``, ``rwst2``, ``pca``.
+        Any of ``rwst1``, ``rwst2``, ``pca``, ``pca-sym`` (PCA fitted with the
+        grid's exact symmetries, :mod:`dustvae.analysis.linear`).
     seed : int
         Seed of the prior samples and of the bootstrap's resamples.
     labels : bool
@@ -248,15 +195,16 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         raise DustvaeError("nothing to compare: no model given and no baseline left"
                            + (f" ({'; '.join(notes)})" if notes else "") + "; pass --model or --baselines")
     pca_sizes = [c.latent_dim for c, _ in compressors if isinstance(c, PCACompressor)]
-    curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if train is not None and "pca" in baselines else []
+    families = [b for b in baselines if b in FAMILIES] if train is not None else []
+    curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if families else []
     has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
     n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors)
     resampled = bool(compressors) and len(np.unique(test.map_index)) > 1
     stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes) + resampled
                     + len(compressors) * (1 + has_labels) + n_vaes, "evaluate", progress)
     with stages:
-        results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, labels, notes, seed, stages,
-                            n_resamples if resampled else 0)
+        results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, families, labels, notes, seed,
+                            stages, n_resamples if resampled else 0)
     return {**results, "inputs": {"store": str(store_path) if store_path else None,
                                   "store_sha256": sha256sum(store_path) if store_path else None,
                                   "store_fingerprint": store.fingerprint(), "layout": layout.to_attrs(),
@@ -276,30 +224,38 @@ def split_description(store: CoefficientStore) -> str:
 
 
 def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
-              curve_sizes: list[int], labels: bool, notes: list[str], seed: int, stages: Stages,
+              curve_sizes: list[int], families: list[str], labels: bool, notes: list[str], seed: int, stages: Stages,
               n_resamples: int) -> dict:
     """The work of :func:`evaluate`, stage by stage (no bootstrap when ``n_resamples`` is 0)."""
     test, train = split.test, split.train
-    with stages.stage("noise floor"):
+    with stages.stage("within-map scatter"):
         floor = noise_floor(test.coeffs, test.map_index, layout, split.scale)
     if floor is None:
-        notes.append("noise floor and errors against the map mean skipped: no test map has two patches")
+        notes.append("within-map scatter and errors against the map mean skipped: no test map has two patches")
     elif len(np.unique(test.map_index)) == 1:
-        notes.append("the test rows come from one map: the noise floor then holds the physical variation across "
-                     "that map as well as realisation noise")
+        notes.append("the test rows come from one map: the within-map scatter then holds the physical variation "
+                     "across that map as well as realisation noise")
+    lone = int((~np.isfinite(split.map_mean).all(1)).sum())
+    if floor is not None and lone:
+        notes.append(f"{lone} test patch(es) are their map's only test patch: they have no leave-one-out map mean "
+                     "and are left out of the errors against the map mean")
+    identity = None
+    if floor is not None:  # the patch itself against its leave-one-out target, measured like every compressor
+        identity = row_terms(test.coeffs, test.coeffs, layout, split.scale, split.map_mean)
     regression = None
     if labels:
         with stages.stage("label targets"):
-            regression = _label_regression(store, split, notes)
+            regression = label_regression(store, split.train, notes)
 
     results: dict[str, dict] = {}
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
     recon_examples: dict[str, list] = {}
     terms: dict[str, dict] = {}  # per-row sums of each figure, for the bootstrap
-    pcas = None
+    pcas, linear = None, None
     if pca_sizes or curve_sizes:
         with stages.stage("PCA fits"):
-            pcas = _PCAFits.fit(split, pca_sizes + curve_sizes)
+            pcas = PCAFits.fit(train.coeffs.astype(np.float64), split.standardise, pca_sizes + curve_sizes, families, layout)
+            linear = choose_linear(pcas, sorted(set(pca_sizes)), split.validation)
     for compressor, extra in compressors:
         with stages.stage(compressor.name):
             row, latent, recon, compressor, terms[compressor.name] = _score(compressor, extra, split, layout, floor, pcas)
@@ -317,14 +273,18 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
         with stages.stage("bootstrap"):
             boot = bootstrap(terms, test.map_index, {n: r["latent"] for n, r in results.items()},
                              floor_terms(test.coeffs, test.map_index, split.scale) if floor is not None else None,
-                             n_resamples=n_resamples, seed=seed)
+                             n_resamples=n_resamples, seed=seed, identity=identity,
+                             linear={int(k): v for k, v in linear["chosen"].items()} if linear else None)
     elif results:
         notes.append("bootstrap intervals skipped: the test rows come from one map, and maps are what it resamples")
-    pca_curve, pca_curve_std = {}, {}
+    curves: dict[str, dict] = {}
     if curve_sizes:
         with stages.stage("PCA curve"):
-            pca_curve = pca_rmse_curve(pcas.log2, test.coeffs, curve_sizes)
-            pca_curve_std = pca_rmse_curve(pcas.standardised, split.standardise(test.coeffs), curve_sizes)
+            for family in pcas.log2:
+                key = "pca" if family == "pca" else family.replace("-", "_")
+                curves[f"{key}_curve"] = pca_rmse_curve(pcas.log2[family], test.coeffs, curve_sizes)
+                curves[f"{key}_curve_std"] = pca_rmse_curve(pcas.standardised[family], split.standardise(test.coeffs),
+                                                            curve_sizes)
 
     import kymatio
     import sklearn
@@ -333,21 +293,25 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     return {
         "compressors": results,
         "test": {"n_patches": len(test), "n_maps": int(len(np.unique(test.map_index))),
-                 "split": split_description(store)},
+                 "split": split_description(store), "map_mean_target": MAP_MEAN_TARGET,
+                 "patches_with_map_mean": int(len(test) - lone)},
         "noise_floor": floor,
+        "identity": _identity_row(identity) if identity is not None else None,
+        "linear_baseline": linear,
         "bootstrap": boot,
         "label_regression": regression.summary() if regression is not None else None,
         "versions": {"dustvae": __version__, "kymatio": kymatio.__version__, "torch": torch.__version__,
                      "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
         "notes": notes,
-        "pca_curve": pca_curve,
-        "pca_curve_std": pca_curve_std,
+        "pca_curve": curves.get("pca_curve", {}),
+        "pca_curve_std": curves.get("pca_curve_std", {}),
+        **{k: v for k, v in curves.items() if not k.startswith("pca_curve")},
         "examples": examples,
     }
 
 
 def _score(compressor: Compressor, extra: dict, split: _Split, layout: CoefficientLayout, floor: dict | None,
-           pcas: "_PCAFits | None") -> tuple[dict, np.ndarray, np.ndarray, Compressor, dict]:
+           pcas: "PCAFits | None") -> tuple[dict, np.ndarray, np.ndarray, Compressor, dict]:
     """One compressor's metrics and timings on the test rows.
 
     Returns (row, codes, reconstructions, the fitted compressor, the per-row
@@ -355,28 +319,42 @@ def _score(compressor: Compressor, extra: dict, split: _Split, layout: Coefficie
     """
     test, train = split.test, split.train
     fit_seconds = 0.0
-    if isinstance(compressor, PCACompressor):
-        compressor, fit_seconds = pcas.log2.truncated(compressor.latent_dim), pcas.seconds
+    family = family_of(compressor) if isinstance(compressor, PCACompressor) else None
+    if family is not None:
+        compressor, fit_seconds = pcas.row(family, compressor.latent_dim)
     elif compressor.needs_training:
         _, fit_seconds = _timed(compressor.fit, train.coeffs)
     latent, encode_seconds = _timed(compressor.encode, test.coeffs)
     recon, decode_seconds = _timed(compressor.decode, latent)
     row = {"latent": int(compressor.latent_dim), **reconstruction_metrics(test.coeffs, recon, layout),
            "rmse_std": standardised_rmse(test.coeffs, recon, split.scale)}
-    if floor is not None:
-        row["rmse_to_map_mean_log2"] = rmse(recon, split.map_mean)
-        row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon, split.scale)
+    has = np.isfinite(split.map_mean).all(1)  # rows with a leave-one-out target
+    if floor is not None and has.any():
+        row["rmse_to_map_mean_log2"] = rmse(recon[has], split.map_mean[has])
+        row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean[has], recon[has], split.scale)
     recon_std_fit = None
-    if isinstance(compressor, PCACompressor):
-        recon_std_fit, std_fit = pcas.standardised_row(compressor.latent_dim, split)
+    if family is not None:
+        recon_std_fit = pcas.standardised_recon(family, compressor.latent_dim, test.coeffs.astype(np.float64),
+                                                split.mean, split.scale)
+        std_fit = {"rmse_log2": rmse(recon_std_fit, test.coeffs),
+                   "rmse_std": standardised_rmse(test.coeffs, recon_std_fit, split.scale)}
         row["fits"] = {"log2": {"rmse_log2": row["rmse_log2"], "rmse_std": row["rmse_std"]}, "standardised": std_fit}
         row["rmse_std"] = std_fit["rmse_std"]
-        if floor is not None:
-            row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean, recon_std_fit, split.scale)
+        if floor is not None and has.any():
+            row["rmse_to_map_mean_std"] = standardised_rmse(split.map_mean[has], recon_std_fit[has], split.scale)
     row.update({"fit_seconds": fit_seconds, "encode_ms_per_patch": 1e3 * encode_seconds / len(test),
                 "decode_ms_per_patch": 1e3 * decode_seconds / len(test), **extra})
     terms = row_terms(test.coeffs, recon, layout, split.scale, split.map_mean if floor is not None else None, recon_std_fit)
     return row, latent, recon, compressor, terms
+
+
+def _identity_row(identity: dict) -> dict:
+    """The identity reference row: each test patch itself scored against its leave-one-out map mean."""
+    out = {}
+    for key in ("rmse_to_map_mean_log2", "rmse_to_map_mean_std"):
+        sums, count = identity[key]
+        out[key] = float(np.sqrt(sums.sum() / np.sum(count))) if np.sum(count) else None
+    return out
 
 
 def _generative(compressor: VAECompressor, split: _Split, seed: int) -> dict:

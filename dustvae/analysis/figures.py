@@ -171,7 +171,7 @@ def fig_error_per_pair(results: dict, layout: CoefficientLayout, names: list[str
 
 
 def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[str]):
-    """Grouped bars: RMSE per field and layer for each compressor; the noise floor as a dashed line per group."""
+    """Grouped bars: RMSE per field and layer for each compressor; the within-map scatter as a dashed line per group."""
     groups = [f"{f}{k}" for f in layout.fields for k in (1, 2)]
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(7.2, 2.6), constrained_layout=True)
@@ -183,7 +183,7 @@ def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[st
     floor = results.get("noise_floor")
     if floor:
         ax.hlines([floor["per_field_layer"][g] for g in groups], np.arange(len(groups)) - 0.45, np.arange(len(groups)) + 0.45,
-                  colors="black", linestyles="--", lw=1.0, label="noise floor (within-map scatter)")
+                  colors="black", linestyles="--", lw=1.0, label="within-map scatter")
     ax.set_xticks(np.arange(len(groups)), [f"{g[0]}, layer {g[1]}" for g in groups])
     ax.set_ylabel("test RMSE [log$_2$ units]")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
@@ -191,12 +191,13 @@ def fig_error_per_layer(results: dict, layout: CoefficientLayout, names: list[st
 
 
 def fig_error_vs_latent(results: dict, sweeps: dict | None):
-    """Test RMSE against the number of latents: VAE family, PCA, RWST Models 1 and 2, and the noise floor."""
+    """Test RMSE against the number of latents: VAE family, PCA and symmetric PCA, RWST Models 1 and 2, the within-map scatter."""
     fig, ax = plt.subplots(figsize=(3.6, 2.8), constrained_layout=True)
-    pca = results.get("pca_curve", {})
-    if pca:
-        sizes = sorted(int(k) for k in pca)
-        ax.plot(sizes, [pca[str(s)] for s in sizes], color=OKABE_ITO[3], marker="s", ms=3, label="PCA")
+    for key, text, ls in (("pca_curve", "PCA", "-"), ("pca_sym_curve", "sym. PCA (grid symmetries)", "--")):
+        pca = results.get(key, {})
+        if pca:
+            sizes = sorted(int(k) for k in pca)
+            ax.plot(sizes, [pca[str(s)] for s in sizes], color=OKABE_ITO[3], ls=ls, marker="s", ms=3, label=text)
     parsed = {name: registry.parse(name) for name in results["compressors"]}
     vae = {row["latent"]: row["rmse_log2"] for name, row in results["compressors"].items()
            if parsed[name].family == "vae" and parsed[name].variant is None}
@@ -219,7 +220,7 @@ def fig_error_vs_latent(results: dict, sweeps: dict | None):
                     label=_label(name, results))
     floor = results.get("noise_floor")
     if floor:
-        ax.axhline(floor["rmse_log2"], color="black", ls="--", lw=0.8, label="noise floor (within-map scatter)")
+        ax.axhline(floor["rmse_log2"], color="black", ls="--", lw=0.8, label="within-map scatter")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("latent size (numbers per patch)")
     ax.set_ylabel("test RMSE [log$_2$ units]")
@@ -233,7 +234,10 @@ SYMBOLS = {"slope": "$\\alpha$", "turbulence": "$f_M$", "n_layers": "$N$ layers"
 
 
 def _target_label(target: str) -> str:
-    """Axis text for a regression target (``cos2_NAME`` / ``sin2_NAME`` for orientations)."""
+    """Axis text for a regression target (``cos2_NAME`` / ``sin2_NAME`` for orientations, ``abs_NAME`` for inclinations)."""
+    if target.startswith("abs_"):
+        symbol = SYMBOLS.get(target[4:], target[4:]).replace(" [deg]", "")
+        return f"|{symbol}| [deg]" if target[4:] in SYMBOLS else f"|{symbol}|"
     trig, _, base = target.partition("2_")
     if trig in ("cos", "sin") and base:
         symbol = SYMBOLS.get(base, base).replace(" [deg]", "")
@@ -267,7 +271,7 @@ def fig_latent_space(latents: dict[str, np.ndarray], labels: dict[str, np.ndarra
 
 
 def fig_label_r2(results: dict, names: list[str]):
-    """Held-out R^2 of each label regressed on each code, one panel per regressor (the full vector last)."""
+    """Held-out R^2 (ROC AUC for binary labels, marked) of each label regressed on each code, one panel per regressor."""
     regression = results["label_regression"]
     targets = regression["targets"]
     rows = [n for n in names if results["compressors"][n].get("label_r2")]
@@ -288,10 +292,12 @@ def fig_label_r2(results: dict, names: list[str]):
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if value < 0.6 else "black")
-        ax.set_xticks(range(len(targets)), [_target_label(t) for t in targets], rotation=45, ha="right")
+        auc = {t for t, kind in (regression.get("scores") or {}).items() if kind == "roc_auc"}
+        ax.set_xticks(range(len(targets)), [_target_label(t) + (" (AUC)" if t in auc else "") for t in targets],
+                      rotation=45, ha="right")
         ax.set_yticks(range(len(tables)), [_label(n, results) if n in results["compressors"] else n for n in tables])
         ax.set_title({"ridge": "linear (ridge)", "boosting": "non-linear (gradient boosting)"}.get(regressor, regressor))
-    fig.colorbar(image, ax=axes, shrink=0.9, label="test $R^2$ (negative shown as 0)")
+    fig.colorbar(image, ax=axes, shrink=0.9, label="test $R^2$ (negative shown as 0) or ROC AUC")
     return fig
 
 

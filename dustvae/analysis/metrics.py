@@ -14,8 +14,8 @@ from scipy.spatial.distance import cdist
 from ..numerics import rmse
 from ..wst.layout import CoefficientLayout
 
-__all__ = ["energy_distance", "generative_metrics", "map_means", "noise_floor", "reconstruction_metrics", "rmse",
-           "standardised_rmse"]
+__all__ = ["energy_distance", "generative_metrics", "leave_one_out_means", "map_means", "noise_floor",
+           "reconstruction_metrics", "rmse", "standardised_rmse"]
 
 
 def _summary(delta: np.ndarray) -> dict:
@@ -45,12 +45,31 @@ def reconstruction_metrics(truth: np.ndarray, recon: np.ndarray, layout: Coeffic
 
 
 def map_means(X: np.ndarray, map_index: np.ndarray) -> np.ndarray:
-    """Each row's map mean: the mean vector of all rows with the same ``map_index`` (N, D)."""
+    """Each row's map mean, the row itself included (N, D): the centre of the within-map scatter; the map-level target is :func:`leave_one_out_means`."""
     X = np.asarray(X, np.float64)
     maps, inverse = np.unique(np.asarray(map_index), return_inverse=True)
     sums = np.zeros((len(maps), X.shape[1]))
     np.add.at(sums, inverse, X)
     return (sums / np.bincount(inverse)[:, None])[inverse]
+
+
+def leave_one_out_means(X: np.ndarray, map_index: np.ndarray) -> np.ndarray:
+    """Each row's map-level target: the mean vector of the *other* rows of its map (N, D).
+
+    ``(sum over the map - x_i) / (n - 1)``: independent of the row's own
+    realisation noise, so a compressor cannot score well against it by
+    copying that noise. Rows of maps with one row have no other patch; their
+    target is NaN.
+    """
+    X = np.asarray(X, np.float64)
+    maps, inverse = np.unique(np.asarray(map_index), return_inverse=True)
+    sums = np.zeros((len(maps), X.shape[1]))
+    np.add.at(sums, inverse, X)
+    others = np.bincount(inverse)[inverse] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (sums[inverse] - X) / others[:, None]
+    out[others == 0] = np.nan
+    return out
 
 
 def noise_floor(X: np.ndarray, map_index: np.ndarray, layout: CoefficientLayout,
@@ -59,9 +78,13 @@ def noise_floor(X: np.ndarray, map_index: np.ndarray, layout: CoefficientLayout,
 
     For each map with at least two patches, the per-coefficient variance of
     its patches around the map's mean vector, unbiased (``n - 1``
-    denominator, so that maps of few patches are not favoured); the floor is
-    the root of its mean over coefficients and maps (an RMS over maps, each
-    map weighted equally). ``rmse_std`` divides each coefficient by
+    denominator, so that maps of few patches are not favoured); the scatter
+    is the root of its mean over coefficients and maps (an RMS over maps,
+    each map weighted equally). With the leave-one-out convention of the
+    map-level target (:func:`leave_one_out_means`) this is the same
+    estimator: ``SS / (n - 1) = (n - 1) / n * mean_i |x_i - loo_i|**2`` per
+    map, so the patch itself scored against its leave-one-out target (the
+    identity row) has squared RMSE ``n / (n - 1)`` times the scatter's. ``rmse_std`` divides each coefficient by
     ``scale`` (the training spread) first. None when no map has two patches.
     """
     X = np.asarray(X, np.float64)

@@ -4,7 +4,8 @@ No reconstruction error says whether a compression keeps what a physicist
 wants from the statistics (spectral slope, turbulence level, field
 orientation, ...). Here each label is regressed on the code (VAE posterior
 means, PCA coefficients, RWST parameters) with regressors fitted on the
-training split only and scored by R^2 on the test split; the same
+training split only and scored on the test split, by R^2 (a binary label,
+such as ``filaments``, by ROC AUC of the regressors' scores); the same
 regression on the full coefficient vector is the reference.
 
 Two regressors, both from scikit-learn, because a code may hold a label
@@ -31,14 +32,27 @@ store (nothing to predict). A label that is NaN where it does not apply
 it is finite. An orientation (a
 label whose name ends in ``angle``, in degrees, the package's convention)
 is defined modulo 180 degrees, so it becomes two targets, the cosine and
-the sine of twice the angle, which are continuous across 0/180.
+the sine of twice the angle, which are continuous across 0/180. An
+inclination of the field to the plane of the sky (a label whose name ends
+in ``inclination``) enters the emission only through ``B_los**2`` (the
+turbulent part of ``B_los`` is symmetric about zero), so ``+g`` and ``-g``
+give the same statistics and the sign cannot be read from any code: its
+absolute value ``abs_NAME`` is the target. A label taking only the values 0
+and 1 (``filaments``: which sky model made the map) is a class, scored by
+ROC AUC (:func:`sklearn.metrics.roc_auc_score`) of the regressors' scores:
+0.5 is chance, 1 a perfect ranking.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    from ..io.store import CoefficientStore
 
 #: Labels that are not physical parameters, with the reason they are not regressed.
 NOT_PHYSICAL = {"seed": "a random seed, not a physical parameter"}
@@ -47,11 +61,33 @@ REGRESSORS = {"ridge": "ridge regression on standardised codes, penalty by leave
               "boosting": "histogram gradient boosting, 100 trees of at most 15 leaves"}
 #: How orientations enter, as results state it.
 ORIENTATIONS = "labels whose names end in 'angle' (degrees) enter as cos and sin of twice the angle"
+#: How inclinations enter, as results state it.
+INCLINATIONS = ("labels whose names end in 'inclination' enter as their absolute value (the sign does not "
+                "change the emission)")
+#: How binary labels are scored, as results state it.
+BINARY = "labels taking only the values 0 and 1 are scored by ROC AUC of the regressors' scores, others by R^2"
 
 
 def is_orientation(name: str) -> bool:
     """True for labels that are orientations in degrees, defined modulo 180 (names ending in ``angle``)."""
     return name.endswith("angle")
+
+
+def is_inclination(name: str) -> bool:
+    """True for inclinations of the field to the plane of the sky, whose sign is invisible (names ending in ``inclination``)."""
+    return name.endswith("inclination")
+
+
+def is_binary(values: np.ndarray) -> bool:
+    """True for a target whose finite values are 0 and 1 only (a class label)."""
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    return len(finite) > 0 and bool(np.isin(finite, (0.0, 1.0)).all())
+
+
+def score_kinds(targets: dict[str, np.ndarray]) -> dict[str, str]:
+    """How each target is scored: ``roc_auc`` for binary targets, ``r2`` otherwise."""
+    return {t: "roc_auc" if is_binary(v) else "r2" for t, v in targets.items()}
 
 
 def label_targets(labels: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -69,7 +105,8 @@ def label_targets(labels: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
     Returns
     -------
     targets : dict of name -> array (N,)
-        One per label; orientations give ``cos2_NAME`` and ``sin2_NAME``.
+        One per label; orientations give ``cos2_NAME`` and ``sin2_NAME``,
+        inclinations ``abs_NAME``.
     skipped : dict of name -> reason
     """
     targets, skipped = {}, {}
@@ -85,6 +122,8 @@ def label_targets(labels: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
         elif is_orientation(name):
             twice = np.deg2rad(2 * values)
             targets[f"cos2_{name}"], targets[f"sin2_{name}"] = np.cos(twice), np.sin(twice)
+        elif is_inclination(name):
+            targets[f"abs_{name}"] = np.abs(values)
         else:
             targets[name] = values
     return targets, skipped
@@ -111,12 +150,14 @@ MIN_TRAIN_ROWS = 10
 
 def label_r2(train_codes: np.ndarray, train_targets: dict[str, np.ndarray], test_codes: np.ndarray,
              test_targets: dict[str, np.ndarray], regressors=tuple(REGRESSORS)) -> dict[str, dict[str, float | None]]:
-    """Held-out R^2 of each target regressed on the codes, per regressor.
+    """Held-out score of each target regressed on the codes, per regressor: R^2, or ROC AUC for binary targets.
 
     Regressors are fitted on ``train_codes`` only, each target on the rows
     where it is finite. R^2 is ``1 - SS_res / SS_tot`` on the test rows
     where the target is finite (0: no better than the test mean; negative:
-    worse). A target with fewer than :data:`MIN_TRAIN_ROWS` finite training
+    worse). A binary target (:func:`is_binary` on its training rows) is
+    scored by the ROC AUC of the regressor's predictions on the test rows
+    (0.5: chance). A target with fewer than :data:`MIN_TRAIN_ROWS` finite training
     rows, or constant on its training or test rows, gets ``None`` (nothing
     to learn, or R^2 undefined).
 
@@ -125,7 +166,7 @@ def label_r2(train_codes: np.ndarray, train_targets: dict[str, np.ndarray], test
     dict
         ``{regressor: {target: r2 or None}}``.
     """
-    from sklearn.metrics import r2_score
+    from sklearn.metrics import r2_score, roc_auc_score
 
     X_train = np.asarray(train_codes, np.float64)
     X_test = np.asarray(test_codes, np.float64)
@@ -143,7 +184,8 @@ def label_r2(train_codes: np.ndarray, train_targets: dict[str, np.ndarray], test
             for regressor in regressors:
                 pred = _predict(regressor, X_train[tr], Y_train, X_test[te])
                 for k, t in enumerate(names):
-                    out[regressor][t] = float(r2_score(Y_test[:, k], pred[:, k]))
+                    score = roc_auc_score if is_binary(Y_train[:, k]) else r2_score
+                    out[regressor][t] = float(score(Y_test[:, k], pred[:, k]))
     return out
 
 
@@ -161,3 +203,44 @@ def _predict(regressor: str, X_train: np.ndarray, Y_train: np.ndarray, X_test: n
 
         return np.column_stack(Parallel(n_jobs=min(cpu_budget(), Y_train.shape[1]), prefer="threads")(delayed(fit)(y) for y in Y_train.T))
     raise ValueError(f"unknown regressor {regressor!r}")
+
+
+@dataclass
+class LabelRegression:
+    """Regression targets of the train and test rows, and the reference scores of the full vector."""
+
+    train_targets: dict[str, np.ndarray]
+    test_targets: dict[str, np.ndarray]
+    skipped: dict[str, str]
+    full_vector: dict
+
+    def r2(self, train_codes: np.ndarray, test_codes: np.ndarray) -> dict:
+        return label_r2(train_codes, self.train_targets, test_codes, self.test_targets)
+
+    def summary(self) -> dict:
+        return {"targets": list(self.train_targets), "skipped": self.skipped, "regressors": dict(REGRESSORS),
+                "orientations": ORIENTATIONS, "inclinations": INCLINATIONS, "binary": BINARY,
+                "scores": score_kinds(self.train_targets), "full_vector": self.full_vector,
+                "test_rows": {t: int(np.isfinite(v).sum()) for t, v in self.test_targets.items()}}
+
+
+def label_regression(store: "CoefficientStore", train: "CoefficientStore | None", notes: list[str]) -> LabelRegression | None:
+    """Targets from the store's labels, with the full vector's scores; None (and a note) when there is nothing to do.
+
+    ``train`` is the store's training split (None when it has none).
+    """
+    if train is None:
+        notes.append("label regression skipped: the store has no training split to fit the regressors on")
+        return None
+    targets, skipped = label_targets(store.labels)
+    if not targets:
+        notes.append("label regression skipped: the store carries no label that varies"
+                     + (f" ({', '.join(f'{k}: {v}' for k, v in skipped.items())})" if skipped else ""))
+        return None
+    from ..io.store import SPLIT_NAMES
+
+    train_rows, test_rows = (np.flatnonzero(store.split == SPLIT_NAMES.index(w)) for w in ("train", "test"))
+    train_targets = {t: v[train_rows] for t, v in targets.items()}
+    test_targets = {t: v[test_rows] for t, v in targets.items()}
+    full = label_r2(train.coeffs, train_targets, store.subset("test").coeffs, test_targets)
+    return LabelRegression(train_targets, test_targets, skipped, full)

@@ -1,13 +1,15 @@
 """Compressor names: how each is ordered, labelled, drawn and named in the paper's macros.
 
 A compressor's name in results is its identity (``vae-170``, ``vae-85``,
-``vae-85+lin``, ``vae-85+pca``, ``rwst1``, ``rwst2``, ``pca-170``, ...);
+``vae-85+lin``, ``vae-85+pca``, ``rwst1``, ``rwst2``, ``pca-170``,
+``pca-sym-170`` (PCA fitted with the grid's symmetries), ...);
 everything shown to a reader derives from the name here, and latent counts
 always come from the compressor (the ``latent`` of its results row), never
 from this module. Nothing here imports matplotlib: styles are plain keyword
 dictionaries that the figures pass to it.
 
-Names follow ``family-size[+variant]`` for the VAE family and PCA, and
+Names follow ``family-size[+variant]`` for the VAE family, PCA and
+symmetric PCA (family ``pca-sym``), and
 ``rwstM`` for RWST Model M. Names that do not parse keep working: they are
 ordered last, labelled by themselves and drawn in a colour derived from
 the name.
@@ -38,6 +40,8 @@ _STYLES = {
     "rwst2": dict(color=OKABE_ITO[7], ls="-.", lw=1.2),
     "pca-170": dict(color=OKABE_ITO[3], ls="-", lw=1.0),
     "pca-85": dict(color=OKABE_ITO[1], ls="--", lw=1.0),
+    "pca-sym-170": dict(color=OKABE_ITO[3], ls=(0, (5, 2)), lw=1.6),
+    "pca-sym-85": dict(color=OKABE_ITO[1], ls=(0, (5, 2)), lw=1.6),
 }
 #: Line styles of variants, so that a variant is told from its base in greyscale too.
 _VARIANT_LS = {"lin": (0, (1, 1)), "pca": (0, (3, 1, 1, 1))}
@@ -45,8 +49,10 @@ _VARIANT_LS = {"lin": (0, (1, 1)), "pca": (0, (3, 1, 1, 1))}
 _MACROS = {"vae-170": "VAEone", "vae-85": "VAEtwo", "rwst1": "RWSTone", "rwst2": "RWSTtwo",
            "pca-170": "PCAoneseventy", "pca-85": "PCAeightyfive"}
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_FAMILY_RANK = {"vae": 0, "rwst": 1, "pca": 2}
-_PATTERN = re.compile(r"^(?P<family>vae|pca)-(?P<size>\d+)(?:\+(?P<variant>[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*))?$"
+_FAMILY_RANK = {"vae": 0, "rwst": 1, "pca": 2, "pca-sym": 3}
+#: Families of several latent sizes (named ``family-size``) and their labels' stems.
+_SIZED = {"vae": None, "pca": "PCA", "pca-sym": "sym. PCA"}
+_PATTERN = re.compile(r"^(?P<family>vae|pca-sym|pca)-(?P<size>\d+)(?:\+(?P<variant>[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*))?$"
                       r"|^rwst(?P<model>[12])$")
 
 
@@ -57,7 +63,7 @@ class ParsedName:
     Attributes
     ----------
     family : str
-        ``vae``, ``pca``, ``rwst``, or ``other`` for a name that does not parse.
+        ``vae``, ``pca``, ``pca-sym``, ``rwst``, or ``other`` for a name that does not parse.
     size : int or None
         Latent size in the name (VAE, PCA) or the RWST model number.
     variant : str or None
@@ -85,7 +91,7 @@ def is_vae(name: str) -> bool:
 
 
 def sort_key(name: str) -> tuple:
-    """Order of rows and legends: VAE-1, VAE-2, their variants, other VAE sizes, RWST 1 and 2, PCA."""
+    """Order of rows and legends: VAE-1, VAE-2, their variants, other VAE sizes, RWST 1 and 2, PCA, symmetric PCA."""
     p = parse(name)
     if p.family == "other":
         return (len(_FAMILY_RANK), 0, 0, 0, name)
@@ -101,7 +107,7 @@ def ordered(names: Iterable[str]) -> list[str]:
 
 
 def label(name: str, latent: int | None = None) -> str:
-    """Reader-facing label: ``VAE-1``, ``VAE-2 + linear path``, ``RWST Model 1``, ``PCA-85``, ...
+    """Reader-facing label: ``VAE-1``, ``VAE-2 + linear path``, ``RWST Model 1``, ``PCA-85``, ``sym. PCA-85``, ...
 
     Parameters
     ----------
@@ -116,8 +122,8 @@ def label(name: str, latent: int | None = None) -> str:
         text = "data"
     elif p.family == "rwst":
         text = f"RWST Model {p.size}"
-    elif p.family == "pca":
-        text = f"PCA-{p.size}" + _variant_text(p.variant)
+    elif p.family in ("pca", "pca-sym"):
+        text = f"{_SIZED[p.family]}-{p.size}" + _variant_text(p.variant)
     elif p.family == "vae":
         text = TABLE_VAES.get(p.size, f"VAE, d = {p.size}") + _variant_text(p.variant)
     else:
@@ -139,7 +145,7 @@ def style(name: str) -> dict:
     if name in _STYLES:
         return dict(_STYLES[name])
     p = parse(name)
-    base = f"{p.family}-{p.size}" if p.family in ("vae", "pca") else None
+    base = f"{p.family}-{p.size}" if p.family in _SIZED else None
     if base in _STYLES:
         return dict(_STYLES[base], ls=_VARIANT_LS.get(p.variant.split("+")[0], (0, (1, 2))), lw=1.4)
     palette = OKABE_ITO[1:]
@@ -147,13 +153,14 @@ def style(name: str) -> dict:
 
 
 def macro_stem(name: str) -> str:
-    """Letters-only stem for LaTeX macros (``VAEone``, ``PCAeightyfive``, ``VAEtwoVarpca``, ...)."""
+    """Letters-only stem for LaTeX macros (``VAEone``, ``PCAeightyfive``, ``VAEtwoVarpca``, ``PCAsymeightyfive``, ...)."""
     if name in _MACROS:
         return _MACROS[name]
     p = parse(name)
-    if p.family not in ("vae", "pca"):
+    if p.family not in _SIZED:
         return _letters(name)
-    stem = _MACROS.get(f"{p.family}-{p.size}") or p.family.upper() + _letters(str(p.size))
+    family = "PCAsym" if p.family == "pca-sym" else p.family.upper()
+    stem = _MACROS.get(f"{p.family}-{p.size}") or family + _letters(str(p.size))
     return stem + ("Var" + _letters(p.variant) if p.variant else "")
 
 

@@ -14,7 +14,15 @@ Versions:
 2. the tag, and the same sections as version 1;
 3. adds ``"bootstrap"``: intervals over test maps of each compressor's
    figures and paired differences between compressors
-   (:mod:`dustvae.analysis.bootstrap`).
+   (:mod:`dustvae.analysis.bootstrap`);
+4. the map-level target is the leave-one-out map mean (the other test
+   patches of the patch's map; ``test.map_mean_target`` says so), where
+   versions 1-3 included the patch itself (read as they are, with
+   ``test.map_mean_target`` set to :data:`INCLUSIVE_MAP_MEAN`); adds the
+   ``identity`` reference row, ``pca-sym-D`` rows and ``pca_sym_curve``,
+   ``linear_baseline`` (which linear baseline each size is paired with),
+   ``bootstrap.identity``, and label scores that are ROC AUC for binary
+   labels (``label_regression.scores``) and use ``|g|`` for inclinations.
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 
 RESULTS_FORMAT = "dustvae-results"
-RESULTS_VERSION = 3
+RESULTS_VERSION = 4
+#: What ``test.map_mean_target`` reads for files of versions 1-3, whose map mean included the patch itself.
+INCLUSIVE_MAP_MEAN = "the mean of all test patches of the patch's map, the patch itself included"
 #: Top-level sections every version holds, and their JSON types.
 SECTIONS: dict[str, type] = {"compressors": dict, "inputs": dict, "examples": dict, "test": dict}
 #: Keys of each compressor row that the tables and figures read.
@@ -134,6 +144,10 @@ def validate_results(results: Any, where: str = "results") -> dict:
             raise DustvaeError(f"{where}: compressor {name!r} lacks {', '.join(missing)}")
     if version >= 3:
         _check_bootstrap(results, where)
+    if version < 4:
+        results["test"].setdefault("map_mean_target", INCLUSIVE_MAP_MEAN)
+    elif results.get("identity") is not None and not isinstance(results["identity"], dict):
+        raise DustvaeError(f"{where}: the 'identity' section is a JSON {type(results['identity']).__name__}, not an object")
     return results
 
 

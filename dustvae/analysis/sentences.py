@@ -77,10 +77,15 @@ def winner_sentence(results: dict, size: int) -> str:
 
 
 def against_pca(results: dict, vae: str) -> str:
-    """'VAE-1's test RMSE is 50.4\\% above PCA-170's (difference 0.045 [0.040, 0.050])', or a tie."""
+    """'VAE-1's test RMSE is 50.4\\% above PCA-170's (difference 0.045 [0.040, 0.050])', or a tie.
+
+    The linear baseline is the one the results chose for that size on the validation split
+    (``linear_baseline``: PCA or symmetric PCA), else PCA.
+    """
     comp = results["compressors"]
     row = comp.get(vae)
-    pca_name = f"pca-{row['latent']}" if row else None
+    chosen = ((results.get("linear_baseline") or {}).get("chosen") or {}).get(str(row["latent"])) if row else None
+    pca_name = (chosen or f"pca-{row['latent']}") if row else None
     if not row or pca_name not in comp:
         return f"{registry.label(vae)} was not compared with PCA at its size in this run"
     change = 100 * (row["rmse_log2"] / comp[pca_name]["rmse_log2"] - 1)

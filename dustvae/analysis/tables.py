@@ -2,12 +2,17 @@
 
 A :class:`Table` holds its columns (a plain head, and a LaTeX head where
 the paper sets one in math), its rows as formatted text, and the reference
-rows that follow a rule (the noise floor). The builders below read a
+rows that follow a rule (the within-map scatter, the identity). The builders below read a
 results file (:mod:`dustvae.analysis.results`) and fix columns, number
 formats, row order (the registry's) and labels once; :func:`render` writes
 any table in any of the three formats, so the command line's table, the
 docs' results page and the paper's tables cannot drift apart. When the
 results carry bootstrap intervals, a cell reads ``0.1115 [0.1090, 0.1141]``.
+
+The reference rows of the main table: the within-map scatter (results key
+``noise_floor``; the unbiased within-map spread of the test vectors) and,
+from results format 4 on, the identity (each test patch itself scored
+against its leave-one-out map mean, as every compressor is).
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ def tex_escape(text: str) -> str:
 
 def target_tex(target: str) -> str:
     """A regression target as a LaTeX head (``cos2_mean_field_angle`` -> ``$\\cos 2\\chi_0$``)."""
+    if target.startswith("abs_"):
+        base = target[4:]
+        return f"$|{SYMBOLS[base]}|$" if base in SYMBOLS else f"|{tex_escape(base)}|"
     trig, _, base = target.partition("2_")
     if trig in ("cos", "sin") and base:
         return f"$\\{trig} 2{SYMBOLS[base]}$" if base in SYMBOLS else f"{trig} 2({tex_escape(base)})"
@@ -111,7 +119,10 @@ MAIN_METRICS = (
     ("rel_err_s1", "rel. err. S1", "$\\langle|\\Delta S_1/S_1|\\rangle$", 4),
     ("rel_err_s2_over_s1", "rel. err. S2/S1", "$\\langle|\\Delta (S_2/S_1)/(S_2/S_1)|\\rangle$", 4),
 )
-NOISE_FLOOR = "Noise floor (within-map scatter)"
+NOISE_FLOOR = "Within-map scatter"
+IDENTITY = "Identity (the patch itself)"
+#: Head of the map-mean column by what the map mean is: leave-one-out (format 4 on) or inclusive (before).
+MAP_MEAN_HEADS = {True: "RMSE to LOO map mean", False: "RMSE to map mean (incl. patch)"}
 
 
 def names(results: dict) -> list[str]:
@@ -129,11 +140,17 @@ def _intervals(results: dict, name: str) -> dict:
     return ((results.get("bootstrap") or {}).get("intervals") or {}).get(name) or {}
 
 
+def _metric_columns(results: dict) -> list[Column]:
+    loo = results.get("format_version", 1) >= 4
+    return [Column(MAP_MEAN_HEADS[loo] if key == "rmse_to_map_mean_log2" else head, tex)
+            for key, head, tex, _ in MAIN_METRICS]
+
+
 def main_table(results: dict) -> Table:
-    """Every compressor's errors (with intervals when the results have them), then the noise floor."""
+    """Every compressor's errors (with intervals when the results have them), then the within-map scatter and the identity."""
     comp = results["compressors"]
-    columns = [Column("compressor", "Compressor", "l"), Column("latents", "Latents"),
-               *(Column(head, tex) for _, head, tex, _ in MAIN_METRICS), Column("encode ms/patch", "ms/patch")]
+    columns = [Column("compressor", "Compressor", "l"), Column("latents", "Latents"), *_metric_columns(results),
+               Column("encode ms/patch", "ms/patch")]
     rows = []
     for n in names(results):
         row, bounds = comp[n], _intervals(results, n)
@@ -146,19 +163,25 @@ def main_table(results: dict) -> Table:
         bounds = (results.get("bootstrap") or {}).get("noise_floor") or {}
         reference.append([NOISE_FLOOR, MISSING, interval(floor.get("rmse_log2"), bounds.get("rmse_log2")),
                           interval(floor.get("rmse_std"), bounds.get("rmse_std"))] + [MISSING] * 4)
+    identity = results.get("identity")
+    if identity:
+        bounds = (results.get("bootstrap") or {}).get("identity") or {}
+        reference.append([IDENTITY, MISSING, MISSING, MISSING,
+                          interval(identity.get("rmse_to_map_mean_log2"), bounds.get("rmse_to_map_mean_log2"))]
+                         + [MISSING] * 3)
     return Table(columns, rows, reference)
 
 
 def paired_table(results: dict) -> Table | None:
-    """Paired differences (first minus second) with their intervals: each compressor against PCA of its size,
-    each table VAE against RWST Model 2; None when the results have no bootstrap."""
+    """Paired differences (first minus second) with their intervals: each compressor against the linear baseline of
+    its size (chosen on the validation split, or both), each table VAE against RWST Model 2; None without a bootstrap."""
     boot = results.get("bootstrap")
     if not boot or not boot.get("paired"):
         return None
     shown = [p for p in boot["paired"] if p.get("reported")]
     if not shown:
         return None
-    columns = [Column("difference", "Difference", "l"), *(Column(head, tex) for _, head, tex, _ in MAIN_METRICS)]
+    columns = [Column("difference", "Difference", "l"), *_metric_columns(results)]
     rows = [[f"{label(results, p['a'])} - {label(results, p['b'])}",
              *(interval(p["metrics"].get(key, {}).get("difference"), p["metrics"].get(key, {}).get("interval"), digits)
                for key, _, _, digits in MAIN_METRICS)] for p in shown]
@@ -166,19 +189,20 @@ def paired_table(results: dict) -> Table | None:
 
 
 def layer_table(results: dict) -> Table:
-    """RMSE per field and layer of every compressor, then the noise floor's."""
+    """RMSE per field and layer of every compressor, then the within-map scatter's."""
     comp = results["compressors"]
     keys = sorted(comp[names(results)[0]]["per_field_layer"])
     columns = [Column("compressor", "Compressor", "l"), *(Column(f"{k[0]}, layer {k[1]}") for k in keys)]
     rows = [[label(results, n, size=True), *(num(comp[n]["per_field_layer"][k]["rmse_log2"], 3) for k in keys)]
             for n in names(results)]
     floor = (results.get("noise_floor") or {}).get("per_field_layer")
-    reference = [["Noise floor", *(num(floor.get(k), 3) for k in keys)]] if floor else []
+    reference = [[NOISE_FLOOR, *(num(floor.get(k), 3) for k in keys)]] if floor else []
     return Table(columns, rows, reference)
 
 
 def r2_table(results: dict) -> Table | None:
-    """Held-out R^2 of each label on each code (ridge / boosting), the full vector last; None without labels."""
+    """Held-out R^2 (ROC AUC for binary labels, marked in the head) of each label on each code (ridge / boosting),
+    the full vector last; None without labels."""
     regression = results.get("label_regression")
     if not regression:
         return None
@@ -189,7 +213,10 @@ def r2_table(results: dict) -> Table | None:
         coded.append((f"full vector ({results['inputs']['layout'].get('vector_length', 'all')})", regression["full_vector"]))
     rows = [[text, *(f"{num(r2['ridge'].get(t), 2)} / {num(r2['boosting'].get(t), 2)}" for t in targets)]
             for text, r2 in coded]
-    return Table([Column("code", "Code", "l"), *(Column(t, target_tex(t)) for t in targets)], rows)
+    auc = {t for t, kind in (regression.get("scores") or {}).items() if kind == "roc_auc"}
+    return Table([Column("code", "Code", "l"), *(Column(f"{t} (AUC)" if t in auc else t,
+                                                       target_tex(t) + (" (AUC)" if t in auc else ""))
+                                                for t in targets)], rows)
 
 
 def synthesis_table(results: dict) -> Table | None:
@@ -220,7 +247,7 @@ def markdown_table(results: dict) -> str:
     test = results["test"]
     lines = [render(main_table(results), "markdown"), "",
              f"Test set: {test['n_patches']} patches from {test['n_maps']} maps ({test['split']})."]
-    lines += bootstrap_sentence(results)
+    lines += bootstrap_sentence(results) + linear_sentence(results)
     paired = paired_table(results)
     if paired is not None:
         lines += ["", "Paired differences (first minus second; 95% intervals over test maps):", "",
@@ -228,12 +255,24 @@ def markdown_table(results: dict) -> str:
     r2 = r2_table(results)
     if r2 is not None:
         regression = results["label_regression"]
-        lines += ["", f"Held-out R^2 of each label regressed on the code ({REGRESSOR_NAMES['ridge']} / "
-                  f"{REGRESSOR_NAMES['boosting']}):", "", render(r2, "markdown")]
+        lines += ["", f"Held-out R^2 (ROC AUC for labels marked AUC) of each label regressed on the code "
+                  f"({REGRESSOR_NAMES['ridge']} / {REGRESSOR_NAMES['boosting']}):", "", render(r2, "markdown")]
         if regression.get("skipped"):
             lines += ["", "Labels not regressed: " + "; ".join(f"{k} ({v})" for k, v in regression["skipped"].items()) + "."]
     lines += [""] * bool(results.get("notes")) + [f"Note: {note}" for note in results.get("notes", [])]
     return "\n".join(lines)
+
+
+def linear_sentence(results: dict) -> list[str]:
+    """One line saying which linear baseline each size is paired with, and how it was chosen; nothing without one."""
+    linear = results.get("linear_baseline")
+    if not linear:
+        return []
+    chosen = linear.get("chosen") or {}
+    if not chosen:
+        return [f"Linear baselines paired with: {linear.get('by', 'every one of the same size')}."]
+    picks = ", ".join(f"{registry.label(n)} at {d}" for d, n in sorted(chosen.items(), key=lambda kv: -int(kv[0])))
+    return [f"Linear baselines paired with: {picks} ({linear['by']})."]
 
 
 def bootstrap_sentence(results: dict) -> list[str]:

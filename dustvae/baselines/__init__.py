@@ -1,6 +1,6 @@
-"""Baselines that share the compressor interface with the VAEs: RWST (Models 1 and 2) and PCA."""
+"""Baselines that share the compressor interface with the VAEs: RWST (Models 1 and 2), PCA and symmetric PCA."""
 
-from .pca import PCACompressor
+from .pca import PCACompressor, SymmetricPCACompressor
 from .rwst import RWSTCompressor
 
-__all__ = ["PCACompressor", "RWSTCompressor"]
+__all__ = ["PCACompressor", "RWSTCompressor", "SymmetricPCACompressor"]

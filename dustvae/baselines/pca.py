@@ -1,4 +1,14 @@
-"""PCA at any latent size, fitted on the training split (scikit-learn's SVD, no whitening)."""
+"""PCA at any latent size, fitted on the training split (scikit-learn's SVD, no whitening).
+
+:class:`SymmetricPCACompressor` (``pca-sym-D``) fits the same PCA on the
+training split augmented by the exact symmetries of the pixel grid
+(:func:`dustvae.wst.symmetry.exact_symmetry_permutations`): every training
+vector enters once per symmetry. The WST statistics of a sky are
+symmetric in distribution under those permutations, so the augmented
+covariance estimates the same one with four times the rows: the honest
+linear baseline at large latent sizes, where the trailing components are
+estimated from few effective samples.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +78,44 @@ class PCACompressor(Compressor):
     def decode(self, Z: np.ndarray) -> np.ndarray:
         mean, components = self._fitted()
         return self._check(Z, self.latent_dim, "codes") @ components + mean
+
+
+class SymmetricPCACompressor(PCACompressor):
+    """PCA fitted on the training vectors and their images under index permutations (``pca-sym-D``).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Number of components kept.
+    permutations : ndarray (P, D) of int
+        Index permutations; row ``k`` maps a vector ``x`` to ``x[perm_k]``
+        (:func:`~dustvae.wst.symmetry.exact_symmetry_permutations`, whose
+        row 0 is the identity). The fit sees every training vector under
+        each of them.
+    """
+
+    def __init__(self, latent_dim: int, permutations: np.ndarray):
+        super().__init__(latent_dim)
+        self.name = f"pca-sym-{self.latent_dim}"
+        self.permutations = np.asarray(permutations, dtype=np.intp)
+        if self.permutations.ndim != 2:
+            raise DustvaeError(f"{self.name}: permutations must form a 2D array, got shape {self.permutations.shape}")
+
+    def fit(self, X: np.ndarray) -> "SymmetricPCACompressor":
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.permutations.shape[1]:
+            raise DustvaeError(f"{self.name}: training vectors of length {self.permutations.shape[1]} expected, "
+                               f"got shape {X.shape}")
+        return super().fit(augment(X, self.permutations))
+
+    def truncated(self, latent_dim: int) -> "SymmetricPCACompressor":
+        """The symmetric PCA of ``latent_dim`` components, from this fit's leading axes (no new SVD)."""
+        plain = super().truncated(latent_dim)
+        smaller = SymmetricPCACompressor(latent_dim, self.permutations)
+        smaller.mean_, smaller.components_ = plain.mean_, plain.components_
+        return smaller
+
+
+def augment(X: np.ndarray, permutations: np.ndarray) -> np.ndarray:
+    """``X`` under each permutation, stacked: (P * N, D), permutation by permutation."""
+    return np.concatenate([np.asarray(X)[:, perm] for perm in permutations])
