@@ -70,8 +70,9 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     if results_path.exists():
         results = read_results(results_path)
         old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
-        say(f"[4/4] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, without bootstrap "
-            "intervals; delete it to evaluate again)" if old else ""))
+        lacks = "without bootstrap intervals" if results["format_version"] < 3 else "its map mean includes the patch"
+        say(f"[4/4] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, {lacks}; "
+            "delete it to evaluate again)" if old else ""))
     else:
         say(f"[4/4] evaluation on the test split -> {results_path}")
         results = evaluate(store, checkpoints, store_path=data, device="cpu", progress=progress)

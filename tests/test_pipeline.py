@@ -11,7 +11,7 @@ def test_demo_chain_and_reuse(tmp_path):
     plan = DemoPlan(n_maps=16, patch_size=64, epochs=1, patience=1)  # 12 training maps: 192 patches, enough for PCA-170
     said: list[str] = []
     results = run_demo(tmp_path, plan, device="cpu", progress=False, say=said.append)
-    assert set(results["compressors"]) == {"vae-85", "vae-170", "rwst1", "rwst2", "pca-85", "pca-170"}
+    assert set(results["compressors"]) == {"vae-85", "vae-170", "rwst1", "rwst2", "pca-85", "pca-170", "pca-sym-85", "pca-sym-170"}
     for path in ("data.h5", "vae-85/best.pt", "vae-170/best.pt", "results.json", "figures/coefficients.png"):
         assert (tmp_path / path).exists(), path
     assert any("| compressor |" in line for line in said)

@@ -180,3 +180,18 @@ def test_an_evaluation_that_compares_nothing_is_refused():
 
     with pytest.raises(DustvaeError, match=r"nothing to compare: .*pca skipped: the store has no training split"):
         evaluate(synthetic_store(n=20, split=False), [], ["pca"])
+
+
+def test_version_3_files_are_read_with_their_inclusive_map_mean(tmp_path):
+    from dustvae.analysis.results import INCLUSIVE_MAP_MEAN
+
+    results = small_results(vae_85=0.15, pca_85=0.11)
+    results["format_version"] = 3
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(results))
+    read = read_results(path)
+    assert read["format_version"] == 3 and read["test"]["map_mean_target"] == INCLUSIVE_MAP_MEAN
+    heads = [c.head for c in main_table(read).columns]
+    assert "RMSE to map mean (incl. patch)" in heads and "RMSE to LOO map mean" not in heads
+    current = small_results(vae_85=0.15, pca_85=0.11)
+    assert "RMSE to LOO map mean" in [c.head for c in main_table(current).columns]
