@@ -1,9 +1,25 @@
-"""The one exception type that reaches users as a one-line message."""
+"""The exception types that reach users as a one-line message.
+
+:class:`DustvaeError` is a :class:`ValueError` (bad input, as scikit-learn
+and NumPy users expect), and :class:`DustvaeFileError`, for a file that is
+missing, of the wrong kind or damaged, is an :class:`OSError` as well (as
+astropy's and h5py's readers raise), so that callers catch either with the
+type they already handle.
+"""
 
 
-class DustvaeError(Exception):
+class DustvaeError(ValueError):
     """Bad input or a failed precondition the user can fix.
 
     The command line prints ``dustvae: error: <message>`` and exits with
     status 2. Messages name the problem and what to do about it.
+    """
+
+
+class DustvaeFileError(DustvaeError, OSError):
+    """A file that cannot be read as what it should be: missing, of another kind, or damaged.
+
+    An :class:`OSError` as well as a :class:`DustvaeError`; its message is
+    the whole of ``str(exc)`` (``errno``, ``strerror`` and ``filename`` are
+    None), and the command line reports it like any :class:`DustvaeError`.
     """

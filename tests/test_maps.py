@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import healpy as hp
 import numpy as np
 import pytest
@@ -331,3 +333,66 @@ def test_sparse_and_dense_partial_maps_give_the_same_patches(tmp_path, healpix_m
     assert empty.any() and len(b) == (~empty).sum() and b.n_dropped == empty.sum()
     np.testing.assert_array_equal(a.centers[~empty], b.centers)
     np.testing.assert_array_equal(a.patches[~empty], b.patches)
+
+
+
+def _replace_card(path, keyword: str, card: str, out):
+    """A copy of ``path`` with the first ``keyword`` card of an extension replaced by ``card`` (raw, padded to 80)."""
+    raw = bytearray(path.read_bytes())
+    at = raw.index(keyword.ljust(8).encode() + b"=", 2880)
+    raw[at : at + 80] = card.ljust(80).encode()
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def test_headers_astropy_fixes_are_read_with_one_note_each_and_a_truncated_file_is_refused(tmp_path, capsys):
+    from dustvae.errors import DustvaeFileError
+
+    q, u = np.random.default_rng(4).normal(size=(2, NPIX)).astype(np.float32)
+    good = planck_like_file(tmp_path / "good.fits", False, {"Q_STOKES": q, "U_STOKES": u})
+    unquoted = _replace_card(good, "TFORM1", "TFORM1  = E", tmp_path / "unquoted.fits")  # a string without quotes
+    with warnings.catch_warnings(record=True) as verdict, fits.open(unquoted) as hdul:
+        warnings.simplefilter("always")
+        hdul.verify("fix+warn")
+    assert any("Fixed 'TFORM1' card" in str(w.message) for w in verdict)  # astropy's own verdict: fixable
+    simple = tmp_path / "simple.fits"  # SIMPLE's T not in column 30: astropy warns and reads on
+    simple.write_bytes(b"SIMPLE  = T".ljust(80) + good.read_bytes()[80:])
+    for path, said in ((unquoted, "Fixed 'TFORM1' card"), (simple, "SIMPLE card")):
+        capsys.readouterr()
+        sky = read_map(path, ["Q", "U"])
+        np.testing.assert_array_equal(sky.fields["U"], u.astype(float))
+        notes = capsys.readouterr().err.splitlines()
+        assert len(notes) == 1 and notes[0].startswith("dustvae: note:") and said in notes[0], notes
+
+    truncated = tmp_path / "truncated.fits"
+    truncated.write_bytes(unquoted.read_bytes()[:-2880])
+    with pytest.raises(DustvaeFileError, match="truncated") as caught:
+        read_map(truncated, ["Q", "U"])
+    assert isinstance(caught.value, OSError) and isinstance(caught.value, ValueError)
+    assert "\n" not in str(caught.value)
+    assert_user_error(run_cli("patches", truncated, "-o", tmp_path / "p.h5"), "truncated")
+
+
+def test_a_header_card_astropy_cannot_parse_is_one_line(tmp_path):
+    flat = tmp_path / "flat.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((32, 32), np.float32), name="Q"),
+                  fits.ImageHDU(np.ones((32, 32), np.float32), name="U")]).writeto(flat)
+    bad = _replace_card(flat, "EXTNAME", "EXTNAME = Q", tmp_path / "bad.fits")  # astropy names the HDU before it can fix this
+    assert_user_error(run_cli("patches", bad, "-o", tmp_path / "p.h5"), "not a readable FITS file", "EXTNAME")
+
+
+def test_file_errors_are_os_errors_and_the_command_line_says_them_as_user_errors(tmp_path, capsys):
+    from dustvae.cli import main
+    from dustvae.errors import DustvaeFileError
+
+    assert issubclass(DustvaeError, ValueError) and issubclass(DustvaeFileError, (DustvaeError, OSError))
+    with pytest.raises(OSError, match="no such file"):
+        read_map(tmp_path / "missing.fits", ["Q", "U"])
+    text = tmp_path / "notes.fits"
+    text.write_text("this is not a FITS file\n" * 100)
+    for path, said in ((tmp_path / "missing.fits", "no such file"), (text, "not a readable FITS file")):
+        assert main(["patches", str(path), "-o", str(tmp_path / "p.h5")]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        # said by the DustvaeError clause, not the one for the file system's own errors
+        assert len(lines) == 1 and lines[0].startswith("dustvae: error:") and said in lines[0], lines
+        assert "free space" not in lines[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ..errors import DustvaeError
+from ..errors import DustvaeFileError
 
 
 def check_stored_zip(path: str | Path, what: str, remedy: str) -> None:
@@ -31,11 +31,11 @@ def check_stored_zip(path: str | Path, what: str, remedy: str) -> None:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DustvaeError(f"{path}: not a readable {what} (not a zip archive); {remedy}") from exc
+        raise DustvaeFileError(f"{path}: not a readable {what} (not a zip archive); {remedy}") from exc
     for entry in entries:
         if entry.compress_type != zipfile.ZIP_STORED:
-            raise DustvaeError(f"{path}: entry {entry.filename} is compressed, which dustvae never writes: not a "
-                               f"{what}; {remedy}")
+            raise DustvaeFileError(f"{path}: entry {entry.filename} is compressed, which dustvae never writes: not a "
+                                   f"{what}; {remedy}")
         if entry.header_offset + entry.file_size > size:
-            raise DustvaeError(f"{path}: entry {entry.filename} claims more bytes than the file holds: a damaged "
-                               f"{what}; {remedy}")
+            raise DustvaeFileError(f"{path}: entry {entry.filename} claims more bytes than the file holds: a damaged "
+                                   f"{what}; {remedy}")

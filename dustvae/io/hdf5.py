@@ -20,7 +20,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from ..errors import DustvaeError
+from ..errors import DustvaeFileError
 
 #: What each NumPy dtype kind is called in messages.
 _KINDS = {"f": "real floats", "i": "integers", "u": "integers", "b": "booleans", "c": "complex numbers",
@@ -34,13 +34,13 @@ def open_hdf5(path: str | Path, remedy: str) -> h5py.File:
     """
     path = Path(path)
     if not path.exists():
-        raise DustvaeError(f"{path}: no such file; check the path")
+        raise DustvaeFileError(f"{path}: no such file; check the path")
     if path.is_dir():
-        raise DustvaeError(f"{path}: is a directory; give a file")
+        raise DustvaeFileError(f"{path}: is a directory; give a file")
     try:
         return h5py.File(path, "r")
     except (OSError, ValueError) as exc:
-        raise DustvaeError(f"{path}: not an HDF5 file; {remedy}") from exc
+        raise DustvaeFileError(f"{path}: not an HDF5 file; {remedy}") from exc
 
 
 def check_self_contained(h5: h5py.Group, path: str | Path) -> None:
@@ -58,11 +58,11 @@ def check_self_contained(h5: h5py.Group, path: str | Path) -> None:
             where = f"{group.name.rstrip('/')}/{name}"
             link = group.get(name, getlink=True)
             if isinstance(link, h5py.ExternalLink):
-                raise DustvaeError(f"{path}: {where} is a link to {link.filename}; dustvae reads only data stored "
-                                   f"inside the file it is given")
+                raise DustvaeFileError(f"{path}: {where} is a link to {link.filename}; dustvae reads only data stored "
+                                       f"inside the file it is given")
             if not isinstance(link, h5py.HardLink):
-                raise DustvaeError(f"{path}: {where} is a soft link; dustvae reads only data stored inside the file "
-                                   f"it is given, under their own names")
+                raise DustvaeFileError(f"{path}: {where} is a soft link; dustvae reads only data stored inside the file "
+                                       f"it is given, under their own names")
             obj = group[name]
             if obj.id in seen:  # a group hard-linked twice (or into itself) is visited once
                 continue
@@ -79,15 +79,15 @@ def _check_storage(ds: h5py.Dataset, where: str, path: str | Path) -> None:
     plist = ds.id.get_create_plist()
     if plist.get_external_count():
         other = plist.get_external(0)[0].decode(errors="replace")
-        raise DustvaeError(f"{path}: {where} keeps its data in another file ({other}); dustvae reads only data "
-                           f"stored inside the file it is given")
+        raise DustvaeFileError(f"{path}: {where} keeps its data in another file ({other}); dustvae reads only data "
+                               f"stored inside the file it is given")
     layout = plist.get_layout()
     if layout == h5py.h5d.VIRTUAL:
-        raise DustvaeError(f"{path}: {where} is a virtual dataset, assembled from other files; dustvae reads only "
-                           f"data stored inside the file it is given")
+        raise DustvaeFileError(f"{path}: {where} is a virtual dataset, assembled from other files; dustvae reads only "
+                               f"data stored inside the file it is given")
     if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
-        raise DustvaeError(f"{path}: {where} is stored in a layout dustvae does not write (compact); "
-                           f"it is not a dustvae file")
+        raise DustvaeFileError(f"{path}: {where} is stored in a layout dustvae does not write (compact); "
+                               f"it is not a dustvae file")
     if ds.shape is None or ds.size == 0:
         return
     if layout == h5py.h5d.CHUNKED:
@@ -96,8 +96,8 @@ def _check_storage(ds: h5py.Dataset, where: str, path: str | Path) -> None:
     else:
         complete = ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize
     if not complete:
-        raise DustvaeError(f"{path}: {where} declares shape {ds.shape} but stores only part of its data; "
-                           f"the file is damaged or not a dustvae file")
+        raise DustvaeFileError(f"{path}: {where} declares shape {ds.shape} but stores only part of its data; "
+                               f"the file is damaged or not a dustvae file")
 
 
 def dataset(group: h5py.Group, name: str, path: str | Path, kinds: str = "f",
@@ -114,18 +114,18 @@ def dataset(group: h5py.Group, name: str, path: str | Path, kinds: str = "f",
     where = f"{group.name.rstrip('/')}/{name}".lstrip("/")
     obj = group.get(name)
     if obj is None:
-        raise DustvaeError(f"{path}: lacks {where}; the file is damaged, write it again")
+        raise DustvaeFileError(f"{path}: lacks {where}; the file is damaged, write it again")
     if not isinstance(obj, h5py.Dataset):
-        raise DustvaeError(f"{path}: {where} is a group, not a dataset; the file is damaged, write it again")
+        raise DustvaeFileError(f"{path}: {where} is a group, not a dataset; the file is damaged, write it again")
     dtype = obj.dtype
     if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
         wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
-        raise DustvaeError(f"{path}: {where} holds {_KINDS.get(dtype.kind, str(dtype))}, not {wanted}; "
-                           f"the file is damaged or not a dustvae file")
+        raise DustvaeFileError(f"{path}: {where} holds {_KINDS.get(dtype.kind, str(dtype))}, not {wanted}; "
+                               f"the file is damaged or not a dustvae file")
     if shape is not None and (len(obj.shape) != len(shape) or any(w is not None and w != s for s, w in zip(obj.shape, shape))):
         wanted = "(" + ", ".join("N" if w is None else str(w) for w in shape) + ("," if len(shape) == 1 else "") + ")"
-        raise DustvaeError(f"{path}: {where} has shape {obj.shape} where {wanted} is needed; "
-                           f"the file is damaged or not a dustvae file")
+        raise DustvaeFileError(f"{path}: {where} has shape {obj.shape} where {wanted} is needed; "
+                               f"the file is damaged or not a dustvae file")
     return obj
 
 
@@ -134,7 +134,8 @@ def read(ds: h5py.Dataset, path: str | Path, selection=()) -> np.ndarray:
     try:
         return ds[selection]
     except OSError as exc:
-        raise DustvaeError(f"{path}: {ds.name.lstrip('/')} cannot be read ({exc}); the file is damaged, write it again") from exc
+        raise DustvaeFileError(f"{path}: {ds.name.lstrip('/')} cannot be read ({exc}); the file is damaged, "
+                               f"write it again") from exc
 
 
 def int_attr(attrs: h5py.AttributeManager, name: str, path: str | Path, default: int | None = None) -> int:
@@ -150,7 +151,8 @@ def int_attr(attrs: h5py.AttributeManager, name: str, path: str | Path, default:
         return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    raise DustvaeError(f"{path}: attribute {name} is {value!r}, not an integer; the file is damaged or not a dustvae file")
+    raise DustvaeFileError(f"{path}: attribute {name} is {value!r}, not an integer; the file is damaged or not "
+                           f"a dustvae file")
 
 
 def str_attr(attrs: h5py.AttributeManager, name: str, path: str | Path) -> str:
@@ -159,7 +161,8 @@ def str_attr(attrs: h5py.AttributeManager, name: str, path: str | Path) -> str:
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     if not isinstance(value, str) or not value.strip():
-        raise DustvaeError(f"{path}: attribute {name} is {value!r}, not text; the file is damaged or not a dustvae file")
+        raise DustvaeFileError(f"{path}: attribute {name} is {value!r}, not text; the file is damaged or not "
+                               f"a dustvae file")
     return value
 
 

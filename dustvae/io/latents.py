@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import DustvaeError
+from ..errors import DustvaeFileError
 from ..memory import check_memory
 from . import hdf5
 from .atomic import atomic_h5
@@ -51,7 +51,7 @@ def read_latents(path: str | Path) -> LatentSet:
     path = Path(path)
     with hdf5.open_hdf5(path, "make one with `dustvae encode`") as h5:
         if hdf5.str_attr_or_none(h5.attrs, "format") != LATENT_FORMAT:
-            raise DustvaeError(f"{path}: not a dustvae latent file; make one with `dustvae encode`")
+            raise DustvaeFileError(f"{path}: not a dustvae latent file; make one with `dustvae encode`")
         hdf5.check_self_contained(h5, path)
         mean = hdf5.dataset(h5, "mean", path, "f", (None, None))
         n, d = mean.shape
@@ -59,7 +59,7 @@ def read_latents(path: str | Path) -> LatentSet:
         found = {k: hdf5.dataset(h5, k, path, kinds, shape) for k, (kinds, shape) in shapes.items() if k == "logvar" or k in h5}
         group = h5.get("labels", {})
         if not isinstance(group, (h5py.Group, dict)):
-            raise DustvaeError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
+            raise DustvaeFileError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
         labels = {k: hdf5.dataset(group, k, path, "fiub", (n,)) for k in group}
         check_memory(sum(ds.size * ds.dtype.itemsize for ds in [mean, *found.values(), *labels.values()]),
                      f"{path}: {n} latent vectors", "the file is damaged or too large for this machine")

@@ -20,7 +20,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from .. import defaults
-from ..errors import DustvaeError
+from ..errors import DustvaeError, DustvaeFileError
 from .atomic import atomic_path
 
 #: Column and extension names accepted for each Stokes field, most specific first.
@@ -138,24 +138,52 @@ def _native_masked(values: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The start of astropy's warning for a file shorter than its headers say: the one warning refused as an error.
+_TRUNCATED = "File may have been truncated"
+
+#: The lines astropy's verify sets around its findings (each is a warning of its own).
+_VERIFY_FRAME = re.compile(r"Verification reported errors:|HDU \d+:|Card \d+:|Note: astropy\.io\.fits uses zero-based indexing\.")
+
+
 def _open_fits(path: Path) -> fits.HDUList:
+    """Open a FITS file and read every HDU, refusing in one line what astropy cannot read or finds truncated.
+
+    Header cards astropy can fix (a value in a non-standard format, for
+    example) are fixed in memory; its warnings other than truncation, the
+    fixes among them, do not stop the read and are each said once as a note
+    on stderr.
+    """
     if not path.exists():
-        raise DustvaeError(f"{path}: no such file; check the path")
+        raise DustvaeFileError(f"{path}: no such file; check the path")
     if path.is_dir():
-        raise DustvaeError(f"{path}: is a directory, not a FITS map")
+        raise DustvaeFileError(f"{path}: is a directory, not a FITS map")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", AstropyUserWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AstropyUserWarning)
+            # A truncated file would read as zeros past its end: that alone is an error.
+            warnings.filterwarnings("error", message=_TRUNCATED, category=AstropyUserWarning)
             hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            hdul.verify("fix+warn")  # repair what astropy can (a card's value format, say) before a card is parsed
             for hdu in hdul:  # force reading now, so truncation shows here
                 _ = hdu.data
     except DustvaeError:
         raise
-    except Exception as exc:  # astropy raises OSError, ValueError, warnings-as-errors...
+    except Exception as exc:  # astropy raises OSError, ValueError, the truncation warning...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DustvaeError(
+        raise DustvaeFileError(
             f"{path}: not a readable FITS file ({reason}); give a HEALPix or flat FITS map"
         ) from exc
+    said = set()
+    for warning in caught:
+        if not issubclass(warning.category, AstropyUserWarning):  # not astropy's: shown as it would have been
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            continue
+        text = " ".join(str(warning.message).split()) or warning.category.__name__  # one line, a card's padding dropped
+        if _VERIFY_FRAME.fullmatch(text):  # verify's headings around each finding: the finding says it all
+            continue
+        if text not in said:
+            said.add(text)
+            _note(f"{path}: astropy read it with a warning: {text}")
     return hdul
 
 
@@ -215,11 +243,21 @@ def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS, *, frame
 
     Raises
     ------
+    DustvaeFileError
+        (an :class:`OSError` and a :class:`DustvaeError`) When the file is
+        missing, not FITS, truncated, has a header card astropy can neither
+        parse nor fix, or an invalid pixel count, NSIDE, pixel index,
+        ordering, frame or polarization convention.
     DustvaeError
-        When the file is missing, not FITS, truncated, has an invalid pixel
-        count, NSIDE or pixel index, lacks a requested field, names an
-        unknown frame or polarization convention, or holds fields in units
-        that cannot be brought to one.
+        When it lacks a requested field, its header disagrees with
+        ``frame`` or ``freq_ghz``, or it holds fields in units that cannot
+        be brought to one.
+
+    Notes
+    -----
+    Header cards astropy can fix (a value in a non-standard format, for
+    example) are fixed as the file is read, and astropy's warnings other
+    than truncation do not stop the read; each is said once on stderr.
     """
     path = Path(path)
     wanted = _check_fields(fields)
@@ -235,7 +273,7 @@ def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS, *, frame
         images = [hdu for hdu in hdul if hdu.is_image and hdu.data is not None and hdu.data.ndim >= 2]
         if images:
             return _read_flat(path, images, wanted)
-    raise DustvaeError(
+    raise DustvaeFileError(
         f"{path}: holds neither a HEALPix table nor a 2D image; give a HEALPix or flat FITS map"
     )
 
@@ -257,8 +295,8 @@ def _header_nside(path: Path, hdr: fits.Header, nest: bool) -> int | None:
     nside = int(value) if np.isfinite(value) and value == int(value) else 0
     if nside < 1 or nside > MAX_NSIDE or (nest and nside & (nside - 1)):
         need = "a power of 2 up to 2**29, as NESTED ordering needs" if nest else "a positive integer up to 2**29"
-        raise DustvaeError(f"{path}: header NSIDE = {raw!r} is not {need}; the header is damaged: fix NSIDE "
-                           f"(HEALPix maps have NSIDE 1, 2, 4, ..., 8192)")
+        raise DustvaeFileError(f"{path}: header NSIDE = {raw!r} is not {need}; the header is damaged: fix NSIDE "
+                               f"(HEALPix maps have NSIDE 1, 2, 4, ..., 8192)")
     return nside
 
 
@@ -266,32 +304,33 @@ def _explicit_pixels(path: Path, hdu: fits.BinTableHDU, names: list[str], nside:
     """The PIXEL column of a partial-sky map, refused (naming the first bad entry) unless each index is in range once."""
     pix_col = next((n for n in names if n.upper() == "PIXEL"), None)
     if pix_col is None:
-        raise DustvaeError(f"{path}: INDXSCHM is EXPLICIT but there is no PIXEL column; a partial-sky map lists its pixels in one")
+        raise DustvaeFileError(f"{path}: INDXSCHM is EXPLICIT but there is no PIXEL column; a partial-sky map "
+                               f"lists its pixels in one")
     raw = np.asarray(hdu.data[pix_col]).ravel()
     if raw.size != nrows:
-        raise DustvaeError(f"{path}: the PIXEL column holds {raw.size} indices for {nrows} values per field; "
-                           f"a partial-sky map gives one index per value")
+        raise DustvaeFileError(f"{path}: the PIXEL column holds {raw.size} indices for {nrows} values per field; "
+                               f"a partial-sky map gives one index per value")
     if not np.issubdtype(raw.dtype, np.integer):
         bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw))) if raw.dtype.kind == "f" else np.arange(raw.size)
         if bad.size:
-            raise DustvaeError(f"{path}: PIXEL index {raw[bad[0]]!r} (table row {bad[0] + 1}) is not an integer; "
-                               f"the file is damaged")
+            raise DustvaeFileError(f"{path}: PIXEL index {raw[bad[0]]!r} (table row {bad[0] + 1}) is not an integer; "
+                                   f"the file is damaged")
     pixels = raw.astype(np.int64)
     npix = 12 * nside * nside
     outside = np.flatnonzero((pixels < 0) | (pixels >= npix))
     if outside.size:
         row = int(outside[0])
         what = "negative" if pixels[row] < 0 else f"beyond the last pixel {npix - 1} of NSIDE {nside}"
-        raise DustvaeError(f"{path}: PIXEL index {pixels[row]} (table row {row + 1}) is {what}; indices run from 0 "
-                           f"to 12*NSIDE**2 - 1: the file is damaged or its NSIDE is wrong")
+        raise DustvaeFileError(f"{path}: PIXEL index {pixels[row]} (table row {row + 1}) is {what}; indices run from 0 "
+                               f"to 12*NSIDE**2 - 1: the file is damaged or its NSIDE is wrong")
     order = np.argsort(pixels, kind="stable")
     repeated = np.flatnonzero(np.diff(pixels[order]) == 0)
     if repeated.size:
         later = order[repeated + 1]  # stable sort: the later row of each equal pair
         k = int(np.argmin(later))
         row, first = int(later[k]), int(order[repeated[k]])
-        raise DustvaeError(f"{path}: PIXEL index {pixels[row]} appears twice (table rows {first + 1} and {row + 1}); "
-                           f"a partial-sky map lists each pixel once: remove the duplicates")
+        raise DustvaeFileError(f"{path}: PIXEL index {pixels[row]} appears twice (table rows {first + 1} and {row + 1}); "
+                               f"a partial-sky map lists each pixel once: remove the duplicates")
     return pixels
 
 
@@ -305,8 +344,8 @@ def _healpix_frame(path: Path, hdr: fits.Header, frame: str | None) -> tuple[str
         return FRAMES[frame], False
     letter = _COORDSYS.get(text)
     if letter is None:
-        raise DustvaeError(f"{path}: COORDSYS = {raw!r} is not a frame dustvae reads (G/GALACTIC, C/CELESTIAL/"
-                           f"EQUATORIAL, E/ECLIPTIC); fix the header, or remove the card and give --frame")
+        raise DustvaeFileError(f"{path}: COORDSYS = {raw!r} is not a frame dustvae reads (G/GALACTIC, C/CELESTIAL/"
+                               f"EQUATORIAL, E/ECLIPTIC); fix the header, or remove the card and give --frame")
     if frame is not None and FRAMES[frame] != letter:
         named = next(name for name, code in FRAMES.items() if code == letter)
         raise DustvaeError(f"{path}: COORDSYS = {raw!r} says {named} but --frame says {frame}; "
@@ -357,7 +396,7 @@ def _header_freq_ghz(path: Path, hdr: fits.Header) -> float | None:
         match = _FREQUENCY.match(str(hdr[key]))
         value = float(match["value"]) if match else float("nan")
         if not (np.isfinite(value) and value > 0):
-            raise DustvaeError(f"{path}: {key} = {hdr[key]!r} is not a frequency; fix the card or give --freq GHZ")
+            raise DustvaeFileError(f"{path}: {key} = {hdr[key]!r} is not a frequency; fix the card or give --freq GHZ")
         if match["unit"]:
             return value * {"HZ": 1e-9, "KHZ": 1e-6, "MHZ": 1e-3, "GHZ": 1.0}[match["unit"].upper()]
         return value * (1e-9 if key == "RESTFRQ" or value >= 1e6 else 1.0)
@@ -404,16 +443,16 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str], frame: s
     names = list(hdu.columns.names)
     ordering = str(hdr.get("ORDERING", "RING")).strip().upper()
     if ordering not in ("RING", "NESTED"):
-        raise DustvaeError(f"{path}: ORDERING is {ordering!r}; expected RING or NESTED")
+        raise DustvaeFileError(f"{path}: ORDERING is {ordering!r}; expected RING or NESTED")
     nest = ordering == "NESTED"
     explicit = str(hdr.get("INDXSCHM", "IMPLICIT")).strip().upper() == "EXPLICIT"
     header_nside = _header_nside(path, hdr, nest)
     if explicit and header_nside is None:
-        raise DustvaeError(f"{path}: a partial-sky HEALPix map needs NSIDE in its header")
+        raise DustvaeFileError(f"{path}: a partial-sky HEALPix map needs NSIDE in its header")
     polconv = str(hdr.get("POLCCONV", "COSMO")).strip().upper() or "COSMO"
     if polconv not in ("COSMO", "IAU"):
-        raise DustvaeError(f"{path}: POLCCONV = {hdr['POLCCONV']!r} is neither COSMO nor IAU; set it to the convention "
-                           f"of the map's U (HEALPix and Planck maps use COSMO)")
+        raise DustvaeFileError(f"{path}: POLCCONV = {hdr['POLCCONV']!r} is neither COSMO nor IAU; set it to the convention "
+                               f"of the map's U (HEALPix and Planck maps use COSMO)")
     coordsys, assumed = _healpix_frame(path, hdr, frame)
     columns: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
@@ -448,19 +487,19 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str], frame: s
             columns, pixels = full, None
     else:
         if not hp.isnpixok(npix_found):
-            raise DustvaeError(
+            raise DustvaeFileError(
                 f"{path}: {npix_found} pixels is not a valid HEALPix size (12 * nside**2); "
                 f"the file is damaged or not a full-sky map"
             )
         nside = hp.npix2nside(npix_found)
         if header_nside is not None and header_nside != nside:
-            raise DustvaeError(
+            raise DustvaeFileError(
                 f"{path}: header NSIDE = {hdr['NSIDE']} but the table holds {npix_found} pixels "
                 f"(nside {nside}); the file is damaged"
             )
         if nest and nside & (nside - 1):
-            raise DustvaeError(f"{path}: {npix_found} pixels is NSIDE {nside}, which NESTED ordering cannot have "
-                               f"(a power of 2 is needed); the file is damaged or its ORDERING is RING")
+            raise DustvaeFileError(f"{path}: {npix_found} pixels is NSIDE {nside}, which NESTED ordering cannot have "
+                                   f"(a power of 2 is needed); the file is damaged or its ORDERING is RING")
     if assumed:  # last, so that a file refused above gets its one line only
         _note(f"{path}: the header has no COORDSYS; Galactic is assumed (state the frame with --frame)")
     extra = {k: hdr[k] for k in hdr if k.startswith("SIM")}
@@ -536,7 +575,7 @@ def _read_flat(path: Path, images: list, wanted: list[str]) -> FlatMap:
             )
     shapes = {a.shape for a in fields.values()}
     if len(shapes) != 1:
-        raise DustvaeError(f"{path}: fields have different shapes {sorted(shapes)}; they must match")
+        raise DustvaeFileError(f"{path}: fields have different shapes {sorted(shapes)}; they must match")
     wcs, scale = _celestial_wcs(source_header)
     extra = {k: source_header[k] for k in source_header if k.startswith("SIM")}
     periodic = bool(source_header.get("PERIODIC", False))

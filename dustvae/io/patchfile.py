@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from .._version import __version__
-from ..errors import DustvaeError
+from ..errors import DustvaeError, DustvaeFileError
 from ..memory import check_memory
 from . import hdf5
 from .atomic import atomic_h5
@@ -153,29 +153,29 @@ def read_patches(path: str | Path) -> PatchSet:
     """Read a patch file written by :func:`write_patches`, validating it (see :mod:`dustvae.io.hdf5`)."""
     path = Path(path)
     if not path.exists():
-        raise DustvaeError(f"{path}: no such file; check the path")
+        raise DustvaeFileError(f"{path}: no such file; check the path")
     if not is_patch_file(path):
-        raise DustvaeError(f"{path}: not a dustvae patch file; make one with `dustvae patches MAP.fits`")
+        raise DustvaeFileError(f"{path}: not a dustvae patch file; make one with `dustvae patches MAP.fits`")
     with hdf5.open_hdf5(path, "make one with `dustvae patches MAP.fits`") as h5:
         hdf5.check_self_contained(h5, path)
         try:
             fields = json.loads(h5.attrs["fields"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DustvaeError(f"{path}: patch file's fields attribute is missing or not a JSON list; it is damaged, "
-                               f"write it again") from exc
+            raise DustvaeFileError(f"{path}: patch file's fields attribute is missing or not a JSON list; it is damaged, "
+                                   f"write it again") from exc
         if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
-            raise DustvaeError(f"{path}: patch file's fields attribute {fields!r} is not a list of field names; "
-                               f"it is damaged, write it again")
+            raise DustvaeFileError(f"{path}: patch file's fields attribute {fields!r} is not a list of field names; "
+                                   f"it is damaged, write it again")
         patches = hdf5.dataset(h5, "patches", path, "f", (None, len(fields), None, None))
         n, _, rows, cols = patches.shape
         if rows != cols:
-            raise DustvaeError(f"{path}: patches are {rows} x {cols} pixels, not square; the file is damaged")
+            raise DustvaeFileError(f"{path}: patches are {rows} x {cols} pixels, not square; the file is damaged")
         columns = {"centers": hdf5.dataset(h5, "centers", path, "f", (n, 2)),
                    "masked_fraction": hdf5.dataset(h5, "masked_fraction", path, "f", (n,)),
                    "map_index": hdf5.dataset(h5, "map_index", path, "iu", (n,))}
         group = h5.get("labels", {})
         if not isinstance(group, (h5py.Group, dict)):
-            raise DustvaeError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
+            raise DustvaeFileError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
         labels = {k: hdf5.dataset(group, k, path, "fiub", (n,)) for k in group}
         check_memory(sum(ds.size * ds.dtype.itemsize for ds in [patches, *columns.values(), *labels.values()]),
                      f"{path}: {n} patches of {rows} px", "the file is damaged or too large for this machine")
@@ -195,8 +195,10 @@ def read_patches(path: str | Path) -> PatchSet:
                 source_sha256=str(h5.attrs["source_sha256"]),
                 source_frame=str(h5.attrs.get("source_frame", "")),  # absent from older files
             )
+        except DustvaeError:  # already one line; a ValueError too, which the clause below would rewrap
+            raise
         except KeyError as exc:
-            raise DustvaeError(f"{path}: patch file lacks {exc}; it is damaged, write it again") from exc
+            raise DustvaeFileError(f"{path}: patch file lacks {exc}; it is damaged, write it again") from exc
         except (TypeError, ValueError) as exc:
-            raise DustvaeError(f"{path}: patch file has an attribute of the wrong kind ({exc}); it is damaged, "
-                               f"write it again") from exc
+            raise DustvaeFileError(f"{path}: patch file has an attribute of the wrong kind ({exc}); it is damaged, "
+                                   f"write it again") from exc

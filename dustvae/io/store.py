@@ -41,7 +41,7 @@ from typing import Iterator, Mapping, Sequence
 import h5py
 import numpy as np
 
-from ..errors import DustvaeError
+from ..errors import DustvaeError, DustvaeFileError
 from ..memory import check_memory
 from . import hdf5
 from .atomic import atomic_h5
@@ -249,8 +249,8 @@ class StoreReader:
         bad = ~(np.isnan(self.amplitude) | (np.isfinite(self.amplitude) & (self.amplitude > 0)))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DustvaeError(f"{path}: amplitude of row {row} is {self.amplitude[row]}, not a positive number "
-                               f"(NaN where unknown); the store is damaged")
+            raise DustvaeFileError(f"{path}: amplitude of row {row} is {self.amplitude[row]}, not a positive number "
+                                   f"(NaN where unknown); the store is damaged")
         self.labels = self._read_labels()
         self.split = self._read_split()
         for key, wanted in (expect or {}).items():
@@ -264,20 +264,20 @@ class StoreReader:
         """The file's attributes, those of the layout checked and converted (J, L, vector_length int; fields text)."""
         h5, path = self._h5, self.path
         if _plain(h5.attrs.get("format")) != STORE_FORMAT:
-            raise DustvaeError(f"{path}: not a dustvae coefficient store; make one with `dustvae compute-wst MAP.fits`")
+            raise DustvaeFileError(f"{path}: not a dustvae coefficient store; make one with `dustvae compute-wst MAP.fits`")
         version = hdf5.int_attr(h5.attrs, "format_version", path, default=0)
         if version > STORE_VERSION:
             raise DustvaeError(f"{path}: store format {version} is newer than this dustvae reads ({STORE_VERSION}); upgrade dustvae")
         missing = [k for k in _REQUIRED if k not in h5] + [a for a in _REQUIRED_ATTRS if a not in h5.attrs]
         if missing:
-            raise DustvaeError(f"{path}: store lacks {', '.join(missing)}; it is damaged, compute it again")
+            raise DustvaeFileError(f"{path}: store lacks {', '.join(missing)}; it is damaged, compute it again")
         attrs = {k: _plain(v) for k, v in h5.attrs.items()}
         for key in ("J", "L", "vector_length"):
             attrs[key] = hdf5.int_attr(h5.attrs, key, path)
         for key in ("fields", "boundary", "normalisation"):
             attrs[key] = hdf5.str_attr(h5.attrs, key, path)
         if attrs["J"] < 1 or attrs["L"] < 1:
-            raise DustvaeError(f"{path}: J = {attrs['J']} and L = {attrs['L']} must be positive; the store is damaged")
+            raise DustvaeFileError(f"{path}: J = {attrs['J']} and L = {attrs['L']} must be positive; the store is damaged")
         return attrs
 
     def _check_datasets(self) -> dict[str, h5py.Dataset]:
@@ -286,14 +286,14 @@ class StoreReader:
         coeffs = hdf5.dataset(h5, "coeffs", path, "f")
         if coeffs.ndim != 2 or coeffs.shape[1] != length:
             columns = coeffs.shape[1] if coeffs.ndim == 2 else f"shape {coeffs.shape}, not 2"
-            raise DustvaeError(f"{path}: coeffs has {columns} columns but the store says {length}; it is damaged")
+            raise DustvaeFileError(f"{path}: coeffs has {columns} columns but the store says {length}; it is damaged")
         n = coeffs.shape[0]
         specs = _row_specs(n, self.attrs)
         if specs["coeffs"][0][1] != length:
-            raise DustvaeError(f"{path}: vector_length {length} does not fit J, L and fields "
-                               f"({specs['coeffs'][0][1]}); the store is damaged")
+            raise DustvaeFileError(f"{path}: vector_length {length} does not fit J, L and fields "
+                                   f"({specs['coeffs'][0][1]}); the store is damaged")
         if any(len(h5[k].shape or ()) == 0 or h5[k].shape[0] != n for k in ROW_DATASETS if isinstance(h5[k], h5py.Dataset)):
-            raise DustvaeError(f"{path}: datasets have different numbers of rows; the store is damaged")
+            raise DustvaeFileError(f"{path}: datasets have different numbers of rows; the store is damaged")
         return {name: hdf5.dataset(h5, name, path, kinds, shape) for name, (shape, _, kinds) in specs.items()}
 
     def _read_split(self) -> np.ndarray | None:
@@ -303,8 +303,8 @@ class StoreReader:
         bad = ~np.isin(split, np.arange(len(SPLIT_NAMES)))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DustvaeError(f"{self.path}: split of row {row} is {split[row]}, not 0 (train), 1 (validation), "
-                               f"2 (test) or 3 (guard); the store is damaged")
+            raise DustvaeFileError(f"{self.path}: split of row {row} is {split[row]}, not 0 (train), 1 (validation), "
+                                   f"2 (test) or 3 (guard); the store is damaged")
         return split
 
     def _read_labels(self) -> dict[str, np.ndarray]:
@@ -312,7 +312,7 @@ class StoreReader:
         if group is None:
             return {}
         if not isinstance(group, h5py.Group):
-            raise DustvaeError(f"{self.path}: labels is a dataset, not a group of labels; the store is damaged")
+            raise DustvaeFileError(f"{self.path}: labels is a dataset, not a group of labels; the store is damaged")
         return {k: hdf5.read(hdf5.dataset(group, k, self.path, "fiub", (self.n_rows,)), self.path) for k in group}
 
     def __len__(self) -> int:
@@ -414,9 +414,11 @@ def open_store(path: str | Path, expect: Mapping[str, object] | None = None) -> 
 
     Raises
     ------
+    DustvaeFileError
+        (an :class:`OSError` and a :class:`DustvaeError`) When the file is
+        missing, not HDF5, not a store, damaged, or reads other files.
     DustvaeError
-        When the file is missing, not HDF5, not a store, of a newer format,
-        damaged, reads other files, or of another layout than ``expect``.
+        When it is of a newer format or of another layout than ``expect``.
     """
     path = Path(path)
     h5 = hdf5.open_hdf5(path, "give a store written by `dustvae compute-wst`")
