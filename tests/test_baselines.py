@@ -161,3 +161,24 @@ def test_symmetric_pca_equals_plain_pca_on_an_explicitly_augmented_copy():
     np.testing.assert_allclose(small.components_, sym.components_[:5])
     with pytest.raises(DustvaeError, match="length 1360 expected"):
         SymmetricPCACompressor(5, exact_symmetry_permutations(layout)).fit(X[:, :100])
+
+
+def test_reduced_rank_regression_is_the_projected_least_squares_fit():
+    from dustvae.baselines import ReducedRankRegression
+    from dustvae.errors import DustvaeError
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 30))
+    Y = X[:, :5] @ rng.normal(size=(5, 30)) + 0.1 * rng.normal(size=(400, 30))
+    rrr = ReducedRankRegression(5, ridge=0.0).fit(X, Y)
+    assert rrr.name == "rrr-5"
+    # by hand: least squares of the centred targets, fitted values projected on their leading 5 right singular vectors
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    B = np.linalg.lstsq(Xc, Yc, rcond=None)[0]
+    V = np.linalg.svd(Xc @ B, full_matrices=False)[2][:5].T
+    np.testing.assert_allclose(rrr.reconstruct(X), Xc @ B @ V @ V.T + Y.mean(0), atol=1e-8)
+    assert rrr.encode(X).shape == (400, 5)
+    with pytest.raises(DustvaeError, match="needs targets"):
+        ReducedRankRegression(5).fit(X)
+    with pytest.raises(DustvaeError, match="finite"):
+        ReducedRankRegression(5).fit(X, np.where(np.arange(400)[:, None] == 0, np.nan, Y))

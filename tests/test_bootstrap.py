@@ -178,3 +178,13 @@ def test_learned_compressors_are_paired_with_the_linear_baseline_chosen_on_valid
     shown = {(p["a"], p["b"]) for p in results["bootstrap"]["paired"] if p["reported"]}
     assert ("rwst2", pick) in shown and ("rwst2", ({"pca-170", "pca-sym-170"} - {pick}).pop()) not in shown
     assert ("pca-sym-170", "pca-170") in shown and "pca_sym_curve" in results
+
+
+def test_reduced_rank_regression_is_scored_against_the_map_level_target():
+    store = split_store(n_maps=32)
+    results = evaluate(store, [], ["pca", "rrr"], labels=False, n_resamples=100)
+    comp = results["compressors"]
+    assert {"rrr-85", "rrr-170"} <= set(comp) and comp["rrr-85"]["latent"] == 85
+    # fitted to predict the map mean, it is closer to it than PCA, which reproduces the patch with its noise
+    assert comp["rrr-85"]["rmse_to_map_mean_log2"] < comp["pca-85"]["rmse_to_map_mean_log2"]
+    assert comp["rrr-85"]["rmse_log2"] > comp["pca-85"]["rmse_log2"]

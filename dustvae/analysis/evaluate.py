@@ -1,6 +1,7 @@
 """The comparison: every compressor on the held-out test split, one results file.
 
-PCA and symmetric PCA are fitted on the training split (:mod:`.linear`);
+PCA and symmetric PCA are fitted on the training split (:mod:`.linear`),
+and reduced-rank regression on its vectors and their leave-one-out map means;
 RWST fits each vector alone; the VAEs arrive trained (on the train split,
 early-stopped on validation); the regressors that read simulation labels
 from the codes are fitted on the training split's codes. The validation
@@ -20,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .._version import __version__
-from ..baselines import PCACompressor, RWSTCompressor
+from ..baselines import PCACompressor, ReducedRankRegression, RWSTCompressor
 from ..compressor import Compressor
 from ..errors import DustvaeError
 from ..io.atomic import sha256sum
@@ -41,7 +42,7 @@ from .tables import markdown_table
 # write_results and markdown_table live in .results and .tables; the command line imports them from here too.
 __all__ = ["evaluate", "markdown_table", "pca_rmse_curve", "write_results"]
 
-BASELINES = ("rwst1", "rwst2", "pca", "pca-sym")
+BASELINES = ("rwst1", "rwst2", "pca", "pca-sym", "rrr")
 #: Test patches whose reconstructions are kept for figures.
 N_EXAMPLES = 4
 
@@ -122,6 +123,8 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
             notes.append(f"{family}-{f', {family}-'.join(map(str, too_big))} skipped: the training split has only "
                          f"{len(split.train)} vectors")
         found.extend((make(family, d, layout), {}) for d in sizes if d not in too_big)
+    if "rrr" in baselines and split.train is not None:  # the linear optimum for the map-level target
+        found.extend((ReducedRankRegression(d), {}) for d in sizes if d <= min(split.train.coeffs.shape))
     rank = {c.name: registry.sort_key(c.name) for c, _ in found}
     return sorted(found, key=lambda item: rank[item[0].name])
 
@@ -164,7 +167,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         Trained VAE checkpoints; PCA runs at each of their latent sizes.
     baselines : names
         Any of ``rwst1``, ``rwst2``, ``pca``, ``pca-sym`` (PCA fitted with the
-        grid's exact symmetries, :mod:`dustvae.analysis.linear`).
+        grid's exact symmetries, :mod:`dustvae.analysis.linear`), ``rrr``
+        (reduced-rank regression to the leave-one-out map mean,
+        :mod:`dustvae.baselines.rrr`).
     seed : int
         Seed of the prior samples and of the bootstrap's resamples.
     labels : bool
@@ -322,6 +327,10 @@ def _score(compressor: Compressor, extra: dict, split: _Split, layout: Coefficie
     family = family_of(compressor) if isinstance(compressor, PCACompressor) else None
     if family is not None:
         compressor, fit_seconds = pcas.row(family, compressor.latent_dim)
+    elif isinstance(compressor, ReducedRankRegression):  # regressed on the training rows' leave-one-out map means
+        target = leave_one_out_means(train.coeffs, train.map_index)
+        has = np.isfinite(target).all(1)
+        _, fit_seconds = _timed(compressor.fit, train.coeffs[has], target[has])
     elif compressor.needs_training:
         _, fit_seconds = _timed(compressor.fit, train.coeffs)
     latent, encode_seconds = _timed(compressor.encode, test.coeffs)

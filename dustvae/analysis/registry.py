@@ -2,7 +2,8 @@
 
 A compressor's name in results is its identity (``vae-170``, ``vae-85``,
 ``vae-85+lin``, ``vae-85+pca``, ``rwst1``, ``rwst2``, ``pca-170``,
-``pca-sym-170`` (PCA fitted with the grid's symmetries), ...);
+``pca-sym-170`` (PCA fitted with the grid's symmetries), ``rrr-85``
+(reduced-rank regression to the map-level target), ...);
 everything shown to a reader derives from the name here, and latent counts
 always come from the compressor (the ``latent`` of its results row), never
 from this module. Nothing here imports matplotlib: styles are plain keyword
@@ -49,10 +50,10 @@ _VARIANT_LS = {"lin": (0, (1, 1)), "pca": (0, (3, 1, 1, 1))}
 _MACROS = {"vae-170": "VAEone", "vae-85": "VAEtwo", "rwst1": "RWSTone", "rwst2": "RWSTtwo",
            "pca-170": "PCAoneseventy", "pca-85": "PCAeightyfive"}
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_FAMILY_RANK = {"vae": 0, "rwst": 1, "pca": 2, "pca-sym": 3}
+_FAMILY_RANK = {"vae": 0, "rwst": 1, "pca": 2, "pca-sym": 3, "rrr": 4}
 #: Families of several latent sizes (named ``family-size``) and their labels' stems.
-_SIZED = {"vae": None, "pca": "PCA", "pca-sym": "sym. PCA"}
-_PATTERN = re.compile(r"^(?P<family>vae|pca-sym|pca)-(?P<size>\d+)(?:\+(?P<variant>[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*))?$"
+_SIZED = {"vae": None, "pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR"}
+_PATTERN = re.compile(r"^(?P<family>vae|pca-sym|pca|rrr)-(?P<size>\d+)(?:\+(?P<variant>[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*))?$"
                       r"|^rwst(?P<model>[12])$")
 
 
@@ -122,7 +123,7 @@ def label(name: str, latent: int | None = None) -> str:
         text = "data"
     elif p.family == "rwst":
         text = f"RWST Model {p.size}"
-    elif p.family in ("pca", "pca-sym"):
+    elif p.family in ("pca", "pca-sym", "rrr"):
         text = f"{_SIZED[p.family]}-{p.size}" + _variant_text(p.variant)
     elif p.family == "vae":
         text = TABLE_VAES.get(p.size, f"VAE, d = {p.size}") + _variant_text(p.variant)
@@ -159,7 +160,7 @@ def macro_stem(name: str) -> str:
     p = parse(name)
     if p.family not in _SIZED:
         return _letters(name)
-    family = "PCAsym" if p.family == "pca-sym" else p.family.upper()
+    family = {"pca-sym": "PCAsym", "rrr": "RRR"}.get(p.family, p.family.upper())
     stem = _MACROS.get(f"{p.family}-{p.size}") or family + _letters(str(p.size))
     return stem + ("Var" + _letters(p.variant) if p.variant else "")
 
