@@ -65,6 +65,7 @@ def test_evaluate_writes_results_and_table(trained, tmp_path):
         assert isinstance(row["latent"], int) and row["rmse_log2"] > 0
         assert row["rmse_std"] > 0 and row["rmse_to_map_mean_log2"] > 0 and "label_r2" in row
     assert results["noise_floor"]["rmse_log2"] > 0 and "| Within-map scatter |" in proc.stdout
+    assert "RMSE to LOO map mean" in proc.stdout
     assert results["identity"]["rmse_to_map_mean_log2"] > 0 and "| Identity (the patch itself) |" in proc.stdout
     # the store has a validation split: one linear baseline per size, chosen there, and the VAE paired with it alone
     chosen = results["linear_baseline"]["chosen"]["85"]

@@ -141,7 +141,8 @@ def _intervals(results: dict, name: str) -> dict:
 
 
 def _metric_columns(results: dict) -> list[Column]:
-    loo = results.get("format_version", 1) >= 4
+    target = results["test"].get("map_mean_target")  # set by evaluate, and by the reader for older files
+    loo = target.startswith("leave-one-out") if target else results.get("format_version", 1) >= 4
     return [Column(MAP_MEAN_HEADS[loo] if key == "rmse_to_map_mean_log2" else head, tex)
             for key, head, tex, _ in MAIN_METRICS]
 
