@@ -129,6 +129,16 @@ def dataset(group: h5py.Group, name: str, path: str | Path, kinds: str = "f",
     return obj
 
 
+def label_datasets(h5: h5py.Group, path: str | Path, n: int) -> dict[str, h5py.Dataset]:
+    """The checked datasets of the optional ``labels/`` group: one number per row each (none when there is no group)."""
+    group = h5.get("labels")
+    if group is None:
+        return {}
+    if not isinstance(group, h5py.Group):
+        raise DustvaeFileError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
+    return {k: dataset(group, k, path, "fiub", (n,)) for k in group}
+
+
 def read(ds: h5py.Dataset, path: str | Path, selection=()) -> np.ndarray:
     """``ds[selection]``, with a damaged chunk (HDF5's ``OSError``) as a one-line error."""
     try:

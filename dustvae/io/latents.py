@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ..errors import DustvaeFileError
@@ -57,10 +56,7 @@ def read_latents(path: str | Path) -> LatentSet:
         n, d = mean.shape
         shapes = {"logvar": ("f", (n, d)), "centers": ("f", (n, 2)), "map_index": ("iu", (n,)), "split": ("iu", (n,))}
         found = {k: hdf5.dataset(h5, k, path, kinds, shape) for k, (kinds, shape) in shapes.items() if k == "logvar" or k in h5}
-        group = h5.get("labels", {})
-        if not isinstance(group, (h5py.Group, dict)):
-            raise DustvaeFileError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
-        labels = {k: hdf5.dataset(group, k, path, "fiub", (n,)) for k in group}
+        labels = hdf5.label_datasets(h5, path, n)
         check_memory(sum(ds.size * ds.dtype.itemsize for ds in [mean, *found.values(), *labels.values()]),
                      f"{path}: {n} latent vectors", "the file is damaged or too large for this machine")
         read = lambda name: hdf5.read(found[name], path) if name in found else None  # noqa: E731

@@ -173,10 +173,7 @@ def read_patches(path: str | Path) -> PatchSet:
         columns = {"centers": hdf5.dataset(h5, "centers", path, "f", (n, 2)),
                    "masked_fraction": hdf5.dataset(h5, "masked_fraction", path, "f", (n,)),
                    "map_index": hdf5.dataset(h5, "map_index", path, "iu", (n,))}
-        group = h5.get("labels", {})
-        if not isinstance(group, (h5py.Group, dict)):
-            raise DustvaeFileError(f"{path}: labels is a dataset, not a group of labels; the file is damaged")
-        labels = {k: hdf5.dataset(group, k, path, "fiub", (n,)) for k in group}
+        labels = hdf5.label_datasets(h5, path, n)
         check_memory(sum(ds.size * ds.dtype.itemsize for ds in [patches, *columns.values(), *labels.values()]),
                      f"{path}: {n} patches of {rows} px", "the file is damaged or too large for this machine")
         try:

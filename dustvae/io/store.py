@@ -308,12 +308,7 @@ class StoreReader:
         return split
 
     def _read_labels(self) -> dict[str, np.ndarray]:
-        group = self._h5.get("labels")
-        if group is None:
-            return {}
-        if not isinstance(group, h5py.Group):
-            raise DustvaeFileError(f"{self.path}: labels is a dataset, not a group of labels; the store is damaged")
-        return {k: hdf5.read(hdf5.dataset(group, k, self.path, "fiub", (self.n_rows,)), self.path) for k in group}
+        return {k: hdf5.read(ds, self.path) for k, ds in hdf5.label_datasets(self._h5, self.path, self.n_rows).items()}
 
     def __len__(self) -> int:
         return self.n_rows
