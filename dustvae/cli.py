@@ -658,7 +658,7 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
 @cli.command()
 @click.argument("coeffs", type=click.Path(path_type=Path))
 @click.option("--model", "checkpoints", multiple=True, type=click.Path(path_type=Path), help="A trained checkpoint or run directory; repeat for several.")
-@click.option("--baselines", default="rwst1,rwst2,pca,pca-sym", show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca, pca-sym (PCA fitted with the grid's exact symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); 'none' for none.")
+@click.option("--baselines", default=",".join(defaults.EVALUATE_BASELINES), show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca, pca-sym (PCA fitted with the grid's exact symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); 'none' for none.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
 @click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the prior samples of the generative check and of the bootstrap over test maps.")

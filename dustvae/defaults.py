@@ -62,3 +62,7 @@ SYNTHESIS_STEPS = 300
 SYNTHESIS_ADAM_LR = 0.05
 #: CPU threads of a synthesis: one never oversubscribes a shared machine, and its tensors are small (scripts/bench_synthesis.py compares).
 SYNTHESIS_THREADS = 1
+
+#: Baselines an evaluation runs unless told (dustvae.analysis.evaluate.BASELINES lists all); the reduced-rank
+#: regression ("rrr") is opt-in: it targets the map statistics, not the patch.
+EVALUATE_BASELINES = ("rwst1", "rwst2", "pca", "pca-sym")

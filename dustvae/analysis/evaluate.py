@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import defaults
 from .._version import __version__
 from ..baselines import PCACompressor, ReducedRankRegression, RWSTCompressor
 from ..compressor import Compressor
@@ -43,6 +44,7 @@ from .tables import markdown_table
 __all__ = ["evaluate", "markdown_table", "pca_rmse_curve", "write_results"]
 
 BASELINES = ("rwst1", "rwst2", "pca", "pca-sym", "rrr")
+DEFAULT_BASELINES = defaults.EVALUATE_BASELINES
 #: Test patches whose reconstructions are kept for figures.
 N_EXAMPLES = 4
 
@@ -129,7 +131,7 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
     return sorted(found, key=lambda item: rank[item[0].name])
 
 
-def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = BASELINES,
+def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = DEFAULT_BASELINES,
              *, store_path: str | Path | None = None, device: str = "cpu", seed: int = 0,
              notes: list[str] | None = None, labels: bool = True, progress: bool = False,
              n_resamples: int = N_RESAMPLES) -> dict:
