@@ -36,7 +36,7 @@ from .errors import DustvaeError
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data"
 REFERENCE_MAP = REFERENCE_DIR / "reference_map.fits"
 REFERENCE_COEFFS = REFERENCE_DIR / "reference_coeffs.h5"
-#: Patch side and batch of the reference store (as scripts/make_reference.py's COMMAND_OPTIONS).
+#: Patch side and batch of the reference store (scripts/make_reference.py writes it with these).
 REFERENCE_PATCH_SIZE, REFERENCE_BATCH = 32, 4
 #: Largest |difference| in log2 units from the stored coefficients: float32 round-off across CPUs, BLAS
 #: and GPUs is ~1e-6; a change of convention moves coefficients by 1e-2 or more (tests/test_regression.py).

@@ -48,6 +48,7 @@ from bench_synthesis import target_of
 from bench_train import train_rate
 from bench_wst import peak_bytes, run
 from dustvae import defaults
+from dustvae.analysis.tables import Column, Table, render
 from dustvae.io.atomic import atomic_path
 from dustvae.io.maps import FlatMap
 from dustvae.io.store import read_store
@@ -304,13 +305,9 @@ def _cell(value) -> str:
 
 
 def _table(rows: list[dict], columns: list[str]) -> list[str]:
-    """An RST simple table of ``rows``."""
-    cells = [columns] + [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    rule = "  ".join("=" * w for w in widths)
-    lines = [rule, "  ".join(c.ljust(w) for c, w in zip(cells[0], widths)), rule]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]] + [rule, ""]
-    return lines
+    """An RST simple table of ``rows`` (the package's table renderer), then a blank line."""
+    table = Table([Column(c, align="l") for c in columns], [[_cell(row.get(c)) for c in columns] for row in rows])
+    return render(table, "rst").splitlines() + [""]
 
 
 def render_rst(report: dict) -> str:

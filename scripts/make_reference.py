@@ -17,14 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dustvae.doctor import REFERENCE_BATCH, REFERENCE_COEFFS, REFERENCE_MAP, REFERENCE_PATCH_SIZE
 from dustvae.io.maps import write_healpix_map
 from dustvae.sky.simulate import DustParams, simulate_healpix
 
 ROOT = Path(__file__).resolve().parents[1]
-MAP = ROOT / "data" / "reference_map.fits"
-COEFFS = ROOT / "data" / "reference_coeffs.h5"
-#: The command the regression test repeats; one place for both.
-COMMAND_OPTIONS = ["--patch-size", "32", "--batch-size", "4", "--quiet"]
+#: The files and the command the regression test and ``dustvae doctor`` repeat: their one home is dustvae.doctor.
+MAP, COEFFS = REFERENCE_MAP, REFERENCE_COEFFS
+COMMAND_OPTIONS = ["--patch-size", str(REFERENCE_PATCH_SIZE), "--batch-size", str(REFERENCE_BATCH), "--quiet"]
 
 
 def main() -> None:
