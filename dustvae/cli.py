@@ -464,21 +464,22 @@ def merge(parts, output, overwrite):
 @click.option("--weight-decay", type=float, default=defaults.TRAIN_WEIGHT_DECAY, show_default=True, help="AdamW's decoupled weight decay.")
 @click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True, help="KL weight against the mean squared log2 reconstruction error (see dustvae.models.loss).")
 @click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True, help="Analytic KL or the single-sample Monte-Carlo estimate.")
-@click.option("--warmup", "warmup_epochs", type=int, default=defaults.TRAIN_WARMUP_EPOCHS, show_default=True, help="Epochs of linear KL warm-up; each is kept as best.pt whatever its validation RMSE (the objective is still changing).")
+@click.option("--warmup", "warmup_epochs", type=int, default=None, help=f"Epochs of linear KL warm-up; each is kept as best.pt whatever its validation RMSE (the objective is still changing) [default: {defaults.TRAIN_WARMUP_EPOCHS}; 0 with --pca-init, whose start is already whitened].")
 @click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True, help="Epochs without a lower validation RMSE before stopping.")
 @click.option("--grad-clip", type=float, default=defaults.TRAIN_GRAD_CLIP, show_default=True, help="Gradient-norm clip (metrics.jsonl records how often it acts).")
 @click.option("--augment", is_flag=True, help="Replace each training vector, at every step, by a random exact symmetry of its patch (90-degree rotation, mirror).")
 @click.option("--linear-path", is_flag=True, help="The variant with linear paths beside the convolutions (named vae-D+lin).")
 @click.option("--pca-init", is_flag=True, help="Start the linear paths from the training split's PCA (vae-D+pca; implies --linear-path).")
 @click.option("--pca-linear-lr-scale", type=float, default=defaults.TRAIN_PCA_LINEAR_LR_SCALE, show_default=True, help="With --pca-init: learning-rate factor of the PCA-started linear paths (no weight decay on them).")
-@click.option("--output-stage", type=click.Choice(("table", "linear", "wide")), default="table", show_default=True, help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
+@click.option("--target", type=click.Choice(defaults.TRAIN_TARGETS), default=defaults.TRAIN_TARGETS[0], show_default=True, help="What the model learns to reconstruct: the patch's own vector, or its map's statistics (the leave-one-out mean of the other training patches of its map; named vae-D+map, with --pca-init started from the reduced-rank regression: vae-D+rrr+map).")
+@click.option("--output-stage", type=click.Choice(defaults.OUTPUT_STAGES), default=defaults.OUTPUT_STAGES[0], show_default=True, help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
 @click.option("--seed", type=_SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory (with a larger --epochs, also a finished one).")
 @click.option("--dry-run", is_flag=True, help="Print the models' layers and parameter counts, and stop.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, beta, kl_form, warmup_epochs, patience, grad_clip,
-          augment, linear_path, pca_init, pca_linear_lr_scale, output_stage, seed, device, resume, dry_run, quiet):
+          augment, linear_path, pca_init, pca_linear_lr_scale, target, output_stage, seed, device, resume, dry_run, quiet):
     """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation RMSE."""
     from .io.store import read_store
     from .models.train import TrainConfig, check_vae_store, train as run_training
@@ -489,7 +490,7 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
     config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                          beta=beta, kl_form=kl_form, warmup_epochs=warmup_epochs, patience=patience, grad_clip=grad_clip,
                          augment=augment, seed=seed, linear_path=linear_path, pca_init=pca_init,
-                         pca_linear_lr_scale=pca_linear_lr_scale, output_stage=output_stage)
+                         pca_linear_lr_scale=pca_linear_lr_scale, output_stage=output_stage, target=target)
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
             model = DilatedConvVAE(d, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)
@@ -660,24 +661,26 @@ def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
 @click.option("--model", "checkpoints", multiple=True, type=click.Path(path_type=Path), help="A trained checkpoint or run directory; repeat for several.")
 @click.option("--baselines", default=",".join(defaults.EVALUATE_BASELINES), show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca, pca-sym (PCA fitted with the grid's exact symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); 'none' for none.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
+@click.option("--on", "scored", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Score on every row of this other store (another simulator, an MHD simulation, the real sky) instead of the test split of COEFFS; everything is still fitted on COEFFS.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
 @click.option("--seed", type=_SEED, default=0, show_default=True, help="Seed of the prior samples of the generative check and of the bootstrap over test maps.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate(coeffs, checkpoints, baselines, output, device, seed, overwrite, quiet):
-    """Compare VAEs, RWST and PCA on the test split of COEFFS; write results JSON and print a table."""
+def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overwrite, quiet):
+    """Compare VAEs, RWST and PCA on the test split of COEFFS (or on every row of --on); write results JSON and print a table."""
     from .analysis.evaluate import evaluate as run_evaluation, markdown_table, write_results
     from .io.store import read_store
     from .models.train import check_not_training
     from .wst.transform import resolve_device
 
-    _check_output(output, overwrite, coeffs, *checkpoints)
+    _check_output(output, overwrite, coeffs, scored, *checkpoints)
     for ckpt in checkpoints:
         check_not_training(ckpt)
     store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "validation", "test"), finite=True)  # validation: picks the paired linear baseline
+    other = read_store(scored, columns=("coeffs", "map_index"), finite=True) if scored else None
     names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
     results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed,
-                             progress=not quiet)
+                             progress=not quiet, on=other, on_path=scored)
     write_results(output, results)
     click.echo(markdown_table(results))
     click.echo(f"\nwrote {output}")

@@ -36,6 +36,12 @@ TRAIN_WEIGHT_DECAY = 1e-4
 #: with the data's mean variance (dustvae.models.loss), the plain ELBO with noise 0.04 log2.
 TRAIN_BETA = 2.5e-6
 TRAIN_WARMUP_EPOCHS = 10
+#: What a model learns to reconstruct: the patch's own vector, or its map-level statistics (the leave-one-out
+#: mean of the other training patches of its map; dustvae.models.train). The first is the default.
+TRAIN_TARGETS = ("patch", "map")
+#: Decoder output stages: the tables' single ReLU+BatchNorm channel, that stage without them, or wider
+#: (dustvae.models.vae). The first is the default.
+OUTPUT_STAGES = ("table", "linear", "wide")
 TRAIN_PATIENCE = 15
 #: Gradient-norm clip: measured norms were 0.05-0.4 and no step of whole runs reached it (dustvae.models.train).
 TRAIN_GRAD_CLIP = 1.0

@@ -1,4 +1,4 @@
-"""The whole chain on the embedded default data: dataset, VAE-2 and VAE-1, evaluation, figures.
+"""The whole chain on the embedded default data: dataset, VAE-2 and VAE-1, their PCA-started variants, evaluation, figures.
 
 Every stage writes its outputs atomically under one directory and is
 skipped when they already exist, so running the demo again reuses what is
@@ -25,11 +25,25 @@ class DemoPlan:
     epochs: int = 40
     patience: int = 8
     latents: tuple[int, ...] = (defaults.LATENT_VAE2, defaults.LATENT_VAE1)
+    #: The PCA-started variant (``vae-D+pca``: the linear start kept as a candidate, no KL warm-up, trained
+    #: with the grid's symmetries) at these sizes; its best epochs come early, so a short patience suffices.
+    variant_latents: tuple[int, ...] = (defaults.LATENT_VAE2, defaults.LATENT_VAE1)
+    variant_epochs: int = 20
+    variant_patience: int = 3
 
     @classmethod
     def quick(cls) -> "DemoPlan":
         """A first look: 64-px patches of 60 maps (960 patches), a few epochs."""
-        return cls(n_maps=60, patch_size=64, epochs=4, patience=4)
+        return cls(n_maps=60, patch_size=64, epochs=4, patience=4, variant_epochs=2, variant_patience=2)
+
+    def configs(self) -> list:
+        """The training configurations of the demo, in the order they run: the table VAEs, then the variants."""
+        from .models.train_config import TrainConfig
+
+        table = [TrainConfig(latent_dim=d, epochs=self.epochs, patience=self.patience) for d in self.latents]
+        started = [TrainConfig(latent_dim=d, epochs=self.variant_epochs, patience=self.variant_patience,
+                               linear_path=True, pca_init=True, augment=True) for d in self.variant_latents]
+        return table + started
 
 
 def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "auto", progress: bool = True,
@@ -39,28 +53,28 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     from .analysis.evaluate import evaluate
     from .analysis.results import RESULTS_VERSION, read_results, write_results
     from .analysis.tables import markdown_table
-    from .models.train import TrainConfig, train_unless_finished
-    from .models.vae import model_name
+    from .models.train import train_unless_finished
     from .wst.dataset import DatasetSpec, make_dataset
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data.h5"
+    configs = plan.configs()
+    steps = len(configs) + 2
     if data.exists():
-        say(f"[1/4] dataset: reusing {data}")
+        say(f"[1/{steps}] dataset: reusing {data}")
     else:
-        say(f"[1/4] dataset: simulating {plan.n_maps} {plan.model} maps, {plan.patch_size}-px patches, "
+        say(f"[1/{steps}] dataset: simulating {plan.n_maps} {plan.model} maps, {plan.patch_size}-px patches, "
             f"and computing their WST -> {data}")
         spec = DatasetSpec(n_maps=plan.n_maps, patch_size=plan.patch_size, model=plan.model)
         make_dataset(data, spec, device=device, progress=progress)
     store = read_store(data)
 
     checkpoints = []
-    for step, latent in enumerate(plan.latents, start=2):
-        run_dir = out / model_name(latent)
-        label = registry.label(model_name(latent))
-        say(f"[{step}/4] {label}: {latent} latents (at most {plan.epochs} epochs) -> {run_dir}")
-        config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience)
+    for step, config in enumerate(configs, start=2):
+        run_dir = out / config.name
+        say(f"[{step}/{steps}] {registry.label(config.name)}: {config.latent_dim} latents (at most {config.epochs} "
+            f"epochs) -> {run_dir}")
         best, trained = train_unless_finished(store, run_dir, config, device=device, progress=progress)
         if not trained:
             say(f"      reusing the finished run in {run_dir}")
@@ -71,10 +85,10 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         results = read_results(results_path)
         old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
         lacks = "without bootstrap intervals" if results["format_version"] < 3 else "its map mean includes the patch"
-        say(f"[4/4] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, {lacks}; "
+        say(f"[{steps}/{steps}] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, {lacks}; "
             "delete it to evaluate again)" if old else ""))
     else:
-        say(f"[4/4] evaluation on the test split -> {results_path}")
+        say(f"[{steps}/{steps}] evaluation on the test split -> {results_path}")
         results = evaluate(store, checkpoints, store_path=data, device="cpu", progress=progress)
         write_results(results_path, results)
     if figures:

@@ -171,4 +171,24 @@ def test_pca_start_is_kept_by_training(tmp_path, one_torch_thread):
     assert max(rmses) < 1.01 * pca_val, (rmses, pca_val)
     fast = train(store, tmp_path / "fast", TrainConfig(**{**config.__dict__, "pca_linear_lr_scale": 1.0}),
                  device="cpu", progress=False)
-    assert fast.history[0]["val_rmse_log2"] > 1.03 * pca_val  # the full rate loses the start
+    assert fast.history[1]["val_rmse_log2"] > 1.03 * pca_val  # the full rate loses the start
+
+
+def test_start_is_epoch_zero_and_a_candidate(tmp_path, one_torch_thread):
+    """The linear start is scored as epoch 0 (PCA's validation RMSE) and kept as best.pt when no epoch beats it."""
+    from dustvae.models.checkpoint import load_model
+    from dustvae.models.train import TrainConfig, train
+
+    store = synthetic_store(n=192, n_maps=24, rank=24)
+    train_rows, val = store.subset("train").coeffs, store.subset("validation").coeffs
+    pca_val = np.sqrt(np.mean((PCACompressor(16).fit(train_rows).reconstruct(val) - val) ** 2))
+    config = TrainConfig(latent_dim=16, epochs=2, linear_path=True, pca_init=True, batch_size=32, pca_linear_lr_scale=1.0)
+    assert config.warmup_epochs == 0  # no KL warm-up for a start whose latents are whitened already
+    result = train(store, tmp_path / "run", config, device="cpu", progress=False)
+    start = result.history[0]
+    assert start["epoch"] == 0 and start["val_rmse_log2"] == pytest.approx(pca_val, rel=1e-4)
+    assert min(row["val_rmse_log2"] for row in result.history[1:]) > start["val_rmse_log2"]  # the full rate lost it
+    assert result.best_epoch == 0
+    model, payload = load_model(tmp_path / "run" / "best.pt", "cpu")
+    np.testing.assert_allclose(decode_array(model, encode_array(model, val[:4])[0]),
+                               PCACompressor(16).fit(train_rows).reconstruct(val[:4]), atol=2e-5, rtol=0)

@@ -144,7 +144,8 @@ def reported_pairs(names: list[str], latents: Mapping[str, int],
     Each compressor that is not a linear baseline against the linear
     baseline of its size: the one ``linear`` names for that size (chosen on
     the validation split), else both ``pca-D`` and ``pca-sym-D`` where
-    present; ``pca-sym-D`` against ``pca-D``; each table VAE against RWST
+    present, and a map-target model (``+map``) also against ``rrr-D``;
+    ``pca-sym-D`` against ``pca-D``; each table VAE against RWST
     Model 2.
     """
     linear = {int(k): v for k, v in (linear or {}).items()}
@@ -154,6 +155,8 @@ def reported_pairs(names: list[str], latents: Mapping[str, int],
             continue
         size = latents[n]
         chosen = [linear[size]] if size in linear else [f"{family}-{size}" for family in LINEAR]
+        if "map" in (registry.parse(n).variant or "").split("+"):  # the map target's linear optimum too
+            chosen.append(f"rrr-{size}")
         pairs += [(n, b) for b in chosen if b in names]
     pairs += [(n, f"pca-{latents[n]}") for n in names
               if registry.parse(n).family == "pca-sym" and f"pca-{latents[n]}" in names]
@@ -164,7 +167,7 @@ def reported_pairs(names: list[str], latents: Mapping[str, int],
 def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Mapping[str, int],
               floor: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None, *, n_resamples: int = N_RESAMPLES,
               seed: int = 0, level: float = LEVEL, identity: RowTerms | None = None,
-              linear: Mapping[int, str] | None = None) -> dict:
+              linear: Mapping[int, str] | None = None, unit: str = "test map (its patches resampled together)") -> dict:
     """Intervals of every compressor's figures and paired differences of every pair, over resamples of test maps.
 
     Parameters
@@ -185,6 +188,8 @@ def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Map
     linear : {latent size: name}, optional
         The linear baseline each size's compressors are paired with
         (:func:`reported_pairs`).
+    unit : str
+        What one group of ``map_index`` is, in words (results' ``bootstrap.unit``).
 
     Returns
     -------
@@ -220,7 +225,7 @@ def bootstrap(terms: Mapping[str, RowTerms], map_index: np.ndarray, latents: Map
     if identity is not None:
         identity_draws = {k: v for k, v in resampled(by_map(identity, map_index), counts).items() if k in IDENTITY_METRICS}
     return {"n_resamples": int(n_resamples), "seed": int(seed), "level": level, "n_maps": int(n_maps),
-            "unit": "test map (its patches resampled together)", "metrics": list(METRICS),
+            "unit": unit, "metrics": list(METRICS),
             "intervals": {n: {k: _bounds(v, level) for k, v in draws[n].items()} for n in names},
             "noise_floor": {k: _bounds(v, level) for k, v in floor_draws.items()},
             "identity": {k: _bounds(v, level) for k, v in identity_draws.items()},

@@ -8,6 +8,12 @@ from the codes are fitted on the training split's codes. The validation
 split is read once, to choose which linear baseline of each size the
 learned compressors are paired with; the test split is only ever
 reconstructed and scored, never fitted nor used to choose.
+
+With ``on`` (``dustvae evaluate COEFFS --on OTHER``), everything is fitted
+and chosen on COEFFS as above, and scored on every row of OTHER instead of
+COEFFS's test split: a store from another simulator, an MHD simulation or
+the real sky. Its intervals resample OTHER's maps when it has several, its
+patches otherwise.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class _Split:
 
     test: CoefficientStore
     train: CoefficientStore | None
+    groups: np.ndarray  # the bootstrap's unit of each test row (its map, or the row itself)
     mean: np.ndarray  # per-coefficient centre of the standardised space
     scale: np.ndarray  # per-coefficient spread of the standardised space
     map_mean: np.ndarray  # each test row's leave-one-out map mean (NaN for a map's only patch)
@@ -74,11 +81,21 @@ class _Split:
         return (np.asarray(X, np.float64) - self.mean) / self.scale
 
 
-def _split(store: CoefficientStore, notes: list[str]) -> _Split:
-    test = store.subset("test")
+def _split(store: CoefficientStore, notes: list[str], on: CoefficientStore | None = None) -> _Split:
+    test = store.subset("test") if on is None else on
     if len(test) == 0:
-        raise DustvaeError("the store's test split is empty; nothing to evaluate")
+        raise DustvaeError("the store's test split is empty; nothing to evaluate" if on is None else
+                           "the store given to --on holds no patch; nothing to evaluate")
     train = store.subset("train") if store.split is not None else None
+    groups = test.map_index
+    if on is not None:
+        if train is None or len(train) < 2:
+            raise DustvaeError("--on scores compressors fitted on the training split of COEFFS, which has none; "
+                               "give a store made by make-dataset or compute-wst --split")
+        if len(np.unique(on.map_index)) < 2:
+            groups = np.arange(len(on))
+            notes.append("the scored store holds one map: intervals resample its patches, which are correlated on "
+                         "one sky, so they are narrower than intervals over maps would be")
     reference = (train if train is not None and len(train) > 1 else test).coeffs.astype(np.float64)
     if train is None:
         notes.append("standardised errors use the test set's own mean and spread: the store has no training split")
@@ -88,7 +105,7 @@ def _split(store: CoefficientStore, notes: list[str]) -> _Split:
                      "their standardised errors use unit spread")
         scale = np.where(scale > 0, scale, 1.0)
     validation = store.subset("validation").coeffs.astype(np.float64) if store.split is not None else None
-    return _Split(test, train, reference.mean(0), scale, leave_one_out_means(test.coeffs, test.map_index),
+    return _Split(test, train, groups, reference.mean(0), scale, leave_one_out_means(test.coeffs, test.map_index),
                   validation if validation is not None and len(validation) else None)
 
 
@@ -125,8 +142,13 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
             notes.append(f"{family}-{f', {family}-'.join(map(str, too_big))} skipped: the training split has only "
                          f"{len(split.train)} vectors")
         found.extend((make(family, d, layout), {}) for d in sizes if d not in too_big)
-    if "rrr" in baselines and split.train is not None:  # the linear optimum for the map-level target
-        found.extend((ReducedRankRegression(d), {}) for d in sizes if d <= min(split.train.coeffs.shape))
+    map_sizes = {c.latent_dim for c, _ in found if isinstance(c, VAECompressor) and c.model.target == "map"}
+    rrr_sizes = set(sizes) if "rrr" in baselines else map_sizes
+    if map_sizes - set(sizes if "rrr" in baselines else ()):
+        notes.append("rrr added at the sizes of the map-target models: the linear optimum they are paired with")
+    if split.train is not None:  # the linear optimum for the map-level target
+        found.extend((ReducedRankRegression(d), {}) for d in sorted(rrr_sizes, reverse=True)
+                     if d <= min(split.train.coeffs.shape))
     rank = {c.name: registry.sort_key(c.name) for c, _ in found}
     return sorted(found, key=lambda item: rank[item[0].name])
 
@@ -134,7 +156,8 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
 def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), baselines: Sequence[str] = DEFAULT_BASELINES,
              *, store_path: str | Path | None = None, device: str = "cpu", seed: int = 0,
              notes: list[str] | None = None, labels: bool = True, progress: bool = False,
-             n_resamples: int = N_RESAMPLES) -> dict:
+             n_resamples: int = N_RESAMPLES, on: CoefficientStore | None = None,
+             on_path: str | Path | None = None) -> dict:
     """Compare compressors on the store's test split; return the results dictionary.
 
     Every compressor gets, on the test rows: RMSE in log2 units and in the
@@ -182,6 +205,12 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         recorded under ``timings`` whether shown or not).
     n_resamples : int
         Bootstrap resamples of the test maps.
+    on : CoefficientStore, optional
+        Score on every row of this store instead of the test split
+        (another simulator, an MHD simulation, the real sky); everything is
+        still fitted and chosen on ``store``. Its layout must be ``store``'s.
+    on_path : path, optional
+        Where ``on`` was read from, for the record.
     """
     if n_resamples < 1:
         raise DustvaeError(f"the bootstrap needs at least one resample, not {n_resamples}")
@@ -194,7 +223,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     if unknown:
         raise DustvaeError(f"unknown baseline(s) {', '.join(unknown)}; choose among {', '.join(BASELINES)}")
     layout = CoefficientLayout.from_attrs(store.attrs)
-    split = _split(store, notes)
+    if on is not None:
+        _check_scored_store(store, on, notes)
+    split = _split(store, notes, on)
     test, train = split.test, split.train
     inputs = {"checkpoints": {}}
     compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs)
@@ -206,22 +237,47 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if families else []
     has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
     n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors)
-    resampled = bool(compressors) and len(np.unique(test.map_index)) > 1
+    resampled = bool(compressors) and len(np.unique(split.groups)) > 1
     stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes) + resampled
                     + len(compressors) * (1 + has_labels) + n_vaes, "evaluate", progress)
     with stages:
         results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, families, labels, notes, seed,
-                            stages, n_resamples if resampled else 0)
+                            stages, n_resamples if resampled else 0, on is not None)
+    scored = {}
+    if on is not None:
+        scored = {"scored_store": str(on_path) if on_path else None,
+                  "scored_store_sha256": sha256sum(on_path) if on_path else None,
+                  "scored_store_fingerprint": on.fingerprint()}
     return {**results, "inputs": {"store": str(store_path) if store_path else None,
-                                  "store_sha256": sha256sum(store_path) if store_path else None,
+                                  "store_sha256": sha256sum(store_path) if store_path else None, **scored,
                                   "store_fingerprint": store.fingerprint(), "layout": layout.to_attrs(),
                                   "n_train": int(len(train)) if train is not None else 0, **inputs},
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "device": device},
             "timings": {"stages_seconds": stages.seconds, "total_seconds": sum(stages.seconds.values())}}
 
 
-def split_description(store: CoefficientStore) -> str:
+def _check_scored_store(store: CoefficientStore, on: CoefficientStore, notes: list[str]) -> None:
+    """The store given to ``--on`` must hold vectors of the same layout; a different boundary is noted."""
+    for key in ("J", "L", "fields", "vector_length", "normalisation"):
+        if str(store.attrs.get(key)) != str(on.attrs.get(key)):
+            raise DustvaeError(f"--on: {key} is {on.attrs.get(key)} in the scored store but {store.attrs.get(key)} in "
+                               f"COEFFS; compute both with the same settings")
+    if store.fingerprint() == on.fingerprint():
+        raise DustvaeError("--on names the store the compressors are fitted on; score its test split without --on, "
+                           "or give another store")
+    if store.attrs.get("boundary") != on.attrs.get("boundary"):
+        notes.append(f"the scored store's boundary is {on.attrs.get('boundary')}, the training store's "
+                     f"{store.attrs.get('boundary')}: the vectors differ in their largest scales")
+    bad = ~np.isfinite(on.coeffs).all(axis=1)
+    if bad.any():
+        raise DustvaeError(f"--on: the scored store holds NaN or inf in {int(bad.sum())} vector(s) "
+                           f"(first: row {int(np.flatnonzero(bad)[0])}); recompute it or drop those patches")
+
+
+def split_description(store: CoefficientStore, scored: bool = False) -> str:
     """Which kind of split the test rows come from, in words (results' ``test.split``)."""
+    if scored:
+        return "every row of another store (--on); compressors fitted on the training split of the first"
     if store.split is None:
         return "whole store (no split)"
     if store.attrs.get("split_kind") == "regions":
@@ -232,7 +288,7 @@ def split_description(store: CoefficientStore) -> str:
 
 def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
               curve_sizes: list[int], families: list[str], labels: bool, notes: list[str], seed: int, stages: Stages,
-              n_resamples: int) -> dict:
+              n_resamples: int, scored: bool = False) -> dict:
     """The work of :func:`evaluate`, stage by stage (no bootstrap when ``n_resamples`` is 0)."""
     test, train = split.test, split.train
     with stages.stage("within-map scatter"):
@@ -252,7 +308,7 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     regression = None
     if labels:
         with stages.stage("label targets"):
-            regression = label_regression(store, split.train, notes)
+            regression = label_regression(store, split.train, notes, test if scored else None)
 
     results: dict[str, dict] = {}
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
@@ -278,10 +334,13 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     boot = None
     if n_resamples:
         with stages.stage("bootstrap"):
-            boot = bootstrap(terms, test.map_index, {n: r["latent"] for n, r in results.items()},
-                             floor_terms(test.coeffs, test.map_index, split.scale) if floor is not None else None,
+            boot = bootstrap(terms, split.groups, {n: r["latent"] for n, r in results.items()},
+                             # the scatter's terms are per map: no interval when patches are the unit
+                             floor_terms(test.coeffs, test.map_index, split.scale)
+                             if floor is not None and np.array_equal(split.groups, test.map_index) else None,
                              n_resamples=n_resamples, seed=seed, identity=identity,
-                             linear={int(k): v for k, v in linear["chosen"].items()} if linear else None)
+                             linear={int(k): v for k, v in linear["chosen"].items()} if linear else None,
+                             **({} if np.array_equal(split.groups, test.map_index) else {"unit": "scored patch"}))
     elif results:
         notes.append("bootstrap intervals skipped: the test rows come from one map, and maps are what it resamples")
     curves: dict[str, dict] = {}
@@ -300,7 +359,8 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     return {
         "compressors": results,
         "test": {"n_patches": len(test), "n_maps": int(len(np.unique(test.map_index))),
-                 "split": split_description(store), "map_mean_target": MAP_MEAN_TARGET,
+                 "split": split_description(store, scored), "map_mean_target": MAP_MEAN_TARGET,
+                 "resampled": "map" if np.array_equal(split.groups, test.map_index) else "patch",
                  "patches_with_map_mean": int(len(test) - lone)},
         "noise_floor": floor,
         "identity": _identity_row(identity) if identity is not None else None,

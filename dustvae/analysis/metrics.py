@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from ..numerics import rmse
+from ..numerics import leave_one_out_means, rmse  # noqa: F401 (leave_one_out_means: imported from here too)
 from ..wst.layout import CoefficientLayout
 
 __all__ = ["energy_distance", "generative_metrics", "leave_one_out_means", "map_means", "noise_floor",
@@ -51,25 +51,6 @@ def map_means(X: np.ndarray, map_index: np.ndarray) -> np.ndarray:
     sums = np.zeros((len(maps), X.shape[1]))
     np.add.at(sums, inverse, X)
     return (sums / np.bincount(inverse)[:, None])[inverse]
-
-
-def leave_one_out_means(X: np.ndarray, map_index: np.ndarray) -> np.ndarray:
-    """Each row's map-level target: the mean vector of the *other* rows of its map (N, D).
-
-    ``(sum over the map - x_i) / (n - 1)``: independent of the row's own
-    realisation noise, so a compressor cannot score well against it by
-    copying that noise. Rows of maps with one row have no other patch; their
-    target is NaN.
-    """
-    X = np.asarray(X, np.float64)
-    maps, inverse = np.unique(np.asarray(map_index), return_inverse=True)
-    sums = np.zeros((len(maps), X.shape[1]))
-    np.add.at(sums, inverse, X)
-    others = np.bincount(inverse)[inverse] - 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (sums[inverse] - X) / others[:, None]
-    out[others == 0] = np.nan
-    return out
 
 
 def noise_floor(X: np.ndarray, map_index: np.ndarray, layout: CoefficientLayout,

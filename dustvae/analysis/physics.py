@@ -224,10 +224,13 @@ class LabelRegression:
                 "test_rows": {t: int(np.isfinite(v).sum()) for t, v in self.test_targets.items()}}
 
 
-def label_regression(store: "CoefficientStore", train: "CoefficientStore | None", notes: list[str]) -> LabelRegression | None:
+def label_regression(store: "CoefficientStore", train: "CoefficientStore | None", notes: list[str],
+                     scored: "CoefficientStore | None" = None) -> LabelRegression | None:
     """Targets from the store's labels, with the full vector's scores; None (and a note) when there is nothing to do.
 
-    ``train`` is the store's training split (None when it has none).
+    ``train`` is the store's training split (None when it has none). The
+    regressors are scored on the store's test split, or on every row of
+    ``scored`` (another store, ``evaluate --on``) for the labels both carry.
     """
     if train is None:
         notes.append("label regression skipped: the store has no training split to fit the regressors on")
@@ -241,6 +244,18 @@ def label_regression(store: "CoefficientStore", train: "CoefficientStore | None"
 
     train_rows, test_rows = (np.flatnonzero(store.split == SPLIT_NAMES.index(w)) for w in ("train", "test"))
     train_targets = {t: v[train_rows] for t, v in targets.items()}
-    test_targets = {t: v[test_rows] for t, v in targets.items()}
-    full = label_r2(train.coeffs, train_targets, store.subset("test").coeffs, test_targets)
+    if scored is None:
+        test_targets = {t: v[test_rows] for t, v in targets.items()}
+        test_coeffs = store.subset("test").coeffs
+    else:
+        theirs, _ = label_targets(scored.labels)
+        test_targets = {t: theirs[t] for t in targets if t in theirs and np.isfinite(theirs[t]).sum() >= 2}
+        for t in set(targets) - set(test_targets):
+            skipped[t] = "not carried (or constant) in the scored store"
+        train_targets = {t: train_targets[t] for t in test_targets}
+        if not test_targets:
+            notes.append("label regression skipped: the scored store carries none of the training labels that vary")
+            return None
+        test_coeffs = scored.coeffs
+    full = label_r2(train.coeffs, train_targets, test_coeffs, test_targets)
     return LabelRegression(train_targets, test_targets, skipped, full)

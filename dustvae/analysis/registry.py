@@ -30,7 +30,8 @@ TABLE_VAES = {170: "VAE-1", 85: "VAE-2"}
 #: Reference sizes at which PCA is always compared (the VAE tables' sizes), largest first.
 REFERENCE_SIZES = (170, 85)
 #: What each variant suffix means, for captions and tables (a name may carry several: ``vae-85+pca+linout``).
-VARIANTS = {"lin": "linear path", "pca": "PCA start", "linout": "linear output", "wideout": "wide output"}
+VARIANTS = {"lin": "linear path", "pca": "PCA start", "rrr": "RRR start", "linout": "linear output", "wideout": "wide output",
+            "map": "map target"}
 
 #: Fixed styles; names not listed derive theirs (see :func:`style`).
 _STYLES = {
@@ -45,7 +46,7 @@ _STYLES = {
     "pca-sym-85": dict(color=OKABE_ITO[1], ls=(0, (5, 2)), lw=1.6),
 }
 #: Line styles of variants, so that a variant is told from its base in greyscale too.
-_VARIANT_LS = {"lin": (0, (1, 1)), "pca": (0, (3, 1, 1, 1))}
+_VARIANT_LS = {"lin": (0, (1, 1)), "pca": (0, (3, 1, 1, 1)), "rrr": (0, (3, 1, 1, 1, 1, 1)), "map": (0, (2, 2))}
 #: Macro stems of the paper's fixed set (kept stable: the paper's text uses them).
 _MACROS = {"vae-170": "VAEone", "vae-85": "VAEtwo", "rwst1": "RWSTone", "rwst2": "RWSTtwo",
            "pca-170": "PCAoneseventy", "pca-85": "PCAeightyfive"}

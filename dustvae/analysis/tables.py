@@ -251,7 +251,8 @@ def markdown_table(results: dict) -> str:
     lines += bootstrap_sentence(results) + linear_sentence(results)
     paired = paired_table(results)
     if paired is not None:
-        lines += ["", "Paired differences (first minus second; 95% intervals over test maps):", "",
+        unit = "scored patches" if str(results["bootstrap"].get("unit", "")).endswith("patch") else "test maps"
+        lines += ["", f"Paired differences (first minus second; 95% intervals over {unit}):", "",
                   render(paired, "markdown")]
     r2 = r2_table(results)
     if r2 is not None:
@@ -281,5 +282,9 @@ def bootstrap_sentence(results: dict) -> list[str]:
     boot = results.get("bootstrap")
     if not boot:
         return []
+    if str(boot.get("unit", "")).endswith("patch"):  # one scored map: its patches are the unit
+        return [f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over the {boot.get('n_maps', '?')} scored "
+                f"patches of one map ({boot['n_resamples']} resamples of patches, seed {boot['seed']}; patches of one "
+                f"sky are correlated, so these are narrower than intervals over maps)."]
     return [f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over the {boot.get('n_maps', '?')} test maps "
             f"({boot['n_resamples']} resamples of whole maps, seed {boot['seed']})."]

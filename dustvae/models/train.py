@@ -51,6 +51,20 @@ Choices, and why:
   Adam moves each weight by about the learning rate per step whatever the
   size of its gradient; at the full rate the first epoch alone took the
   PCA start on a small test store from PCA's RMSE (0.0104) to 0.0896.
+* The linear start is epoch 0: a ``pca_init`` run scores it on validation
+  before the first step and keeps it as ``best.pt`` unless an epoch does
+  better, so the variant never ends above the linear baseline it started
+  from (on the validation split). It gets no KL warm-up by default
+  (:class:`TrainConfig`).
+* ``target="map"`` (noise-to-noise): the reconstruction of each training
+  patch is scored against the leave-one-out mean of the *other* training
+  patches of its map, whose realisation noise is independent of its own,
+  so the minimiser is the map's expected statistics, not the patch's noise
+  (:func:`map_targets`). Validation patches are scored the same way
+  against the other validation patches of their map; patches alone in
+  their map's split are left out. A patch and its target take the same
+  symmetry under ``augment``. The linear start is then the reduced-rank
+  regression to those targets (``vae-D+rrr+map``).
 * Blow-up: the log-variance is clamped to [-12, 8] in the encoder.
 * ``augment``: each training vector is replaced, at every step, by one of
   the four symmetry permutations of the patch (90-degree turn, mirror, both,
@@ -78,6 +92,7 @@ from .. import defaults, distributed
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 from ..io.store import CoefficientStore
+from ..numerics import leave_one_out_means
 from ..wst.layout import CoefficientLayout
 from ..wst.symmetry import exact_symmetry_permutations
 from ..wst.transform import resolve_device
@@ -94,8 +109,12 @@ from .vae import DilatedConvVAE
 
 def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_std: torch.Tensor, beta: float,
                   kl_form: str = "analytic", grad_clip: float = defaults.TRAIN_GRAD_CLIP, amp: bool = False,
-                  noise: torch.Tensor | None = None, loss_scale: float = 1.0) -> tuple[float, float, float, float]:
+                  noise: torch.Tensor | None = None, loss_scale: float = 1.0,
+                  target_std: torch.Tensor | None = None) -> tuple[float, float, float, float]:
     """One optimisation step on a standardised batch: (loss, reconstruction MSE, KL, gradient norm before clipping).
+
+    The reconstruction is scored against ``target_std`` (the standardised
+    map-level targets of the batch's rows) when given, else against ``x_std``.
 
     ``model`` is a :class:`DilatedConvVAE` or one wrapped in
     DistributedDataParallel; ``noise`` is the reparameterisation draw
@@ -111,7 +130,7 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_st
     model.train()
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
         recon, mu, logvar, z = model(x_std, noise)
-    loss, rec, kl = negative_elbo(x_std, recon.float(), mu.float(), logvar.float(), z.float(), beta, kl_form,
+    loss, rec, kl = negative_elbo(x_std if target_std is None else target_std, recon.float(), mu.float(), logvar.float(), z.float(), beta, kl_form,
                                   scale=vae.data_std)
     optimizer.zero_grad(set_to_none=True)
     (loss * loss_scale).backward()
@@ -122,17 +141,22 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_st
     return loss.item(), rec.item(), kl.item(), float(norm)
 
 
-def evaluate_split(model: DilatedConvVAE, x_std: torch.Tensor, beta: float, batch: int = 512) -> dict:
-    """Reconstruction from the posterior mean (deterministic) and the analytic KL, averaged over ``x_std``."""
+def evaluate_split(model: DilatedConvVAE, x_std: torch.Tensor, beta: float, batch: int = 512,
+                   target_std: torch.Tensor | None = None) -> dict:
+    """Reconstruction from the posterior mean (deterministic) and the analytic KL, averaged over ``x_std``.
+
+    Reconstructions are scored against ``target_std`` when given (the map target), else against ``x_std``.
+    """
     model.eval()
+    target_std = x_std if target_std is None else target_std
     sq_log2 = sq_std = kl_sum = 0.0
     with torch.inference_mode():
         for start in range(0, len(x_std), batch):
-            xb = x_std[start : start + batch]
+            xb, yb = x_std[start : start + batch], target_std[start : start + batch]
             mean, logvar = model.encode_standardised(xb)
             recon = model.decode_standardised(mean)
-            sq_log2 += reconstruction_mse(xb, recon, model.data_std).sum().item()
-            sq_std += reconstruction_mse(xb, recon).sum().item()
+            sq_log2 += reconstruction_mse(yb, recon, model.data_std).sum().item()
+            sq_std += reconstruction_mse(yb, recon).sum().item()
             kl_sum += kl_divergence(mean, logvar).sum().item()
     rec, kl = sq_log2 / len(x_std), kl_sum / len(x_std)
     return {"val_loss": rec + beta * kl, "val_rec": rec, "val_kl": kl,
@@ -163,17 +187,40 @@ def parameter_groups(model: DilatedConvVAE, config: TrainConfig) -> list[dict]:
     return groups
 
 
-def _new_model(config: TrainConfig, x_train: torch.Tensor) -> DilatedConvVAE:
-    """The model at step 0: seeded weights, the training set's standardisation, the PCA start if asked."""
+def _new_model(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor | None,
+               symmetries: torch.Tensor | None) -> DilatedConvVAE:
+    """The model at step 0: seeded weights, the training set's standardisation, the linear start if asked.
+
+    The start is the linear optimum of the run's target, with the run's
+    symmetries (:func:`dustvae.models.pca_init.fit_linear_start`).
+    """
     torch.manual_seed(config.seed)
     model = DilatedConvVAE(config.latent_dim, config.first_channels, config.linear_path,
-                           output_stage=config.output_stage, pca_init=config.pca_init)
+                           output_stage=config.output_stage, pca_init=config.pca_init, target=config.target)
     model.set_standardisation(x_train.mean(0), x_train.std(0))
     if config.pca_init:
-        from .pca_init import init_from_pca  # the linear paths start from the training split's PCA
+        from .pca_init import fit_linear_start, init_from_linear
 
-        init_from_pca(model, x_train)
+        x = x_train.double().numpy()
+        start = fit_linear_start(config.latent_dim, x, None if y_train is None else y_train.double().numpy(),
+                                 None if symmetries is None else symmetries.cpu().numpy())
+        init_from_linear(model, start, x)
     return model
+
+
+def map_targets(coeffs: np.ndarray, map_index: np.ndarray, rows: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The map-level target of each of ``rows``: the leave-one-out mean of the *other* ``rows`` of its map.
+
+    ``coeffs`` and ``map_index`` are the store's; only ``rows`` are read (the targets of training rows never see a
+    validation or test patch). Returns the rows that have a target (their
+    map holds another of ``rows``) and the targets (float32), in that order.
+    """
+    target = leave_one_out_means(coeffs[rows], map_index[rows])
+    has = np.isfinite(target).all(1)
+    if has.sum() < 2:
+        raise DustvaeError(f"--target map needs maps with at least two {what} patches; the {what} split has "
+                           f"{int(has.sum())} patch(es) with another of its map")
+    return rows[has], target[has].astype(np.float32)
 
 
 def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = TrainConfig(), *,
@@ -226,11 +273,17 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
                   progress: bool) -> TrainResult:
     ranks = distributed.current()
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    y_train = y_val = None
+    if config.target == "map":  # each split's targets from its own rows only
+        train_idx, y = map_targets(store.coeffs, store.map_index, train_idx, "training")
+        y_train = torch.from_numpy(y)
+        val_idx, y = map_targets(store.coeffs, store.map_index, val_idx, "validation")
+        y_val = torch.from_numpy(y)
     x_train = torch.from_numpy(store.coeffs[train_idx]).float()
     x_val = torch.from_numpy(store.coeffs[val_idx]).float()
     layout_attrs = {k: store.attrs[k] for k in ("J", "L", "fields", "vector_length", "normalisation", "boundary") if k in store.attrs}
 
-    model = _new_model(config, x_train).to(torch_device)
+    model = _new_model(config, x_train, y_train, symmetries).to(torch_device)
     optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.lr)
     state = TrainingState(model, optimizer, torch.Generator().manual_seed(config.seed), config, layout_attrs,
                           store.fingerprint(), len(train_idx), len(val_idx))
@@ -260,6 +313,17 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
                                        "n_train": len(train_idx), "n_validation": len(val_idx), "ranks": ranks.world,
                                        "train_mean_variance_log2": mean_variance(x_train)}, indent=2))
     x_train, x_val_std = x_train.to(torch_device), model.standardise(x_val.to(torch_device))
+    y_val_std = None if y_val is None else model.standardise(y_val.to(torch_device))
+    if y_train is not None:
+        y_train = y_train.to(torch_device)
+    if config.pca_init and state.progress.epochs_done == 0 and not state.progress.history:
+        # The linear start is a candidate like every epoch: selection never ends above where it began.
+        row = _start_row(model, x_train, y_train, x_val_std, y_val_std, config)
+        state.progress.record(row, config)
+        if ranks.is_main:
+            save_checkpoint(best_path, state.payload())
+            save_checkpoint(last_path, state.payload())
+            _write_metrics(run_dir, state.progress.history)
     use_amp = torch_device.type == "cuda" and defaults.TRAIN_BF16_AUTOCAST
     start = state.progress.epochs_done
     network = _data_parallel(model, torch_device, ranks)
@@ -284,13 +348,17 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
             noise = torch.randn((len(rows), config.latent_dim), device=torch_device)
             mine = _rank_slice(len(rows), ranks)
             xb = x_train[rows[mine].to(torch_device)]
-            if codes is not None:
-                xb = torch.gather(xb, 1, symmetries[codes[mine].to(torch_device)])
+            yb = None if y_train is None else y_train[rows[mine].to(torch_device)]
+            if codes is not None:  # the same symmetry of a patch and of its map's mean
+                perm = symmetries[codes[mine].to(torch_device)]
+                xb = torch.gather(xb, 1, perm)
+                yb = None if yb is None else torch.gather(yb, 1, perm)
             share = mine.stop - mine.start
             try:
                 loss, rec, kl, norm = training_step(network, optimizer, model.standardise(xb), beta_now, config.kl_form,
                                                     config.grad_clip, use_amp, noise[mine],
-                                                    loss_scale=ranks.world * share / len(rows))
+                                                    loss_scale=ranks.world * share / len(rows),
+                                                    target_std=None if yb is None else model.standardise(yb))
             except DustvaeError as exc:
                 raise DustvaeError(f"epoch {epoch + 1}: {exc}") from None
             sums += np.array([loss, rec, kl]) * share
@@ -298,7 +366,8 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
             seen += share
         loss_sum, rec_sum, kl_sum, seen = distributed.all_sum([*sums, seen])
         elapsed = time.perf_counter() - tic
-        validation = distributed.broadcast_from_main(evaluate_split(model, x_val_std, config.beta) if ranks.is_main else None)
+        validation = distributed.broadcast_from_main(evaluate_split(model, x_val_std, config.beta, target_std=y_val_std)
+                                                          if ranks.is_main else None)
         if not math.isfinite(validation["val_rmse_log2"]):  # nothing of this epoch is saved: the checkpoints stay finite
             done = state.progress
             kept = (f"last.pt keeps epoch {done.epochs_done} and best.pt epoch {done.best_epoch}" if done.epochs_done
@@ -323,6 +392,21 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
     bar.close()
     done = state.progress
     return TrainResult(run_dir, done.best_epoch, done.best_val_rmse, done.epochs_done, done.stopped_early, done.history)
+
+
+def _start_row(model: DilatedConvVAE, x_train: torch.Tensor, y_train: torch.Tensor | None, x_val_std: torch.Tensor,
+               y_val_std: torch.Tensor | None, config: TrainConfig) -> dict:
+    """The metrics row of the linear start (epoch 0): both splits scored from the posterior mean, nothing trained."""
+    tic = time.perf_counter()
+    fit = evaluate_split(model, model.standardise(x_train), config.beta,
+                         target_std=None if y_train is None else model.standardise(y_train))
+    row = {"epoch": 0, "lr": 0.0, "beta": config.kl_weight(0), "train_loss": fit["val_loss"], "train_rec": fit["val_rec"],
+           "train_kl": fit["val_kl"], "train_rmse_log2": fit["val_rmse_log2"],
+           **evaluate_split(model, x_val_std, config.beta, target_std=y_val_std),
+           "clipped_fraction": 0.0, "grad_norm_median": 0.0, "seconds": time.perf_counter() - tic, "samples_per_s": 0.0}
+    row = {k: (v if k == "epoch" else float(v)) for k, v in row.items()}
+    row["ranks"] = distributed.current().world
+    return row
 
 
 def train_unless_finished(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = TrainConfig(), *,

@@ -9,6 +9,12 @@ Choices, and why:
   over the first ``warmup_epochs`` (Bowman et al. 2016;
   :meth:`TrainConfig.kl_weight`). How warm-up epochs are kept as best is in
   :meth:`dustvae.models.train_state.Progress.record`.
+* A linear start (``pca_init``) gets no KL warm-up unless asked: its
+  latents are already whitened scores, so the KL starts small, and a
+  warm-up would keep its early epochs as best whatever their RMSE.
+* ``target="map"``: each training patch is reconstructed towards the
+  leave-one-out mean of the other training patches of its map
+  (:mod:`dustvae.models.train`).
 * Every setting is checked here, once, so that a bad one is refused in one
   line before any data is read.
 """
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from .. import defaults
 from ..errors import DustvaeError
 from .loss import KL_FORMS
-from .vae import INPUT_LENGTH, OUTPUT_STAGES, model_name
+from .vae import INPUT_LENGTH, OUTPUT_STAGES, TARGETS, model_name
 
 #: Default KL weight (see dustvae.models.loss for its meaning and how earlier weights map to it).
 DEFAULT_BETA = defaults.TRAIN_BETA
@@ -29,7 +35,12 @@ DEFAULT_BETA = defaults.TRAIN_BETA
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (defaults in :mod:`dustvae.defaults`)."""
+    """Hyper-parameters of one training run (defaults in :mod:`dustvae.defaults`).
+
+    ``warmup_epochs=None`` is resolved when the configuration is made:
+    0 for a linear start (``pca_init``), :data:`dustvae.defaults.TRAIN_WARMUP_EPOCHS`
+    otherwise. ``target`` is one of :data:`dustvae.models.vae.TARGETS`.
+    """
 
     latent_dim: int = defaults.LATENT_VAE2
     epochs: int = defaults.TRAIN_EPOCHS
@@ -37,7 +48,7 @@ class TrainConfig:
     lr: float = defaults.TRAIN_LR
     beta: float = DEFAULT_BETA
     kl_form: str = "analytic"
-    warmup_epochs: int = defaults.TRAIN_WARMUP_EPOCHS
+    warmup_epochs: int | None = None
     patience: int = defaults.TRAIN_PATIENCE
     seed: int = 0
     first_channels: int = 16
@@ -48,8 +59,13 @@ class TrainConfig:
     output_stage: str = "table"
     pca_init: bool = False
     pca_linear_lr_scale: float = defaults.TRAIN_PCA_LINEAR_LR_SCALE
+    target: str = "patch"
 
     def __post_init__(self) -> None:
+        if self.warmup_epochs is None:  # frozen: the resolved value is set once, here
+            object.__setattr__(self, "warmup_epochs", 0 if self.pca_init else defaults.TRAIN_WARMUP_EPOCHS)
+        if self.target not in TARGETS:
+            raise DustvaeError(f"unknown training target {self.target!r}; use one of {', '.join(TARGETS)}")
         if self.kl_form not in KL_FORMS:
             raise DustvaeError(f"unknown KL form {self.kl_form!r}; use analytic or mc")
         for name in ("epochs", "latent_dim", "patience"):
@@ -75,7 +91,7 @@ class TrainConfig:
     @property
     def name(self) -> str:
         """Name of the trained model in results (see :func:`dustvae.models.vae.model_name`)."""
-        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage)
+        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage, self.target)
 
     def learning_rate(self, epoch: int) -> float:
         """Cosine schedule: ``lr`` at epoch 0 down to ``lr * TRAIN_LR_FLOOR`` at the last epoch."""

@@ -48,7 +48,7 @@ class TrainResult:
         Warm-up epochs are kept as best whatever their RMSE (see
         :meth:`Progress.record`); None when the kept epoch is the lowest.
         """
-        if self.best_epoch > warmup_epochs or not self.history:
+        if warmup_epochs == 0 or self.best_epoch == 0 or self.best_epoch > warmup_epochs or not self.history:
             return None
         lowest = min(self.history, key=lambda row: row["val_rmse_log2"])
         return lowest if lowest["val_rmse_log2"] < self.best_val_rmse else None

@@ -51,14 +51,16 @@ import hashlib
 import torch
 from torch import nn
 
+from .. import defaults
 from ..errors import DustvaeError
 
 #: Length of the vector the family is built for: Q and U, J = 5, L = 8.
 INPUT_LENGTH = 1360
 #: Log-variance is clamped to this range (exp stays finite in float16/bfloat16 too).
 LOGVAR_RANGE = (-12.0, 8.0)
-#: Decoder output stages: the tables' single ReLU+BatchNorm channel, that stage without them, or wider.
-OUTPUT_STAGES = ("table", "linear", "wide")
+#: Decoder output stages and training targets (their one home is dustvae.defaults).
+OUTPUT_STAGES = defaults.OUTPUT_STAGES
+TARGETS = defaults.TRAIN_TARGETS
 #: Channels of the next-to-last decoder stage with ``output_stage="wide"``.
 WIDE_CHANNELS = 16
 
@@ -110,6 +112,10 @@ class DilatedConvVAE(nn.Module):
         Records that the weights started from the training split's PCA
         (set by :func:`dustvae.models.pca_init.init_from_pca`; needs
         ``linear_path``). Only the name and the checkpoint record it.
+    target : {"patch", "map"}
+        What the model was trained to reconstruct (:data:`TARGETS`): the
+        patch's own vector, or its map-level statistics. Only the name and
+        the checkpoint record it.
 
     Notes
     -----
@@ -118,8 +124,10 @@ class DilatedConvVAE(nn.Module):
     """
 
     def __init__(self, latent_dim: int = 85, first_channels: int = 16, linear_path: bool = False,
-                 output_stage: str = "table", pca_init: bool = False):
+                 output_stage: str = "table", pca_init: bool = False, target: str = "patch"):
         super().__init__()
+        if target not in TARGETS:
+            raise DustvaeError(f"unknown training target {target!r}; use one of {', '.join(TARGETS)}")
         if not 1 <= latent_dim <= INPUT_LENGTH:
             raise DustvaeError(f"latent size must be in [1, {INPUT_LENGTH}], got {latent_dim}")
         if output_stage not in OUTPUT_STAGES:
@@ -153,6 +161,7 @@ class DilatedConvVAE(nn.Module):
         )
         self.output_stage = output_stage
         self.pca_init = bool(pca_init)
+        self.target = target
         self.linear_path = bool(linear_path)
         self.linear_encoder = nn.Linear(INPUT_LENGTH, 2 * latent_dim) if linear_path else None
         self.linear_decoder = nn.Linear(latent_dim, INPUT_LENGTH) if linear_path else None
@@ -230,7 +239,7 @@ class DilatedConvVAE(nn.Module):
     def config(self) -> dict:
         """Constructor arguments, for checkpoints."""
         return {"latent_dim": self.latent_dim, "first_channels": self.first_channels, "linear_path": self.linear_path,
-                "output_stage": self.output_stage, "pca_init": self.pca_init}
+                "output_stage": self.output_stage, "pca_init": self.pca_init, "target": self.target}
 
     def fingerprint(self) -> str:
         """SHA-256 of every parameter and buffer: identifies these exact weights (e.g. for a fitted prior)."""
@@ -243,7 +252,7 @@ class DilatedConvVAE(nn.Module):
     @property
     def name(self) -> str:
         """Name used in results (see :func:`model_name`)."""
-        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage)
+        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage, self.target)
 
 
 def _output_stage(kind: str) -> list[nn.Module]:
@@ -255,12 +264,17 @@ def _output_stage(kind: str) -> list[nn.Module]:
     return [_tconv_block(32, WIDE_CHANNELS, 56, 2), CroppedConvTranspose1d(WIDE_CHANNELS, 1, 56, 1)]
 
 
-def model_name(latent_dim: int, linear_path: bool = False, pca_init: bool = False, output_stage: str = "table") -> str:
+def model_name(latent_dim: int, linear_path: bool = False, pca_init: bool = False, output_stage: str = "table",
+               target: str = "patch") -> str:
     """Name used in results.
 
     ``vae-170`` is VAE-1 and ``vae-85`` VAE-2; variants append ``+lin``
     (linear paths), ``+pca`` (linear paths started from PCA, in place of
-    ``+lin``), ``+linout`` or ``+wideout`` (output stage).
+    ``+lin``; ``+rrr`` for the map target, whose linear start is the
+    reduced-rank regression), ``+linout`` or ``+wideout`` (output stage),
+    and ``+map`` when trained on the map-level target.
     """
-    name = f"vae-{latent_dim}" + ("+pca" if pca_init else "+lin" if linear_path else "")
-    return name + {"table": "", "linear": "+linout", "wide": "+wideout"}[output_stage]
+    start = "+rrr" if target == "map" else "+pca"
+    name = f"vae-{latent_dim}" + (start if pca_init else "+lin" if linear_path else "")
+    name += {"table": "", "linear": "+linout", "wide": "+wideout"}[output_stage]
+    return name + ("+map" if target == "map" else "")
