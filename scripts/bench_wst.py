@@ -89,7 +89,7 @@ def fft_rate(m: int, maps: int, device: torch.device, repeat: int = 3) -> float:
         z = torch.randn(shape, dtype=torch.complex64, generator=generator).to(device)
         transform = getattr(torch.fft, kind)
 
-        def once():
+        def once(z=z, transform=transform):
             transform(z)
             if device.type == "cuda":
                 torch.cuda.synchronize()

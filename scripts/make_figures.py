@@ -34,7 +34,7 @@ from dustvae.analysis.results import RESULTS_VERSION, read_results, write_result
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.models.apply import encode_array, decode_array
-from dustvae.models.checkpoint import load_checkpoint, load_model
+from dustvae.models.checkpoint import load_model
 from dustvae.models.loss import kl_divergence
 from dustvae.models.train import DEFAULT_BETA, TrainConfig, train_unless_finished
 from dustvae.numerics import rmse

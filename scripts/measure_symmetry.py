@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from dustvae.io.store import read_store
+from dustvae.numerics import rmse
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.dataset import PARAM_RANGES
 from dustvae.wst.layout import CoefficientLayout
@@ -82,12 +83,11 @@ def per_patch(n_maps: int, size: int = 64, map_size: int = 256) -> None:
         turned45.append(rotated_patch(q, u, 45.0, size))
         turned90.append(rotated_patch(q, u, 90.0, size))
     v0, v45, v90 = vectors(originals), vectors(turned45), vectors(turned90)
-    rmse = lambda a, b: np.sqrt(((a - b) ** 2).mean(axis=1))
     p45 = rotate45_permutation(LAYOUT)
-    e45, e90 = rmse(v45, v0[:, p45]), rmse(v90, v0[:, symmetry_permutation(LAYOUT, "rot90")])
+    e45, e90 = rmse(v45, v0[:, p45], axis=1), rmse(v90, v0[:, symmetry_permutation(LAYOUT, "rot90")], axis=1)
     print(f"per patch ({n_maps} windowed patches of {size} px, periodic transform), RMSE in log2, "
           f"median [16th-84th percentile]:")
-    for name, e in (("45 deg, permuted", e45), ("45 deg, not permuted", rmse(v45, v0)), ("90 deg, permuted", e90)):
+    for name, e in (("45 deg, permuted", e45), ("45 deg, not permuted", rmse(v45, v0, axis=1)), ("90 deg, permuted", e90)):
         print(f"  {name:22s} {np.median(e):.4f} [{np.percentile(e, 16):.4f}, {np.percentile(e, 84):.4f}]")
     d = v45 - v0[:, p45]
     for j1 in range(LAYOUT.J):

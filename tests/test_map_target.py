@@ -24,7 +24,8 @@ def _map_store(n_maps: int = 24, per_map: int = 8, seed: int = 0, split: bool = 
     signal = rng.normal(size=(n_maps, 4)) @ rng.normal(size=(4, base.coeffs.shape[1])) * 0.2
     noise = 0.1 * rng.normal(size=base.coeffs.shape)
     coeffs = (base.coeffs.mean(0) + signal[maps] + noise).astype(np.float32)
-    return CoefficientStore(**{**base.__dict__, "coeffs": coeffs})
+    codes = np.where(maps < n_maps * 2 // 3, 0, np.where(maps < n_maps * 5 // 6, 1, 2)).astype(np.int8)  # by map
+    return CoefficientStore(**{**base.__dict__, "coeffs": coeffs, "split": codes if split else None})
 
 
 def _direct_loo(coeffs: np.ndarray, maps: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
@@ -121,3 +122,33 @@ def test_evaluate_on_refuses_the_same_store_and_another_layout(tmp_path):
     write_store(tmp_path / "other.h5", other)
     proc = run_cli("evaluate", data, "--on", tmp_path / "other.h5", "-o", tmp_path / "r.json")
     assert proc.returncode == 2 and "normalisation" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_rate_distortion_section_reads_the_evaluation(tmp_path, one_torch_thread):
+    """The curve's points are the evaluation's rows; its paired entries are the bootstrap's, signed learned - linear."""
+    from dustvae.analysis.curve_figure import draw_rate_distortion
+    from dustvae.analysis.evaluate import evaluate
+    from dustvae.analysis.rate_distortion import curve_section, verdict
+
+    store = _map_store()
+    config = TrainConfig(latent_dim=4, epochs=1, batch_size=32, linear_path=True, pca_init=True, target="map")
+    run = train(store, tmp_path / config.name, config, device="cpu", progress=False)
+    results = evaluate(store, [run.run_dir / "best.pt"], ("pca", "pca-sym", "rrr"), sizes=(2, 4), labels=False,
+                       generative=False, n_resamples=300)
+    section = curve_section(results)
+    assert section["sizes"] == [2, 4]
+    assert set(section["families"]) == {"vae+rrr+map", "pca", "pca-sym", "rrr"}
+    rows = results["compressors"]
+    assert section["families"]["pca"]["2"]["patch"]["value"] == rows["pca-2"]["rmse_log2"]
+    assert section["families"]["rrr"]["4"]["map"]["value"] == rows["rrr-4"]["rmse_to_map_mean_log2"]
+    entry = section["paired"]["vae+rrr+map"]["4"]["map"]
+    assert entry["against"] == "rrr-4"
+    assert entry["difference"] == pytest.approx(rows["vae-4+rrr+map"]["rmse_to_map_mean_log2"]
+                                                - rows["rrr-4"]["rmse_to_map_mean_log2"])
+    lo, hi = entry["interval"]
+    assert lo <= entry["difference"] <= hi and verdict(entry) in ("wins", "ties", "loses")
+    assert verdict({"difference": -1.0, "interval": [-2.0, -0.5]}) == "wins"
+    assert verdict({"difference": 0.1, "interval": [-0.1, 0.3]}) == "ties"
+    paths = draw_rate_distortion(section, tmp_path / "figures")
+    assert sorted(p.name for p in paths) == ["rate_distortion_map.pdf", "rate_distortion_map.png",
+                                             "rate_distortion_patch.pdf", "rate_distortion_patch.png"]

@@ -265,10 +265,12 @@ def test_a_checkpoint_holding_more_than_its_model_is_refused(tmp_path, capsys, r
     assert deflated.stat().st_size < 10_000_000
     before = _snapshot(tmp_path)
     assert_user_error(run_main(capsys, "encode", deflated, store, "-o", tmp_path / "z.h5"), "is compressed")
+    assert _snapshot(tmp_path) == before  # nothing written, nothing changed
     # the same stored plainly: more tensor data than weights and optimizer state take
     save_checkpoint(tmp_path / "extra.pt", {**payload, "extra": torch.zeros(3_000_000)})
     before = _snapshot(tmp_path)
     assert_user_error(run_main(capsys, "encode", tmp_path / "extra.pt", store, "-o", tmp_path / "z.h5"), "extra")
+    assert _snapshot(tmp_path) == before
     # weights that are not the model's: an extra tensor, a tensor of another shape
     model = dict(payload["model"])
     save_checkpoint(tmp_path / "names.pt", {**payload, "model": {**model, "head.extra": torch.zeros(3)}})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,8 +18,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 
 from dustvae.errors import DustvaeError

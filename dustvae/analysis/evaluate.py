@@ -110,7 +110,7 @@ def _split(store: CoefficientStore, notes: list[str], on: CoefficientStore | Non
 
 
 def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines, device: str,
-                 notes: list[str], inputs: dict) -> list[tuple[Compressor, dict]]:
+                 notes: list[str], inputs: dict, sizes: Sequence[int] | None = None) -> list[tuple[Compressor, dict]]:
     layout = CoefficientLayout.from_attrs(store.attrs)
     fingerprint = store.fingerprint()
     found: list[tuple[Compressor, dict]] = []
@@ -132,7 +132,9 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
         found.append((RWSTCompressor(1, layout), {}))
     if "rwst2" in baselines:
         found.append((RWSTCompressor(2, layout), {}))
-    sizes = sorted({c.latent_dim for c, _ in found if registry.is_vae(c.name)} or set(registry.REFERENCE_SIZES), reverse=True)
+    if sizes is None:
+        sizes = {c.latent_dim for c, _ in found if registry.is_vae(c.name)} or set(registry.REFERENCE_SIZES)
+    sizes = sorted(set(sizes), reverse=True)
     for family in [b for b in baselines if b in FAMILIES]:
         if split.train is None:
             notes.append(f"{family} skipped: the store has no training split to fit it on")
@@ -157,7 +159,7 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
              *, store_path: str | Path | None = None, device: str = "cpu", seed: int = 0,
              notes: list[str] | None = None, labels: bool = True, progress: bool = False,
              n_resamples: int = N_RESAMPLES, on: CoefficientStore | None = None,
-             on_path: str | Path | None = None) -> dict:
+             on_path: str | Path | None = None, sizes: Sequence[int] | None = None, generative: bool = True) -> dict:
     """Compare compressors on the store's test split; return the results dictionary.
 
     Every compressor gets, on the test rows: RMSE in log2 units and in the
@@ -211,6 +213,11 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         still fitted and chosen on ``store``. Its layout must be ``store``'s.
     on_path : path, optional
         Where ``on`` was read from, for the record.
+    sizes : ints, optional
+        Latent sizes of the linear baselines [default: those of the VAEs
+        given, or 170 and 85 without one].
+    generative : bool
+        Run the VAEs' generative check (default). Off for rate-distortion curves.
     """
     if n_resamples < 1:
         raise DustvaeError(f"the bootstrap needs at least one resample, not {n_resamples}")
@@ -226,9 +233,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     if on is not None:
         _check_scored_store(store, on, notes)
     split = _split(store, notes, on)
-    test, train = split.test, split.train
+    train = split.train
     inputs = {"checkpoints": {}}
-    compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs)
+    compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs, sizes)
     if not compressors:  # refused before any work: a results file must compare something
         raise DustvaeError("nothing to compare: no model given and no baseline left"
                            + (f" ({'; '.join(notes)})" if notes else "") + "; pass --model or --baselines")
@@ -236,13 +243,13 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     families = [b for b in baselines if b in FAMILIES] if train is not None else []
     curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if families else []
     has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
-    n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors)
+    n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors) if generative else 0
     resampled = bool(compressors) and len(np.unique(split.groups)) > 1
     stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes) + resampled
                     + len(compressors) * (1 + has_labels) + n_vaes, "evaluate", progress)
     with stages:
         results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, families, labels, notes, seed,
-                            stages, n_resamples if resampled else 0, on is not None)
+                            stages, n_resamples if resampled else 0, on is not None, generative)
     scored = {}
     if on is not None:
         scored = {"scored_store": str(on_path) if on_path else None,
@@ -288,7 +295,7 @@ def split_description(store: CoefficientStore, scored: bool = False) -> str:
 
 def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
               curve_sizes: list[int], families: list[str], labels: bool, notes: list[str], seed: int, stages: Stages,
-              n_resamples: int, scored: bool = False) -> dict:
+              n_resamples: int, scored: bool = False, generative: bool = True) -> dict:
     """The work of :func:`evaluate`, stage by stage (no bootstrap when ``n_resamples`` is 0)."""
     test, train = split.test, split.train
     with stages.stage("within-map scatter"):
@@ -322,7 +329,7 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     for compressor, extra in compressors:
         with stages.stage(compressor.name):
             row, latent, recon, compressor, terms[compressor.name] = _score(compressor, extra, split, layout, floor, pcas)
-        if isinstance(compressor, VAECompressor):
+        if isinstance(compressor, VAECompressor) and generative:
             with stages.stage(f"{compressor.name} generative"):
                 row.update(_generative(compressor, split, seed))
         if regression is not None:

@@ -63,7 +63,7 @@ Maps are in arbitrary units.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Mapping
 
 import numpy as np

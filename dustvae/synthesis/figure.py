@@ -8,7 +8,6 @@ synthesised (:func:`dustvae.synthesis.synthesize`); this module only draws.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping
 
 import matplotlib

@@ -1,0 +1,67 @@
+"""The synthesize command: maps whose WST matches a target vector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import defaults
+from ..errors import DustvaeError
+from .main import cli
+from .options import SEED, check_output, fields_option, map_options, split_fields
+
+@cli.command()
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FITS file of the flat Q and U maps; several maps go to OUTPUT_0.fits, OUTPUT_1.fits, ...")
+@click.option("--row", "rows", type=int, multiple=True, help="Row of SOURCE (store, or patch of a map) or of --latent-file; repeat for several [default: 0].")
+@click.option("--model", type=click.Path(path_type=Path), default=None, help="Trained run directory or checkpoint: reconstruct SOURCE's rows, or use with --sample / --latent-file.")
+@click.option("--sample", type=int, default=None, help="With --model: synthesise SAMPLE vectors drawn from the prior.")
+@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True, help="With --sample: N(0, I) or the prior fitted by `dustvae fit-prior`.")
+@click.option("--latent-file", type=click.Path(path_type=Path), default=None, help="With --model: decode the latent means of --row rows of this file (from `dustvae encode`).")
+@click.option("--size", type=int, default=None, help=f"Map side in pixels [default: the store's patch size; {defaults.DATASET_PATCH_SIZE} for model vectors].")
+@click.option("--patch-size", type=int, default=None, help="FITS maps: patch side [default: a whole flat map; HEALPix: the patches' default].")
+@fields_option()
+@map_options
+@click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True, help="Optimiser iterations (L-BFGS stops sooner when converged).")
+@click.option("--optimizer", type=click.Choice(("lbfgs", "adam")), default="lbfgs", show_default=True)
+@click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr, seed, device, threads, overwrite, quiet):
+    """Synthesise periodic Q, U maps whose normalised WST matches a target vector.
+
+    The target is a row of SOURCE (a coefficient store, or a patch of a FITS
+    map or patch file), a model's reconstruction of a store row (--model with
+    SOURCE), a prior sample (--model --sample N) or a decoded latent (--model
+    --latent-file). The amplitude of the patch is restored when known; seeds
+    and the target's source are recorded in the FITS header.
+    """
+    from ..synthesis.optimise import synthesize as run_synthesis
+    from ..synthesis.output import output_paths, write_synthesis
+    from ..synthesis.targets import resolve_targets
+    from ..wst.transform import resolve_device
+
+    torch_device = resolve_device(device)
+    if sample is not None and sample < 1:
+        raise DustvaeError(f"--sample must be positive, got {sample}")
+    count = sample if sample is not None else max(1, len(rows))
+    paths = output_paths(output, count)
+    for path in paths:
+        check_output(path, overwrite, source, model, latent_file)
+    targets = resolve_targets(source, rows or (0,), model=model, sample=sample, latent_file=latent_file, seed=seed,
+                              prior=prior, size=size, patch_size=patch_size, fields=split_fields(fields),
+                              device=str(torch_device), frame=frame, freq_ghz=freq)
+    for k, (target, path) in enumerate(zip(targets, paths)):
+        result = run_synthesis(target, steps=steps, optimizer=optimizer, lr=lr, seed=seed + k,
+                               device=torch_device, threads=threads, progress=not quiet,
+                               description=f"synthesis {k + 1}/{len(targets)}")
+        write_synthesis(path, target, result, overwrite=overwrite)
+        units = "" if target.amplitude_known else "; amplitude unknown, maps in normalised units"
+        click.echo(f"wrote {path}: {', '.join(target.layout.fields)} {target.size} x {target.size} px; loss "
+                   f"{result.initial_loss:.3g} -> {result.final_loss:.3g} (RMSE {result.final_loss ** 0.5:.4f} log2) "
+                   f"in {result.iterations} {optimizer} iterations, {result.seconds:.1f} s{units}")
