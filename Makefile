@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/default
 
-.PHONY: demo demo-quick test docs paper clean-venv
+.PHONY: demo demo-quick test lint docs paper clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,13 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/dustvae demo --quick -o runs/quick
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -n auto
 	$(MAKE) docs
+
+lint: $(STAMP)
+	$(BIN)/ruff check dustvae scripts tests docs/conf.py
+	$(BIN)/ruff format --check dustvae scripts tests docs/conf.py
 
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html

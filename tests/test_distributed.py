@@ -53,6 +53,7 @@ def _distance(a: dict, b: dict) -> float:
     return math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in a))
 
 
+@pytest.mark.slow
 def test_two_ranks_train_what_one_process_trains_and_resume_on_one(tmp_path):
     store_path = write_synthetic_store(tmp_path / "store.h5", n=80, n_maps=10)
     store = synthetic_store(n=80, n_maps=10)  # 64 training rows: batches of 16, each rank takes 8 rows a step

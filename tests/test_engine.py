@@ -67,7 +67,7 @@ def assert_equal_means(ours: tuple[np.ndarray, ...], ref: tuple[np.ndarray, ...]
 
 
 @pytest.mark.parametrize("boundary", ["reflect", "periodic"])
-@pytest.mark.parametrize("size", [64, 128, 256])
+@pytest.mark.parametrize("size", [64, 128, pytest.param(256, marks=pytest.mark.slow)])
 def test_equals_kymatio(size, boundary):
     # A simulated map with white noise beside it, and a patch of the stored reference map.
     x = np.concatenate([sky_and_noise(size), reference_patch(size)])

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dustvae.pipeline import DemoPlan, run_demo
 
 
+@pytest.mark.slow
 def test_demo_chain_and_reuse(tmp_path):
     plan = DemoPlan(n_maps=16, patch_size=64, epochs=1, patience=1)  # 12 training maps: 192 patches, enough for PCA-170
     said: list[str] = []

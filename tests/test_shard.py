@@ -67,6 +67,7 @@ def test_merged_shards_equal_the_unsharded_store(parts, tmp_path):
     assert_same_store(merged, full, rounding=True)
 
 
+@pytest.mark.slow
 def test_torchrun_ranks_split_the_work_and_rank_0_merges(parts, tmp_path, flat_file):
     full, _ = parts
     out = tmp_path / "ranked.h5"
@@ -90,6 +91,7 @@ def test_wrong_sets_of_parts_are_refused(parts, tmp_path, flat_file):
     assert_user_error(run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", out, "--shard", "3/3"), "0 <= K < N")
 
 
+@pytest.mark.slow
 def test_make_dataset_shards_merge_to_the_whole_dataset(tmp_path):
     args = ("--maps", 6, "--map-size", 64, "--patch-size", 32, "--model", "mixed", "--workers", 1, "--quiet")
     full = tmp_path / "full.h5"

@@ -151,3 +151,56 @@ def best_map_mean(results: dict, top: int = 3) -> str:
         return "--"
     ranked = sorted(with_mean, key=lambda n: comp[n]["rmse_to_map_mean_log2"])[:top]
     return ranked_text(results, ranked, "rmse_to_map_mean_log2", paren=True)
+
+
+def versus(results: dict, a: str, b: str, metric: str = "rmse_log2", what: str = "test RMSE") -> str:
+    """'VAE-1's test RMSE is 8.1\\% above RWST Model 2's (difference 0.021 [0.015, 0.027])', a tie, or why not compared."""
+    comp = results["compressors"]
+    if a not in comp or b not in comp or comp[a].get(metric) is None or comp[b].get(metric) is None:
+        return f"{registry.label(a)} and {registry.label(b)} were not both evaluated in this run"
+    change = 100 * (comp[a][metric] / comp[b][metric] - 1)
+    found = paired(results, a, b, metric)
+    if found is None:
+        side = "above" if change > 0 else "below"
+        return f"{label(results, a)}'s {what} is {abs(change):.1f}\\% {side} {label(results, b)}'s{NO_INTERVAL}"
+    diff, (lo, hi) = found
+    bracket = f"difference {diff:.3f} [{lo:.3f}, {hi:.3f}]"
+    if lo <= 0 <= hi:
+        return f"{label(results, a)} ties with {label(results, b)} in {what} ({change:+.1f}\\%; {bracket}, an interval that covers 0)"
+    side = "above" if diff > 0 else "below"
+    return f"{label(results, a)}'s {what} is {abs(change):.1f}\\% {side} {label(results, b)}'s ({bracket})"
+
+
+def curve_sentence(section: dict | None, target: str) -> str:
+    """Where the learned codes of a rate-distortion section beat, tie with or lose to the best linear code of their size.
+
+    'on the patch target, the best learned code is below the best linear baseline at k = 1, 2 (by 4.1--5.0\\%), ties
+    with it at k = 8, 16 and is above it at k = 85'; each size judged by the paired interval of its best learned
+    family (the one with the lowest difference).
+    """
+    if not section or not section.get("paired"):
+        return f"the rate-distortion curve of the {target} target was not computed for this results file"
+    from .rate_distortion import verdict
+
+    best: dict[int, dict] = {}
+    for fam, by_size in section["paired"].items():
+        for size, targets in by_size.items():
+            entry = targets.get(target)
+            if entry is not None and (int(size) not in best or entry["difference"] < best[int(size)]["difference"]):
+                best[int(size)] = entry
+    if not best:
+        return f"no learned code was compared on the {target} target"
+    groups: dict[str, list[int]] = {"wins": [], "ties": [], "loses": []}
+    for size in sorted(best):
+        groups[verdict(best[size])].append(size)
+    parts = []
+    for kind, words in (("wins", "is below the best linear code"), ("ties", "ties with it"), ("loses", "is above it")):
+        sizes = groups[kind]
+        if not sizes:
+            continue
+        rel = [100 * abs(best[s]["relative"]) for s in sizes]
+        by = f" (by {min(rel):.1f}--{max(rel):.1f}\\%)" if kind != "ties" and len(sizes) > 1 else (
+            f" (by {rel[0]:.1f}\\%)" if kind != "ties" else "")
+        parts.append(f"{words} at $k$ = {', '.join(map(str, sizes))}{by}")
+    text = f"on the {target} target the best learned code " + "; ".join(parts)
+    return text.replace("best learned code ties with it", "best learned code ties with the best linear code")

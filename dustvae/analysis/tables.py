@@ -288,3 +288,33 @@ def bootstrap_sentence(results: dict) -> list[str]:
                 f"sky are correlated, so these are narrower than intervals over maps)."]
     return [f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over the {boot.get('n_maps', '?')} test maps "
             f"({boot['n_resamples']} resamples of whole maps, seed {boot['seed']})."]
+
+
+#: Column order of the rate-distortion table: the linear codes, then the learned families.
+CURVE_ORDER = ("pca", "pca-sym", "rrr", "vae+pca", "vae+rrr+map", "vae+map", "vae")
+
+
+def curve_table(section: dict, target: str) -> Table | None:
+    """Test RMSE against latent size for one target (rows: sizes; columns: families), RWST as reference rows."""
+    families = section.get("families") or {}
+    sized = [f for f in CURVE_ORDER if f in families] + sorted(
+        f for f in families if f not in CURVE_ORDER and not f.startswith("rwst"))
+    sized = [f for f in sized if any(target in p for p in families[f].values())]
+    if not sized:
+        return None
+    heads = {"pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR", "vae": "VAE family"}
+
+    def head(fam: str) -> str:
+        base, _, variant = fam.partition("+")
+        return heads.get(base, base) + "".join(f" + {registry.VARIANTS.get(v, v)}" for v in variant.split("+") if v)
+
+    def cell(point: dict | None) -> str:
+        if not point or target not in point:
+            return MISSING
+        return interval(point[target]["value"], point[target]["interval"], 3)
+
+    sizes = sorted({int(k) for f in sized for k in families[f]})
+    rows = [[str(k)] + [cell(families[f].get(str(k))) for f in sized] for k in sizes]
+    reference = [[registry.label(f) + f" ({k})"] + [cell(p)] + [""] * (len(sized) - 1)
+                 for f in sorted(families) if f.startswith("rwst") for k, p in families[f].items() if target in p]
+    return Table([Column("k", align="l")] + [Column(head(f)) for f in sized], rows, reference)
