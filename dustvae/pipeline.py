@@ -84,7 +84,9 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     if results_path.exists():
         results = read_results(results_path)
         old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
-        lacks = "without bootstrap intervals" if results["format_version"] < 3 else "its map mean includes the patch"
+        version = results["format_version"]
+        lacks = ("without bootstrap intervals" if version < 3 else "its map mean includes the patch" if version < 4
+                 else "without the rows of the PCA-started variants")
         say(f"[{steps}/{steps}] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, {lacks}; "
             "delete it to evaluate again)" if old else ""))
     else:

@@ -22,7 +22,13 @@ Versions:
    ``identity`` reference row, ``pca-sym-D`` rows and ``pca_sym_curve``,
    ``linear_baseline`` (which linear baseline each size is paired with),
    ``bootstrap.identity``, and label scores that are ROC AUC for binary
-   labels (``label_regression.scores``) and use ``|g|`` for inclinations.
+   labels (``label_regression.scores``) and use ``|g|`` for inclinations;
+5. adds the map-target models (``vae-D+map``, ``vae-D+rrr+map``, paired
+   with ``rrr-D`` too), ``test.resampled`` (``map`` or ``patch``: the
+   bootstrap's unit) and, for ``evaluate --on``, ``inputs.scored_store*``;
+   and the optional ``rate_distortion`` section (test RMSE against latent
+   size per family and target, :mod:`dustvae.analysis.rate_distortion`),
+   checked here when present.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 
 RESULTS_FORMAT = "dustvae-results"
-RESULTS_VERSION = 4
+RESULTS_VERSION = 5
 #: What ``test.map_mean_target`` reads for files of versions 1-3, whose map mean included the patch itself.
 INCLUSIVE_MAP_MEAN = "the mean of all test patches of the patch's map, the patch itself included"
 #: Top-level sections every version holds, and their JSON types.
@@ -148,7 +154,21 @@ def validate_results(results: Any, where: str = "results") -> dict:
         results["test"].setdefault("map_mean_target", INCLUSIVE_MAP_MEAN)
     elif results.get("identity") is not None and not isinstance(results["identity"], dict):
         raise DustvaeError(f"{where}: the 'identity' section is a JSON {type(results['identity']).__name__}, not an object")
+    if "rate_distortion" in results:
+        _check_curve(results["rate_distortion"], where)
     return results
+
+
+def _check_curve(section: Any, where: str) -> None:
+    """The ``rate_distortion`` section: families of points by size and target, and paired entries."""
+    if not isinstance(section, dict) or not isinstance(section.get("families"), dict) \
+            or not isinstance(section.get("paired"), dict):
+        raise DustvaeError(f"{where}: the 'rate_distortion' section lacks its 'families' or 'paired' objects")
+    for fam, points in section["families"].items():
+        for size, point in points.items() if isinstance(points, dict) else [(None, None)]:
+            if not (isinstance(point, dict) and all(isinstance(v, dict) and "value" in v for v in point.values())):
+                raise DustvaeError(f"{where}: rate_distortion point {fam!r} at {size} is not "
+                                   "{target: {value, interval}}")
 
 
 def _from_version_1(results: dict) -> dict:
