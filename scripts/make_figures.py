@@ -2,10 +2,9 @@
 
 Run: ``.venv/bin/python scripts/make_figures.py [-o runs/default] [--sweep-epochs 15]``.
 
-1. ``dustvae demo`` stages (reused when done): dataset, VAE-2, VAE-1; then the
-   variants that start where PCA ends (``vae-85+pca``, ``vae-170+pca``) with
-   the demo's epochs, and the evaluation of all four with the baselines into
-   ``results.json``.
+1. ``dustvae demo`` stages (reused when done): dataset, VAE-2, VAE-1 and the
+   variants started at symmetric PCA (``vae-85+pca``, ``vae-170+pca``), and
+   the evaluation of all four with the baselines into ``results.json``.
 2. Latent-size sweep: more members of the VAE family (default 16 and 32 latents),
    trained for ``--sweep-epochs`` (shown as such in the figure), evaluated on the
    test split like VAE-1 and VAE-2.
@@ -13,7 +12,10 @@ Run: ``.venv/bin/python scripts/make_figures.py [-o runs/default] [--sweep-epoch
    all with the same number of epochs; reconstruction error and KL are
    measured on the validation split (a trade-off study, so the test split
    stays unused).
-4. ``sweeps.json`` beside ``results.json``, then all figures and the paper tables.
+4. ``sweeps.json`` beside ``results.json``, then all figures.
+5. The rate-distortion curve (``scripts/rate_distortion.py``: ``rate_distortion.json``
+   and its two figures) and the transfer between sky models
+   (``scripts/transfer_study.py``), unless ``--no-curve``; then the paper tables.
 Each run is skipped when its checkpoint says it finished.
 
 On the 2-core development machine without a GPU, after ``make demo``, the
@@ -69,15 +71,13 @@ def main() -> None:
     # sigma 0.004 (autoencoder-like) through the default (0.04) to 0.4 (over-regularised).
     parser.add_argument("--betas", type=float, nargs="*", default=[DEFAULT_BETA / 100, DEFAULT_BETA, DEFAULT_BETA * 10, DEFAULT_BETA * 100])
     parser.add_argument("--sweep-epochs", type=int, default=10)
+    parser.add_argument("--no-curve", action="store_true", help="skip the rate-distortion curve and the transfer study")
     args = parser.parse_args()
     out = args.output
     plan = DemoPlan()
     run_demo(out, plan, progress=False, figures=False)
     store = read_store(out / "data.h5")
-    checkpoints = [out / "vae-170" / "best.pt", out / "vae-85" / "best.pt"]
-    for latent in plan.latents:  # the variants that start where PCA ends
-        config = TrainConfig(latent_dim=latent, epochs=plan.epochs, patience=plan.patience, linear_path=True, pca_init=True)
-        checkpoints.append(trained(store, out / config.name, config))
+    checkpoints = [out / config.name / "best.pt" for config in plan.configs()]  # trained by the demo
     results = read_results(out / "results.json")
     if (not all(Path(c).parent.name in results["compressors"] for c in checkpoints)
             or "generative_fitted" not in results["compressors"]["vae-85"]
@@ -100,6 +100,9 @@ def main() -> None:
         tmp.write_text(json.dumps(sweeps, indent=1))
     made = make_figures(out / "results.json", out / "figures", run_root=out)
     print(f"{len(made) // 2} figures in {out / 'figures'}")
+    if not args.no_curve:
+        for script, extra in (("rate_distortion.py", ["--figures", str(out / "figures")]), ("transfer_study.py", [])):
+            subprocess.run([sys.executable, str(ROOT / "scripts" / script), str(out / "data.h5"), *extra], check=True)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_paper_tables.py"), str(out / "results.json")], check=True)
 
 
