@@ -75,12 +75,17 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         run_dir = out / config.name
         say(f"[{step}/{steps}] {registry.label(config.name)}: {config.latent_dim} latents (at most {config.epochs} "
             f"epochs) -> {run_dir}")
-        best, trained = train_unless_finished(store, run_dir, config, device=device, progress=progress)
+        best, trained = train_unless_finished(store, run_dir, config, device=device, progress=progress, say=say)
         if not trained:
             say(f"      reusing the finished run in {run_dir}")
         checkpoints.append(best)
 
     results_path = out / "results.json"
+    stale = _stale_results(results_path, store, checkpoints, read_results) if results_path.exists() else None
+    if stale is not None:
+        aside = results_path.with_name("results.old.json")
+        results_path.replace(aside)
+        say(f"      {results_path}: evaluated again: {stale}; the old file is {aside}")
     if results_path.exists():
         results = read_results(results_path)
         old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
@@ -102,3 +107,23 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     say("")
     say(markdown_table(results))
     return results
+
+
+def _stale_results(path: Path, store, checkpoints: list[Path], read_results) -> str | None:
+    """Why a results file is not the evaluation of ``store`` and ``checkpoints`` (None when it is, or when too old to say)."""
+    from .io.atomic import sha256sum
+
+    results = read_results(path)
+    inputs = results.get("inputs", {})
+    if results["format_version"] < 4:  # older files are kept and reported as such (see run_demo)
+        return None
+    if inputs.get("store_fingerprint") not in (None, store.fingerprint()):
+        return "it was made from another dataset"
+    recorded = {Path(c.get("path", "")).parent.name or n: c.get("sha256") for n, c in inputs.get("checkpoints", {}).items()}
+    for ckpt in checkpoints:
+        name = Path(ckpt).parent.name
+        if name not in recorded and name not in results["compressors"]:
+            return f"it lacks {name}"
+        if recorded.get(name) not in (None, sha256sum(ckpt)):
+            return f"{name} was trained again since"
+    return None

@@ -162,3 +162,24 @@ def test_one_training_run_per_directory(tmp_path):
         with pytest.raises(DustvaeError, match="another training run"):
             train(synthetic_store(n=64, n_maps=8), run, TrainConfig(latent_dim=16, epochs=1, batch_size=16), progress=False, device="cpu")
     assert not (run / "last.pt").exists()
+
+
+def test_a_finished_run_is_reused_only_for_its_store_and_settings(tmp_path, one_torch_thread):
+    """Same store and settings: reused. Other settings or another store: moved aside, said why, trained anew."""
+    from dustvae.models.train import TrainConfig, train_unless_finished
+
+    from helpers import synthetic_store
+
+    store = synthetic_store(n=96, n_maps=12)
+    config = TrainConfig(latent_dim=4, epochs=1, batch_size=32)
+    said: list[str] = []
+    run = tmp_path / "run"
+    assert train_unless_finished(store, run, config, progress=False, say=said.append)[1]
+    assert not train_unless_finished(store, run, config, progress=False, say=said.append)[1] and not said
+    other = TrainConfig(latent_dim=4, epochs=1, batch_size=32, augment=True)
+    assert train_unless_finished(store, run, other, progress=False, say=said.append)[1]
+    assert said == [f"{run}: trained again: it was trained with other settings (augment); the old run is in {run}.old"]
+    assert (tmp_path / "run.old" / "best.pt").exists()
+    moved = synthetic_store(n=96, n_maps=12, seed=1)
+    assert train_unless_finished(moved, run, other, progress=False, say=said.append)[1]
+    assert "another store" in said[-1] and (tmp_path / "run.old2" / "best.pt").exists()

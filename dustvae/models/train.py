@@ -83,6 +83,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -410,18 +411,45 @@ def _start_row(model: DilatedConvVAE, x_train: torch.Tensor, y_train: torch.Tens
 
 
 def train_unless_finished(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = TrainConfig(), *,
-                          device: str = "auto", progress: bool = True) -> tuple[Path, bool]:
-    """Train into ``run_dir`` unless a finished run of ``config`` is there; resume an interrupted one.
+                          device: str = "auto", progress: bool = True,
+                          say: Callable[[str], None] | None = None) -> tuple[Path, bool]:
+    """Train into ``run_dir`` unless a finished run of ``config`` on ``store`` is there; resume an interrupted one.
 
     Returns the path of the best checkpoint and whether anything was trained.
     A finished run asked for more epochs than it ran continues to them (as
-    ``train --resume --epochs N`` does).
+    ``train --resume --epochs N`` does). A run made on another store or with
+    other settings (any but ``epochs``) is not reused: it is moved aside to
+    ``RUN_DIR.old`` (``.old2``, ... when taken), ``say`` is told why in one
+    line, and the run is trained anew.
     """
     run_dir = Path(run_dir)
     last = run_dir / "last.pt"
     if last.exists():
         payload = load_checkpoint(last)
-        if payload.get("finished") and config.epochs <= int(payload["train_config"]["epochs"]):
+        why = stale_reason(payload, store, config)
+        if why is not None:
+            aside = _aside(run_dir)
+            run_dir.rename(aside)
+            (say or print)(f"{run_dir}: trained again: {why}; the old run is in {aside}")
+        elif payload.get("finished") and config.epochs <= int(payload["train_config"]["epochs"]):
             return run_dir / "best.pt", False
     train(store, run_dir, config, device=device, resume=last.exists(), progress=progress)
     return run_dir / "best.pt", True
+
+
+def stale_reason(payload: dict, store: CoefficientStore, config: TrainConfig) -> str | None:
+    """Why a checkpoint's run is not a run of ``config`` on ``store`` (None when it is, ``epochs`` aside)."""
+    if payload.get("store_fingerprint") != store.fingerprint():
+        return "it was trained on another store"
+    saved = payload.get("train_config") or {}
+    changed = [k for k, v in asdict(config).items() if k != "epochs" and saved.get(k) != v]
+    return f"it was trained with other settings ({', '.join(changed)})" if changed else None
+
+
+def _aside(run_dir: Path) -> Path:
+    """A free name beside ``run_dir`` for an old run: ``RUN_DIR.old``, ``RUN_DIR.old2``, ..."""
+    for k in range(1, 1000):
+        aside = run_dir.with_name(run_dir.name + (".old" if k == 1 else f".old{k}"))
+        if not aside.exists():
+            return aside
+    raise DustvaeError(f"{run_dir}: too many old runs beside it; remove some")

@@ -133,7 +133,7 @@ class TrainingState:
                                f"or choose another -o for a new run")
         saved = payload.get("train_config") or {}
         changed = [k for k, v in asdict(self.config).items() if k != "epochs" and saved.get(k) != v]
-        if changed:
+        if changed:  # the same rule as dustvae.models.train.stale_reason, which reuses runs
             raise DustvaeError(f"{run_dir}: --resume with different settings ({', '.join(changed)}); use the original ones")
 
     def restore(self, payload: dict) -> None:
