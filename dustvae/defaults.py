@@ -69,6 +69,14 @@ SYNTHESIS_ADAM_LR = 0.05
 #: CPU threads of a synthesis: one never oversubscribes a shared machine, and its tensors are small (scripts/bench_synthesis.py compares).
 SYNTHESIS_THREADS = 1
 
+#: Names of the split codes a store holds, in code order (0 train, 1 validation, 2 test, 3 guard band of a
+#: one-sky split); dustvae.io.store writes them beside the codes.
+SPLIT_NAMES = ("train", "validation", "test", "guard")
+TRAIN, VALIDATION, TEST, GUARD = range(len(SPLIT_NAMES))
+#: Shares of maps (or sky regions) held out for validation and for test, wherever a split is made.
+VALIDATION_FRACTION = 0.15
+TEST_FRACTION = 0.15
+
 #: Baselines an evaluation runs unless told (dustvae.analysis.evaluate.BASELINES lists all); the reduced-rank
 #: regression ("rrr") is opt-in: it targets the map statistics, not the patch.
 EVALUATE_BASELINES = ("rwst1", "rwst2", "pca", "pca-sym")

@@ -41,6 +41,7 @@ from typing import Iterator, Mapping, Sequence
 import h5py
 import numpy as np
 
+from .. import defaults
 from ..errors import DustvaeError, DustvaeFileError
 from ..memory import check_memory
 from . import hdf5
@@ -48,7 +49,7 @@ from .atomic import atomic_h5
 
 STORE_FORMAT = "dustvae-wst"
 STORE_VERSION = 1
-SPLIT_NAMES = ("train", "validation", "test", "guard")
+SPLIT_NAMES = defaults.SPLIT_NAMES
 #: Datasets with one entry per row (patch), in the order they are written.
 ROW_DATASETS = ("coeffs", "s0", "s1", "s2", "amplitude", "centers", "masked_fraction", "map_index")
 _REQUIRED = ROW_DATASETS + ("theta",)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import defaults
 from ..errors import DustvaeError
 from ..io.store import CoefficientStore, StoreReader, check_finite_rows
 from .vae import INPUT_LENGTH
@@ -38,7 +39,8 @@ def check_vae_store(store: CoefficientStore | StoreReader, source: str = "store"
         check_finite_rows(store.coeffs, source)
 
 
-def training_split(store: CoefficientStore, seed: int = 0, validation_fraction: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+def training_split(store: CoefficientStore, seed: int = 0,
+                   validation_fraction: float = defaults.VALIDATION_FRACTION) -> tuple[np.ndarray, np.ndarray]:
     """Row indices for training and validation; test rows are never returned.
 
     Uses the store's split when it has one; otherwise makes one, seeded: by
@@ -48,20 +50,20 @@ def training_split(store: CoefficientStore, seed: int = 0, validation_fraction: 
     patches' positions or width are unknown or span too few regions.
     """
     if store.split is not None:
-        train, val = np.flatnonzero(store.split == 0), np.flatnonzero(store.split == 1)
+        train, val = np.flatnonzero(store.split == defaults.TRAIN), np.flatnonzero(store.split == defaults.VALIDATION)
     else:
         rng = np.random.default_rng(seed)
         groups = np.unique(store.map_index)
         codes = None if len(groups) >= 3 else _one_sky_split(store, seed, validation_fraction)
-        if codes is not None:  # guard patches (3) are in neither
-            is_val = codes == 1
+        if codes is not None:  # guard patches are in neither
+            is_val = codes == defaults.VALIDATION
         elif len(groups) >= 3:
             chosen = rng.permutation(groups)[: max(1, int(round(validation_fraction * len(groups))))]
             is_val = np.isin(store.map_index, chosen)
         else:
             is_val = np.zeros(len(store), bool)
             is_val[rng.permutation(len(store))[: max(1, int(round(validation_fraction * len(store))))]] = True
-        train = np.flatnonzero(~is_val if codes is None else codes == 0)
+        train = np.flatnonzero(~is_val if codes is None else codes == defaults.TRAIN)
         val = np.flatnonzero(is_val)
     if len(train) < 2 or len(val) < 1:
         raise DustvaeError(f"too few patches to train ({len(train)} train, {len(val)} validation); use a larger store")

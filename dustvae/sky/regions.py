@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .. import defaults
 from ..errors import DustvaeError
 
-#: Split codes, as coefficient stores hold them (dustvae.io.store.SPLIT_NAMES).
-TRAIN, VALIDATION, TEST, GUARD = 0, 1, 2, 3
+#: Split codes, as coefficient stores hold them (their home: dustvae.defaults.SPLIT_NAMES).
+TRAIN, VALIDATION, TEST, GUARD = defaults.TRAIN, defaults.VALIDATION, defaults.TEST, defaults.GUARD
 #: Centres of patches of two splits are at least this many patch widths apart (one width of sky between them).
 GUARD_WIDTHS = 2.0
 #: Regions are at least this many patch widths across, when the sky allows; never under 2 (the guard's reach).
@@ -76,8 +77,9 @@ def patch_width(center_frame: str, patch_size: int, pixel_scale_arcmin: float) -
     return patch_size * pixel_scale_arcmin / 60.0
 
 
-def region_split(centers: np.ndarray, center_frame: str, width: float, validation_fraction: float = 0.15,
-                 test_fraction: float = 0.15, seed: int = 0) -> tuple[np.ndarray, dict]:
+def region_split(centers: np.ndarray, center_frame: str, width: float,
+                 validation_fraction: float = defaults.VALIDATION_FRACTION,
+                 test_fraction: float = defaults.TEST_FRACTION, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Split codes of patches of one sky by region, with guard patches (code 3) between splits.
 
     Parameters

@@ -75,8 +75,8 @@ class DatasetSpec:
     map_size: int = defaults.DATASET_MAP_SIZE
     patch_size: int = defaults.DATASET_PATCH_SIZE
     pixel_scale_arcmin: float = 5.0
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.15
+    validation_fraction: float = defaults.VALIDATION_FRACTION
+    test_fraction: float = defaults.TEST_FRACTION
     seed: int = 0
     J: int = defaults.J
     L: int = defaults.L
@@ -112,13 +112,13 @@ def draw_params(spec: DatasetSpec) -> list[SkyParams]:
 
 
 def split_by_map(n_maps: int, spec: DatasetSpec) -> np.ndarray:
-    """Split code (0 train, 1 validation, 2 test) for each map, seeded."""
+    """Split code (:data:`dustvae.defaults.SPLIT_NAMES`: train, validation, test) for each map, seeded."""
     order = np.random.default_rng(spec.seed + 1).permutation(n_maps)
     n_test = max(1, int(round(spec.test_fraction * n_maps)))
     n_val = max(1, int(round(spec.validation_fraction * n_maps)))
-    code = np.zeros(n_maps, np.int8)
-    code[order[:n_test]] = 2
-    code[order[n_test:n_test + n_val]] = 1
+    code = np.full(n_maps, defaults.TRAIN, np.int8)
+    code[order[:n_test]] = defaults.TEST
+    code[order[n_test:n_test + n_val]] = defaults.VALIDATION
     return code
 
 
