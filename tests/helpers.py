@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from dustvae.io.store import CoefficientStore, write_store
-from dustvae.wst.layout import CoefficientLayout
+from dustvae.wst.layout import NORMALISATION, CoefficientLayout
 from dustvae.wst.transform import denormalise
 
 
@@ -24,7 +24,7 @@ def synthetic_store(n: int = 96, n_maps: int = 12, seed: int = 0, split: bool = 
     codes = np.zeros(n_maps, np.int8)
     codes[-2] = 1
     codes[-1] = 2
-    attrs = {**layout.to_attrs(), "boundary": "reflect", "normalisation": "log2 S1; log2 S2/S1(j1,theta1); patch divided by amplitude"}
+    attrs = {**layout.to_attrs(), "boundary": "reflect", "normalisation": NORMALISATION}
     return CoefficientStore(
         coeffs=coeffs.astype(np.float32), s0=np.zeros((n, 2), np.float32), s1=s1.astype(np.float32),
         s2=s2.astype(np.float32), amplitude=np.ones(n), centers=np.zeros((n, 2)),

@@ -109,3 +109,19 @@ def test_compute_wst_bad_input(tmp_path, healpix_file, computed):
     assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 48), "multiple of 2**J")
     assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 32, "--device", "cuda:0" if not torch.cuda.is_available() else "tpu"), "device")
     assert_user_error(run_cli("compute-wst", tmp_path / "none.fits"), "no such file")
+
+
+def test_normalisation_is_a_versioned_code_and_old_spellings_still_match():
+    from dustvae.errors import DustvaeError
+    from dustvae.models.apply import check_compatible
+    from dustvae.wst.layout import NORMALISATION, normalisation_code
+
+    from helpers import synthetic_store
+
+    old = "log2 S1; log2 S2/S1(j1,theta1); patch divided by amplitude"  # what stores and checkpoints recorded before
+    assert normalisation_code(old) == NORMALISATION == normalisation_code(NORMALISATION)
+    store = synthetic_store()
+    layout = {k: store.attrs[k] for k in ("J", "L", "fields", "vector_length")}
+    check_compatible(store, {"layout": {**layout, "normalisation": old}}, "model")
+    with pytest.raises(DustvaeError, match="normalisation"):
+        check_compatible(store, {"layout": {**layout, "normalisation": "raw/1"}}, "model")

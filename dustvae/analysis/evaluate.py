@@ -37,7 +37,7 @@ from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
 from ..models.apply import check_compatible, fit_latent_prior
 from ..progress import Stages
-from ..wst.layout import CoefficientLayout
+from ..wst.layout import CoefficientLayout, normalisation_code
 from . import registry
 from .bootstrap import N_RESAMPLES, bootstrap, floor_terms, row_terms
 from .linear import FAMILIES, PCA_CURVE_SIZES, PCAFits, choose_linear, family_of, make, pca_rmse_curve
@@ -266,7 +266,8 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
 def _check_scored_store(store: CoefficientStore, on: CoefficientStore, notes: list[str]) -> None:
     """The store given to ``--on`` must hold vectors of the same layout; a different boundary is noted."""
     for key in ("J", "L", "fields", "vector_length", "normalisation"):
-        if str(store.attrs.get(key)) != str(on.attrs.get(key)):
+        read = normalisation_code if key == "normalisation" else str
+        if read(store.attrs.get(key)) != read(on.attrs.get(key)):
             raise DustvaeError(f"--on: {key} is {on.attrs.get(key)} in the scored store but {store.attrs.get(key)} in "
                                f"COEFFS; compute both with the same settings")
     if store.fingerprint() == on.fingerprint():

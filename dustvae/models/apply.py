@@ -29,7 +29,7 @@ from ..errors import DustvaeError
 from ..io.latents import LatentSet
 from ..io.store import CoefficientStore, StoreReader, check_finite_rows, store_writer
 from ..memory import check_memory
-from ..wst.layout import CoefficientLayout
+from ..wst.layout import CoefficientLayout, normalisation_code
 from ..wst.transform import denormalise
 from .prior import MIXTURE_COMPONENTS, LatentPrior, fit_mixture, load_prior
 from .vae import INPUT_LENGTH, DilatedConvVAE
@@ -222,7 +222,9 @@ def check_compatible(store: Rows, payload: dict, source: str, finite: bool = Tru
     check_vae_store(store, source, finite=finite)
     layout = payload.get("layout", {})
     for key in ("J", "L", "fields", "vector_length", "normalisation"):
-        if key in layout and str(store.attrs.get(key)) != str(layout[key]):
+        same = (normalisation_code(store.attrs.get(key)) == normalisation_code(layout[key]) if key == "normalisation"
+                else str(store.attrs.get(key)) == str(layout[key])) if key in layout else True
+        if not same:
             raise DustvaeError(f"{source}: {key} is {store.attrs.get(key)} but the model was trained on {layout[key]}")
 
 

@@ -26,7 +26,7 @@ from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 from ..io.patchfile import PatchSet
 from ..io.store import CoefficientStore, write_store
-from .layout import CoefficientLayout
+from .layout import NORMALISATION, CoefficientLayout
 from .transform import auto_batch_size, check_transform, normalise, prepare, resolve_device, scattering_means
 
 
@@ -171,7 +171,7 @@ def compute_store(
         **layout.to_attrs(),
         "boundary": boundary,
         "wst_engine": engine,
-        "normalisation": "log2 S1; log2 S2/S1(j1,theta1); patch divided by amplitude",
+        "normalisation": NORMALISATION,
         "patch_size": patch_set.patch_size,
         "pixel_scale_arcmin": float(patch_set.pixel_scale_arcmin),
         "center_frame": patch_set.center_frame,

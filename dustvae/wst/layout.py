@@ -25,6 +25,19 @@ def kymatio_angles(L: int) -> np.ndarray:
     return (L // 2 - 1 - np.arange(L)) * np.pi / L
 
 
+#: How the vector is normalised, as stores and checkpoints record it: a short code with a version, so that
+#: rewording a description never breaks a file (docs/conventions.rst: log2 S1 and log2 S2/S1(j1, theta1) of
+#: the patch divided by its polarization amplitude).
+NORMALISATION = "log2-s1-s2ratio-amplitude/1"
+#: Earlier spellings of a normalisation code, read as the code they name.
+_NORMALISATION_ALIASES = {"log2 S1; log2 S2/S1(j1,theta1); patch divided by amplitude": NORMALISATION}
+
+
+def normalisation_code(value: object) -> str:
+    """The normalisation code of a recorded value (earlier free-text spellings mapped to their code)."""
+    return _NORMALISATION_ALIASES.get(str(value), str(value))
+
+
 @dataclass(frozen=True)
 class CoefficientLayout:
     """Index map of the normalised vector for ``fields``, ``J`` and ``L``.
