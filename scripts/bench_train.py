@@ -24,7 +24,7 @@ from _bench import Report, best_time
 from dustvae.analysis import registry
 from dustvae.models.train import DEFAULT_BETA, training_step
 from dustvae.models.vae import DilatedConvVAE, model_name
-from dustvae.wst.transform import resolve_device
+from dustvae.devices import resolve_device
 
 
 def train_rate(model: torch.nn.Module, x: torch.Tensor, batch: int, amp: bool, steps: int) -> float:

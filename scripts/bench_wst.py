@@ -45,7 +45,8 @@ from dustvae.sky.patches import flat_patches
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.compute import compute_store
 from dustvae.wst.engine import fft_flops, fft_shapes, flops
-from dustvae.wst.transform import auto_batch_size, means_operator, padded_size, prepare, resolve_device
+from dustvae.devices import resolve_device
+from dustvae.wst.transform import auto_batch_size, means_operator, padded_size, prepare
 
 COUNTS = {64: 16, 128: 8, 256: 4, 512: 2}
 MEMORY_SIZES = (256, 512)

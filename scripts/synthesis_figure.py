@@ -46,7 +46,7 @@ from dustvae.models.checkpoint import load_model
 from dustvae.models.compressor import VAECompressor
 from dustvae.synthesis import Target, synthesize
 from dustvae.synthesis.compare import compare, gaussian_counterpart, summarise
-from dustvae.synthesis.figure import fig_synthesis, save_figure
+from dustvae.analysis.synthesis_figure import fig_synthesis, save_figure
 from dustvae.wst.dataset import regenerate_patches
 from dustvae.wst.layout import CoefficientLayout
 

@@ -39,7 +39,8 @@ from dustvae.synthesis import Target, synthesize
 from dustvae.synthesis.compare import (excess_kurtosis, gaussian_counterpart, in_reach, octave_edges, pixel_distance,
                                        spectrum_error)
 from dustvae.wst.layout import CoefficientLayout
-from dustvae.wst.transform import normalise, prepare, resolve_device, scattering_means
+from dustvae.devices import resolve_device
+from dustvae.wst.transform import normalise, prepare, scattering_means
 
 #: The thresholds of tests/test_synthesis.py.
 LOSS_FACTOR, WST_RMSE, SPECTRUM_LOG2 = 300, 0.05, 0.5

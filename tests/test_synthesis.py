@@ -31,7 +31,7 @@ from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.synthesis import Target, WSTVector, synthesize, targets_from_map_file
 from dustvae.synthesis.compare import (excess_kurtosis, gaussian_counterpart, in_reach, octave_edges, pixel_distance,
                                        spectrum_error, summarise)
-from dustvae.synthesis.figure import fig_synthesis, save_figure
+from dustvae.analysis.synthesis_figure import fig_synthesis, save_figure
 from dustvae.synthesis.output import output_paths, write_synthesis
 from dustvae.wst.compute import compute_store
 from dustvae.wst.layout import CoefficientLayout

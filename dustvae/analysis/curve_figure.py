@@ -8,7 +8,7 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 
 from . import registry
-from .figures import STYLE, save_figure
+from ..plotting import STYLE, save_figure
 from .rate_distortion import TARGET_METRICS
 
 #: Figure names, one per target.

@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..errors import DustvaeError  # noqa: E402
-from ..io.atomic import atomic_path  # noqa: E402
 from ..models.vae import model_name  # noqa: E402
+from ..plotting import STYLE, save_figure  # noqa: E402
 from ..progress import Stages  # noqa: E402
 from . import registry  # noqa: E402
 from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
@@ -30,11 +30,6 @@ from .registry import OKABE_ITO  # noqa: E402
 from .results import read_results  # noqa: E402
 from ..wst.layout import CoefficientLayout  # noqa: E402
 
-STYLE = {
-    "figure.dpi": 150, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
-    "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
-    "axes.spines.right": False, "savefig.bbox": "tight", "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO[1:]),
-}
 _look = registry.style
 
 
@@ -42,19 +37,6 @@ def _label(name: str, results: dict | None = None) -> str:
     """The registry's label, with the latent count from the results row when there is one."""
     row = (results or {}).get("compressors", {}).get(name)
     return registry.label(name, row.get("latent") if row else None)
-
-
-def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` atomically, close the figure, return the paths."""
-    stem = Path(stem)
-    paths = []
-    for ext in ("pdf", "png"):
-        path = stem.with_name(f"{stem.name}.{ext}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext)
-        paths.append(path)
-    plt.close(fig)
-    return paths
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:

@@ -22,8 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-#: Okabe & Ito (2008) colours: safe for colour-blind readers.
-OKABE_ITO = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+from ..plotting import OKABE_ITO  # noqa: F401  (the palette's home; importing it loads no matplotlib)
 
 #: Latent sizes of the original tables and the names they carry there.
 TABLE_VAES = {170: "VAE-1", 85: "VAE-2"}

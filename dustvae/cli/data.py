@@ -173,7 +173,8 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
     from ..sky.patches import check_patch_size
     from ..wst.compute import compute_store
     from ..wst.shard import Shard
-    from ..wst.transform import check_transform, resolve_device
+    from ..devices import resolve_device
+    from ..wst.transform import check_transform
 
     output = output or input_path.with_suffix(".wst.h5")
     check_output(output, overwrite, input_path)
@@ -240,7 +241,8 @@ def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers,
     from ..sky.patches import check_patch_size
     from ..wst.dataset import DatasetSpec, make_dataset
     from ..wst.shard import Shard
-    from ..wst.transform import check_transform, resolve_device
+    from ..devices import resolve_device
+    from ..wst.transform import check_transform
 
     check_output(output, overwrite)
     check_patch_size(patch_size, J)

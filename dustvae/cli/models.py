@@ -127,7 +127,7 @@ def sample(ckpt, count, output, seed, prior, device, overwrite):
     from ..io.store import write_store
     from ..models.apply import load_fitted_prior, sample_store
     from ..models.checkpoint import load_model
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     check_output(output, overwrite, ckpt)
     model, payload = load_model(ckpt, resolve_device(device))

@@ -88,7 +88,7 @@ def check_output(path: Path, overwrite: bool, *inputs: Path | None) -> None:
 def joined_ranks(device: str):
     """Under torchrun, join the ranks' process group for the command (see dustvae.distributed); yield this rank."""
     from .. import distributed
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     ranks = distributed.init_from_environment(resolve_device(device))
     try:
@@ -170,7 +170,7 @@ def model_and_store(ckpt: Path, coeffs: Path, device: str, columns=("coeffs", "m
     """The model of CKPT and the datasets ``columns`` of the store COEFFS (only what the command uses)."""
     from ..io.store import read_store
     from ..models.checkpoint import load_model
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     model, payload = load_model(ckpt, resolve_device(device))
     return model, payload, read_store(coeffs, columns=columns)
@@ -180,7 +180,7 @@ def model_and_open_store(ckpt: Path, coeffs: Path, device: str):
     """The model of CKPT and the store COEFFS opened for reading block by block (close it after use)."""
     from ..io.store import open_store
     from ..models.checkpoint import load_model
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     model, payload = load_model(ckpt, resolve_device(device))
     return model, payload, open_store(coeffs)

@@ -25,7 +25,7 @@ def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overw
     from ..analysis.evaluate import evaluate as run_evaluation, markdown_table, write_results
     from ..io.store import read_store
     from ..models.train import check_not_training
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     check_output(output, overwrite, coeffs, scored, *checkpoints)
     for ckpt in checkpoints:
@@ -64,7 +64,7 @@ def demo(out, quick, device, quiet):
     Everything goes under OUTPUT; run again, it reuses what is done.
     """
     from ..pipeline import DemoPlan, run_demo
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     resolve_device(device)
     run_demo(out, DemoPlan.quick() if quick else DemoPlan(), device=device, progress=not quiet, say=click.echo)

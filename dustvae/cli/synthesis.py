@@ -44,7 +44,7 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
     from ..synthesis.optimise import synthesize as run_synthesis
     from ..synthesis.output import output_paths, write_synthesis
     from ..synthesis.targets import resolve_targets
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     torch_device = resolve_device(device)
     if sample is not None and sample < 1:

@@ -96,7 +96,7 @@ from ..io.store import CoefficientStore
 from ..numerics import leave_one_out_means
 from ..wst.layout import CoefficientLayout
 from ..wst.symmetry import exact_symmetry_permutations
-from ..wst.transform import resolve_device
+from ..devices import resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .loss import kl_divergence, negative_elbo, reconstruction_mse
 # The names of the parts not used here are re-exported: callers import every part of training from this module.

@@ -14,11 +14,15 @@ from .simulate import DustParams
 _CENTRE_CHUNK = 64
 
 
-def check_patch_size(patch_size: int, J: int = defaults.J) -> int:
-    """Validate that a patch side is a positive multiple of ``2**J``."""
+def check_patch_size(patch_size: int, J: int = defaults.J, what: str = "patch size", hint: str = "") -> int:
+    """The one rule on map and patch sides: a positive multiple of ``2**J`` (the WST subsamples by ``2**J``).
+
+    ``what`` names the value in the message and ``hint`` says which option to change.
+    """
     step = 2**J
     if patch_size < step or patch_size % step:
-        raise DustvaeError(f"patch size {patch_size} is not a positive multiple of 2**J = {step}; use e.g. {4 * step}")
+        raise DustvaeError(f"{what} {patch_size} is not a positive multiple of 2**J = {step}; use e.g. {4 * step}"
+                           + (f" ({hint})" if hint else ""))
     return int(patch_size)
 
 

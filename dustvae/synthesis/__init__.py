@@ -3,7 +3,7 @@
 ``targets`` turns stores, maps and trained models into :class:`Target`
 vectors; :func:`synthesize` fits a map to one (L-BFGS or Adam, autograd
 through the WST of :mod:`.vector`); ``output`` writes FITS files; ``compare``
-measures a synthesis against its original; ``figure`` draws them side by side.
+measures a synthesis against its original (:mod:`dustvae.analysis.synthesis_figure` draws them side by side).
 """
 
 from .optimise import OPTIMIZERS, Synthesis, synthesize

@@ -20,6 +20,7 @@ from .._version import __version__
 from ..errors import DustvaeError
 from ..io.atomic import sha256sum
 from ..io.store import CoefficientStore, read_store
+from ..sky.patches import check_patch_size
 from ..wst.layout import CoefficientLayout
 
 
@@ -63,8 +64,7 @@ class Target:
         self.vector = np.asarray(self.vector, dtype=np.float32).ravel()
         if len(self.vector) != len(self.layout):
             raise DustvaeError(f"target has {len(self.vector)} coefficients but the layout needs {len(self.layout)}")
-        if self.size % 2**self.layout.J or self.size < 2**self.layout.J:
-            raise DustvaeError(f"map size {self.size} is not a positive multiple of 2**J = {2**self.layout.J}; choose another --size")
+        check_patch_size(self.size, self.layout.J, "map size", "choose another --size")
 
     @property
     def amplitude_known(self) -> bool:
@@ -138,7 +138,7 @@ def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequ
     """
     from ..io.maps import FlatMap, read_map
     from ..io.patchfile import is_patch_file, read_patches
-    from ..sky.patches import check_patch_size, cut_patches
+    from ..sky.patches import cut_patches
     from ..wst.compute import compute_store
 
     path = Path(path)
@@ -176,7 +176,7 @@ def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequ
 
 def _model(run: str | Path, device: str):
     from ..models.checkpoint import load_model
-    from ..wst.transform import resolve_device
+    from ..devices import resolve_device
 
     model, payload = load_model(run, resolve_device(device))
     return model, payload

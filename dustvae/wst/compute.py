@@ -27,7 +27,8 @@ from ..io.atomic import atomic_path
 from ..io.patchfile import PatchSet
 from ..io.store import CoefficientStore, write_store
 from .layout import NORMALISATION, CoefficientLayout
-from .transform import auto_batch_size, check_transform, normalise, prepare, resolve_device, scattering_means
+from ..devices import resolve_device
+from .transform import auto_batch_size, check_transform, normalise, prepare, scattering_means
 
 
 

@@ -20,23 +20,13 @@ import torch
 
 from .. import defaults
 from ..errors import DustvaeError
+from ..sky.patches import check_patch_size
 from .engine import BatchedScattering, footprint
 from .kymatio_operator import kymatio_operator
 from .layout import CoefficientLayout
 
 _BANKS: dict[tuple, torch.nn.Module] = {}
 _MEANS: dict[tuple, torch.nn.Module] = {}
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DustvaeError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise DustvaeError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def check_transform(size: int, J: int, L: int, boundary: str, engine: str = defaults.ENGINE) -> None:
@@ -48,8 +38,7 @@ def check_transform(size: int, J: int, L: int, boundary: str, engine: str = defa
     for name, value in (("J", J), ("L", L)):
         if value < 1:
             raise DustvaeError(f"{name} = {value} must be at least 1")
-    if size % (2**J) or size < 2**J:
-        raise DustvaeError(f"patch size {size} is not a positive multiple of 2**J = {2**J}")
+    check_patch_size(size, J)
 
 
 def padded_size(size: int, J: int, boundary: str) -> int:

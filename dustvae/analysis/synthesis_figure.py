@@ -16,10 +16,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..analysis import registry  # noqa: E402
-from ..analysis.figures import STYLE, save_figure  # noqa: E402,F401  (save_figure: this module's writer too)
 from ..errors import DustvaeError  # noqa: E402
-from .compare import radial_spectrum  # noqa: E402
+from ..plotting import STYLE, save_figure  # noqa: E402,F401  (save_figure: this module's writer too)
+from ..synthesis.compare import radial_spectrum  # noqa: E402
+from . import registry  # noqa: E402
 
 #: Labels of entries that are not compressors.
 SPECIAL_LABELS = {"wst": "full WST"}
