@@ -54,7 +54,7 @@ TRAIN_PCA_LINEAR_LR_SCALE = 0.01
 #: convolutions gain nothing from lower precision and pay for the casts.
 TRAIN_BF16_AUTOCAST = False
 
-#: The default dataset (see dustvae.wst.dataset.DatasetSpec): 800 maps of 256 px, four
+#: The default dataset (see dustvae.dataset.DatasetSpec): 800 maps of 256 px, four
 #: 128-px patches each, 3200 patches. At 128 px 29% of the vectors' variance is
 #: within-map realisation noise, against 62% at 64 px (docs/_generated/noise_share.rst).
 DATASET_MAPS = 800

@@ -54,7 +54,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     from .analysis.results import RESULTS_VERSION, read_results, write_results
     from .analysis.tables import markdown_table
     from .models.train import train_unless_finished
-    from .wst.dataset import DatasetSpec, make_dataset
+    from .dataset import DatasetSpec, make_dataset
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import torch
 from _bench import Report
 from dustvae.wst.compute import compute_store
 from dustvae.threads import cpu_budget
-from dustvae.wst.dataset import DatasetSpec, simulate_patches
+from dustvae.dataset import DatasetSpec, simulate_patches
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from scipy import ndimage
 from dustvae.io.store import read_store
 from dustvae.numerics import rmse
 from dustvae.sky.simulate import DustParams, simulate_flat
-from dustvae.wst.dataset import PARAM_RANGES
+from dustvae.dataset import PARAM_RANGES
 from dustvae.wst.layout import CoefficientLayout
 from dustvae.wst.symmetry import EXACT_SYMMETRIES, rotate45_permutation, symmetry_permutation
 from dustvae.wst.transform import normalise, prepare, scattering_means

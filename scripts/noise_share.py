@@ -25,7 +25,7 @@ import numpy as np
 
 from dustvae.io.atomic import atomic_path
 from dustvae.wst.compute import compute_store
-from dustvae.wst.dataset import DatasetSpec, _simulate_map, draw_params, split_by_map
+from dustvae.dataset import DatasetSpec, _simulate_map, draw_params, split_by_map
 from dustvae.sky.models import label_names, model_of
 from dustvae.io.patchfile import PatchSet
 from dustvae.wst.layout import CoefficientLayout

@@ -5,7 +5,7 @@ after ``make demo`` (or ``scripts/make_figures.py``).
 
 For ``--patches`` test patches of the run's store (one per test map, filament
 and turbulence maps alternating), the original Q/U patch is simulated again
-from the store's recorded dataset spec (:func:`dustvae.wst.dataset.regenerate_patches`,
+from the store's recorded dataset spec (:func:`dustvae.dataset.regenerate_patches`,
 which checks its amplitude against the store). A map is synthesised
 (L-BFGS, periodic boundary, :func:`dustvae.synthesis.synthesize`) from
 
@@ -47,7 +47,7 @@ from dustvae.models.compressor import VAECompressor
 from dustvae.synthesis import Target, synthesize
 from dustvae.synthesis.compare import compare, gaussian_counterpart, summarise
 from dustvae.analysis.synthesis_figure import fig_synthesis, save_figure
-from dustvae.wst.dataset import regenerate_patches
+from dustvae.dataset import regenerate_patches
 from dustvae.wst.layout import CoefficientLayout
 
 DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "_generated" / "synthesis.png"

@@ -10,7 +10,7 @@ from dustvae.sky.simulate import DustParams
 import pytest
 
 from dustvae.errors import DustvaeError
-from dustvae.wst.dataset import DatasetSpec, draw_params, regenerate_patches, simulate_patches
+from dustvae.dataset import DatasetSpec, draw_params, regenerate_patches, simulate_patches
 
 from conftest import assert_user_error, run_cli
 

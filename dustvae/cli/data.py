@@ -235,11 +235,11 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
 def make_dataset_cmd(output, n_maps, map_size, patch_size, model, seed, workers, J, L, device, batch_size, engine, shard, overwrite, quiet):
     """Simulate the default training data: labelled WST coefficients split by map into OUTPUT.
 
-    Parameters are drawn per map from documented ranges (see dustvae.wst.dataset).
+    Parameters are drawn per map from documented ranges (see dustvae.dataset).
     Interrupted runs resume.
     """
     from ..sky.patches import check_patch_size
-    from ..wst.dataset import DatasetSpec, make_dataset
+    from ..dataset import DatasetSpec, make_dataset
     from ..wst.shard import Shard
     from ..devices import resolve_device
     from ..wst.transform import check_transform

@@ -28,18 +28,18 @@ import multiprocessing
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import defaults
-from ..errors import DustvaeError
-from ..io.maps import FlatMap
-from ..io.patchfile import PatchSet
-from ..io.store import CoefficientStore
-from ..sky.filaments import FilamentParams
-from ..sky.models import DATASET_MODELS, SkyParams, label_names, labels_of, model_of, simulate_flat_model
-from ..sky.patches import flat_patches
-from ..sky.simulate import DustParams
-from ..threads import cores_per_rank, start_worker
-from .compute import compute_store
-from .shard import Shard
+from . import defaults
+from .errors import DustvaeError
+from .io.maps import FlatMap
+from .io.patchfile import PatchSet
+from .io.store import CoefficientStore
+from .sky.filaments import FilamentParams
+from .sky.models import DATASET_MODELS, SkyParams, label_names, labels_of, model_of, simulate_flat_model
+from .sky.patches import flat_patches
+from .sky.simulate import DustParams
+from .threads import cores_per_rank, start_worker
+from .wst.compute import compute_store
+from .wst.shard import Shard
 
 #: Ranges the simulation parameters are drawn from, uniformly, one draw per map.
 PARAM_RANGES: dict[str, tuple[float, float]] = {
