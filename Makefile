@@ -27,7 +27,6 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check dustvae scripts tests docs/conf.py
-	$(BIN)/ruff format --check dustvae scripts tests docs/conf.py
 
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html

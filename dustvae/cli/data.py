@@ -32,21 +32,28 @@ _SIMULATION_BYTES_PER_PIXEL = 700
 @click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout; turbulence model).")
 @click.option("--size", type=int, default=None, help="Write a flat periodic map of SIZE x SIZE pixels.")
 @click.option("--pixel-scale", type=float, default=5.0, show_default=True, help="Flat maps: pixel side in arcmin.")
-@click.option("--slope", type=float, default=_SIM.slope, show_default=True, help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
+@click.option("--slope", type=float, default=_SIM.slope, show_default=True,
+              help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
 @click.option("--turbulence", type=float, default=_SIM.turbulence, show_default=True, help="Turbulent-to-mean field ratio f_M.")
-@click.option("--layers", "n_layers", type=int, default=_SIM.n_layers, show_default=True, help="Independent layers along the line of sight.")
+@click.option("--layers", "n_layers", type=int, default=_SIM.n_layers, show_default=True,
+              help="Independent layers along the line of sight.")
 @click.option("--p0", type=float, default=_SIM.p0, show_default=True, help="Intrinsic polarization fraction.")
 @click.option("--intensity-sigma", type=float, default=_SIM.intensity_sigma, show_default=True, help="Std of the log-intensity of a layer.")
-@click.option("--field-angle", type=float, default=_SIM.mean_field_angle, show_default=True, help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
-@click.option("--field-inclination", type=float, default=_SIM.mean_field_inclination, show_default=True, help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
-@click.option("--size-slope", type=float, default=_FIL.size_slope, show_default=True, help="Filaments: gamma of the length distribution dN/dL ~ L^-gamma.")
+@click.option("--field-angle", type=float, default=_SIM.mean_field_angle, show_default=True,
+              help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
+@click.option("--field-inclination", type=float, default=_SIM.mean_field_inclination, show_default=True,
+              help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
+@click.option("--size-slope", type=float, default=_FIL.size_slope, show_default=True,
+              help="Filaments: gamma of the length distribution dN/dL ~ L^-gamma.")
 @click.option("--axis-ratio", type=float, default=_FIL.axis_ratio, show_default=True, help="Filaments: short-to-long axis ratio epsilon.")
-@click.option("--misalignment", type=float, default=_FIL.misalignment, show_default=True, help="Filaments: rms angle [deg] between long axis and local field.")
+@click.option("--misalignment", type=float, default=_FIL.misalignment, show_default=True,
+              help="Filaments: rms angle [deg] between long axis and local field.")
 @click.option("--min-length", type=float, default=_FIL.min_length, show_default=True, help="Filaments: shortest length [px].")
 @click.option("--max-length", type=float, default=_FIL.max_length, show_default=True, help="Filaments: longest length [px].")
 @click.option("--filling", type=float, default=_FIL.filling, show_default=True, help="Filaments: summed projected area over map area.")
 @click.option("--density-index", type=float, default=_FIL.density_index, show_default=True, help="Filaments: eta in rho_0 ~ L^-eta.")
-@click.option("--diffuse-weight", type=float, default=_FIL.diffuse_weight, show_default=True, help="Filaments: weight of the diffuse turbulence component, in [0, 1].")
+@click.option("--diffuse-weight", type=float, default=_FIL.diffuse_weight, show_default=True,
+              help="Filaments: weight of the diffuse turbulence component, in [0, 1].")
 @click.option("--seed", type=SEED, default=_SIM.seed, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle,
@@ -99,7 +106,8 @@ def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layer
 
 @cli.command("plot-map")
 @click.argument("map_path", metavar="MAP", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Image file [default: MAP with suffix .png].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Image file [default: MAP with suffix .png].")
 @click.option("--fields", default="I,Q,U", show_default=True,
               help="Comma-separated fields to draw (Q,U for the output of `dustvae synthesize`); "
                    "the polarized intensity P is drawn beside Q and U.")
@@ -122,7 +130,8 @@ def plot_map(map_path, output, fields, overwrite):
 
 @cli.command()
 @click.argument("map_path", metavar="MAP", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Patch file (HDF5) [default: MAP with suffix .patches.h5].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Patch file (HDF5) [default: MAP with suffix .patches.h5].")
 @fields_option()
 @patch_options
 @map_options
@@ -151,7 +160,8 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
 
 @cli.command("compute-wst")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Coefficient store (HDF5) [default: INPUT with suffix .wst.h5].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Coefficient store (HDF5) [default: INPUT with suffix .wst.h5].")
 @fields_option()
 @patch_options
 @map_options

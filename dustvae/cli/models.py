@@ -13,23 +13,41 @@ from .options import (DEVICE_HELP, OVERWRITE_HELP, SEED, check_output, joined_ra
 
 @cli.command()
 @click.argument("coeffs", type=click.Path(path_type=Path))
-@click.option("--latent", "latent_dim", type=int, default=defaults.LATENT_VAE2, show_default=True, help="Latent size: 170 (VAE-1), 85 (VAE-2) or another member of the family.")
-@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run directory [default: runs/MODEL-NAME, e.g. runs/vae-85].")
-@click.option("--epochs", type=int, default=defaults.TRAIN_EPOCHS, show_default=True, help="Most epochs (the cosine schedule's length); early stopping usually ends sooner.")
+@click.option("--latent", "latent_dim", type=int, default=defaults.LATENT_VAE2, show_default=True,
+              help="Latent size: 170 (VAE-1), 85 (VAE-2) or another member of the family.")
+@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory [default: runs/MODEL-NAME, e.g. runs/vae-85].")
+@click.option("--epochs", type=int, default=defaults.TRAIN_EPOCHS, show_default=True,
+              help="Most epochs (the cosine schedule's length); early stopping usually ends sooner.")
 @click.option("--batch-size", type=int, default=defaults.TRAIN_BATCH_SIZE, show_default=True)
-@click.option("--lr", type=float, default=defaults.TRAIN_LR, show_default=True, help="AdamW's peak learning rate; cosine decay to 1/100 of it.")
+@click.option("--lr", type=float, default=defaults.TRAIN_LR, show_default=True,
+              help="AdamW's peak learning rate; cosine decay to 1/100 of it.")
 @click.option("--weight-decay", type=float, default=defaults.TRAIN_WEIGHT_DECAY, show_default=True, help="AdamW's decoupled weight decay.")
-@click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True, help="KL weight against the mean squared log2 reconstruction error (see dustvae.models.loss).")
-@click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True, help="Analytic KL or the single-sample Monte-Carlo estimate.")
-@click.option("--warmup", "warmup_epochs", type=int, default=None, help=f"Epochs of linear KL warm-up; each is kept as best.pt whatever its validation RMSE (the objective is still changing) [default: {defaults.TRAIN_WARMUP_EPOCHS}; 0 with --pca-init, whose start is already whitened].")
-@click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True, help="Epochs without a lower validation RMSE before stopping.")
-@click.option("--grad-clip", type=float, default=defaults.TRAIN_GRAD_CLIP, show_default=True, help="Gradient-norm clip (metrics.jsonl records how often it acts).")
-@click.option("--augment", is_flag=True, help="Replace each training vector, at every step, by a random exact symmetry of its patch (90-degree rotation, mirror).")
+@click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True,
+              help="KL weight against the mean squared log2 reconstruction error (see dustvae.models.loss).")
+@click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True,
+              help="Analytic KL or the single-sample Monte-Carlo estimate.")
+@click.option("--warmup", "warmup_epochs", type=int, default=None,
+              help=f"Epochs of linear KL warm-up; each is kept as best.pt whatever its validation RMSE (the objective "
+                   f"is still changing) [default: {defaults.TRAIN_WARMUP_EPOCHS}; 0 with --pca-init, whose start is "
+                   f"already whitened].")
+@click.option("--patience", type=int, default=defaults.TRAIN_PATIENCE, show_default=True,
+              help="Epochs without a lower validation RMSE before stopping.")
+@click.option("--grad-clip", type=float, default=defaults.TRAIN_GRAD_CLIP, show_default=True,
+              help="Gradient-norm clip (metrics.jsonl records how often it acts).")
+@click.option("--augment", is_flag=True,
+              help="Replace each training vector, at every step, by a random exact symmetry of its patch (90-degree "
+                   "rotation, mirror).")
 @click.option("--linear-path", is_flag=True, help="The variant with linear paths beside the convolutions (named vae-D+lin).")
 @click.option("--pca-init", is_flag=True, help="Start the linear paths from the training split's PCA (vae-D+pca; implies --linear-path).")
-@click.option("--pca-linear-lr-scale", type=float, default=defaults.TRAIN_PCA_LINEAR_LR_SCALE, show_default=True, help="With --pca-init: learning-rate factor of the PCA-started linear paths (no weight decay on them).")
-@click.option("--target", type=click.Choice(defaults.TRAIN_TARGETS), default=defaults.TRAIN_TARGETS[0], show_default=True, help="What the model learns to reconstruct: the patch's own vector, or its map's statistics (the leave-one-out mean of the other training patches of its map; named vae-D+map, with --pca-init started from the reduced-rank regression: vae-D+rrr+map).")
-@click.option("--output-stage", type=click.Choice(defaults.OUTPUT_STAGES), default=defaults.OUTPUT_STAGES[0], show_default=True, help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
+@click.option("--pca-linear-lr-scale", type=float, default=defaults.TRAIN_PCA_LINEAR_LR_SCALE, show_default=True,
+              help="With --pca-init: learning-rate factor of the PCA-started linear paths (no weight decay on them).")
+@click.option("--target", type=click.Choice(defaults.TRAIN_TARGETS), default=defaults.TRAIN_TARGETS[0], show_default=True,
+              help="What the model learns to reconstruct: the patch's own vector, or its map's statistics (the "
+                   "leave-one-out mean of the other training patches of its map; named vae-D+map, with --pca-init "
+                   "started from the reduced-rank regression: vae-D+rrr+map).")
+@click.option("--output-stage", type=click.Choice(defaults.OUTPUT_STAGES), default=defaults.OUTPUT_STAGES[0], show_default=True,
+              help="Decoder's last stage: as in the tables, without its ReLU and BatchNorm, or wider.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory (with a larger --epochs, also a finished one).")
@@ -169,7 +187,8 @@ def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
 @click.option("--from", "start", type=int, required=True, help="Index of the first patch.")
 @click.option("--to", "stop", type=int, required=True, help="Index of the last patch.")
 @click.option("--steps", type=int, default=8, show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Store of the decoded path [default: print a summary only].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Store of the decoded path [default: print a summary only].")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):

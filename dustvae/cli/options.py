@@ -28,11 +28,15 @@ def split_fields(text: str) -> tuple[str, ...]:
 def patch_options(func):
     """Options shared by `patches`, `compute-wst` and `make-dataset`."""
     options = [
-        click.option("--patch-size", type=int, default=defaults.PATCH_SIZE, show_default=True, help="Patch side in pixels (a multiple of 2**J)."),
+        click.option("--patch-size", type=int, default=defaults.PATCH_SIZE, show_default=True,
+                     help="Patch side in pixels (a multiple of 2**J)."),
         click.option("--pixel-scale", type=float, default=None, help="Patch pixel side in arcmin [default: the map's resolution]."),
-        click.option("--centers-nside", type=int, default=None, help="HEALPix nside of the grid of patch centres [default: about one patch apart]."),
-        click.option("--b-min", type=float, default=0.0, show_default=True, help="Keep patches with Galactic |b| >= B_MIN degrees (whatever the map's frame)."),
-        click.option("--max-masked", type=float, default=defaults.MAX_MASKED_FRACTION, show_default=True, help="Drop patches with a larger masked fraction."),
+        click.option("--centers-nside", type=int, default=None,
+                     help="HEALPix nside of the grid of patch centres [default: about one patch apart]."),
+        click.option("--b-min", type=float, default=0.0, show_default=True,
+                     help="Keep patches with Galactic |b| >= B_MIN degrees (whatever the map's frame)."),
+        click.option("--max-masked", type=float, default=defaults.MAX_MASKED_FRACTION, show_default=True,
+                     help="Drop patches with a larger masked fraction."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -12,12 +12,19 @@ from .options import SEED, check_output
 
 @cli.command()
 @click.argument("coeffs", type=click.Path(path_type=Path))
-@click.option("--model", "checkpoints", multiple=True, type=click.Path(path_type=Path), help="A trained checkpoint or run directory; repeat for several.")
-@click.option("--baselines", default=",".join(defaults.EVALUATE_BASELINES), show_default=True, help="Comma-separated baselines among rwst1, rwst2, pca, pca-sym (PCA fitted with the grid's exact symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); 'none' for none.")
+@click.option("--model", "checkpoints", multiple=True, type=click.Path(path_type=Path),
+              help="A trained checkpoint or run directory; repeat for several.")
+@click.option("--baselines", default=",".join(defaults.EVALUATE_BASELINES), show_default=True,
+              help="Comma-separated baselines among rwst1, rwst2, pca, pca-sym (PCA fitted with the grid's exact "
+                   "symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); "
+                   "'none' for none.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
-@click.option("--on", "scored", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Score on every row of this other store (another simulator, an MHD simulation, the real sky) instead of the test split of COEFFS; everything is still fitted on COEFFS.")
+@click.option("--on", "scored", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Score on every row of this other store (another simulator, an MHD simulation, the real sky) instead"
+                   " of the test split of COEFFS; everything is still fitted on COEFFS.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the prior samples of the generative check and of the bootstrap over test maps.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the prior samples of the generative check and of the bootstrap over test maps.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overwrite, quiet):
@@ -43,7 +50,8 @@ def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overw
 @cli.command()
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("figures"), show_default=True)
-@click.option("--runs", "run_root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where the VAE run directories and sweeps.json are [default: beside RESULTS].")
+@click.option("--runs", "run_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the VAE run directories and sweeps.json are [default: beside RESULTS].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def figures(results, out_dir, run_root, quiet):
     """Draw the paper figures (PDF and PNG) from RESULTS (written by `dustvae evaluate`)."""

@@ -15,19 +15,29 @@ from .options import SEED, check_output, fields_option, map_options, split_field
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="FITS file of the flat Q and U maps; several maps go to OUTPUT_0.fits, OUTPUT_1.fits, ...")
-@click.option("--row", "rows", type=int, multiple=True, help="Row of SOURCE (store, or patch of a map) or of --latent-file; repeat for several [default: 0].")
-@click.option("--model", type=click.Path(path_type=Path), default=None, help="Trained run directory or checkpoint: reconstruct SOURCE's rows, or use with --sample / --latent-file.")
+@click.option("--row", "rows", type=int, multiple=True,
+              help="Row of SOURCE (store, or patch of a map) or of --latent-file; repeat for several [default: 0].")
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="Trained run directory or checkpoint: reconstruct SOURCE's rows, or use with --sample / "
+                   "--latent-file.")
 @click.option("--sample", type=int, default=None, help="With --model: synthesise SAMPLE vectors drawn from the prior.")
-@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True, help="With --sample: N(0, I) or the prior fitted by `dustvae fit-prior`.")
-@click.option("--latent-file", type=click.Path(path_type=Path), default=None, help="With --model: decode the latent means of --row rows of this file (from `dustvae encode`).")
-@click.option("--size", type=int, default=None, help=f"Map side in pixels [default: the store's patch size; {defaults.DATASET_PATCH_SIZE} for model vectors].")
-@click.option("--patch-size", type=int, default=None, help="FITS maps: patch side [default: a whole flat map; HEALPix: the patches' default].")
+@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True,
+              help="With --sample: N(0, I) or the prior fitted by `dustvae fit-prior`.")
+@click.option("--latent-file", type=click.Path(path_type=Path), default=None,
+              help="With --model: decode the latent means of --row rows of this file (from `dustvae encode`).")
+@click.option("--size", type=int, default=None,
+              help=f"Map side in pixels [default: the store's patch size; {defaults.DATASET_PATCH_SIZE} for model "
+                   f"vectors].")
+@click.option("--patch-size", type=int, default=None,
+              help="FITS maps: patch side [default: a whole flat map; HEALPix: the patches' default].")
 @fields_option()
 @map_options
-@click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True, help="Optimiser iterations (L-BFGS stops sooner when converged).")
+@click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True,
+              help="Optimiser iterations (L-BFGS stops sooner when converged).")
 @click.option("--optimizer", type=click.Choice(("lbfgs", "adam")), default="lbfgs", show_default=True)
 @click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
