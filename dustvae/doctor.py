@@ -209,7 +209,8 @@ def main(devices: list[torch.device] | None = None, echo: Callable[[str], None] 
         echo(result.line())
         results.append(result)
     failed = [r for r in results if r.ok is False]
-    echo(f"{len(results) - len(failed)} of {len(results)} checks passed" + (" or were skipped" if any(r.ok is None for r in results) else "")
+    echo(f"{len(results) - len(failed)} of {len(results)} checks passed"
+         + (" or were skipped" if any(r.ok is None for r in results) else "")
          + ("" if not failed else f"; {len(failed)} FAILED"))
     sys.stdout.flush()
     return 2 if failed else 0

@@ -41,7 +41,8 @@ def main() -> None:
     X = coefficient_vectors(args.patches)
     layout = CoefficientLayout()
     report = Report("bench_rwst", "RWST fit: ours against pywst",
-                    f"{'model':>6} {'ours patches/s':>15} {'pywst patches/s':>16} {'speed-up':>9} {'RSS ours':>10} {'RSS pywst':>10} {'ours <= pywst':>14}")
+                    f"{'model':>6} {'ours patches/s':>15} {'pywst patches/s':>16} {'speed-up':>9} "
+                    f"{'RSS ours':>10} {'RSS pywst':>10} {'ours <= pywst':>14}")
     for model in (1, 2):
         ours = RWSTCompressor(model, layout)
         t_ours = best_time(lambda: ours.reconstruct(X))

@@ -46,7 +46,8 @@ def _env(**extra: str) -> dict:
 
 def dustvae(args: list, ranks: int = 0, prefix: tuple = (), **env: str) -> subprocess.Popen:
     """Start ``dustvae ARGS`` (under torchrun with ``ranks`` > 0)."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks), "-m"] if ranks else [sys.executable, "-m"]
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks), "-m"] if ranks
+                else [sys.executable, "-m"])
     return subprocess.Popen([*prefix, *launcher, "dustvae", *map(str, args)], env=_env(**env),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

@@ -71,7 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--steps", type=int, default=10, help="L-BFGS iterations timed per synthesis.")
-    parser.add_argument("--kymatio-steps", type=int, default=2, help="Iterations of the synthesis through Kymatio's own transform (0: skip).")
+    parser.add_argument("--kymatio-steps", type=int, default=2,
+                        help="Iterations of the synthesis through Kymatio's own transform (0: skip).")
     args = parser.parse_args()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     all_threads = torch.get_num_threads()

@@ -103,7 +103,8 @@ def main() -> None:
     amp = device.type == "cuda"
     x = torch.randn(max(4096, batch * 4), 1360, device=device)
     report = Report(f"bench_train_{device.type}", f"VAE throughput ({device.type})",
-                    f"{'model':>14} {'params':>10} {'train samples/s':>16} {'encode samples/s':>17} {'train vs linear':>16} {'3000-sample epoch s':>20}"
+                    f"{'model':>14} {'params':>10} {'train samples/s':>16} {'encode samples/s':>17}"
+                    f" {'train vs linear':>16} {'3000-sample epoch s':>20}"
                     f" {'GFLOP/sample':>13} {'GFLOP/s':>8} {'of matmul':>10}")
     torch.manual_seed(0)
     yard = train_rate(LinearVAE(85).to(device), x, batch, amp, steps)

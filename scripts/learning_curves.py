@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/default/learning"))
     parser.add_argument("--epochs", type=int, default=DemoPlan.epochs)
     parser.add_argument("--patience", type=int, default=DemoPlan.patience)
-    parser.add_argument("--full-runs", type=Path, default=None, help="Where the runs on the whole training split are [default: beside the store].")
+    parser.add_argument("--full-runs", type=Path, default=None,
+                        help="Where the runs on the whole training split are [default: beside the store].")
     parser.add_argument("--fractions", type=float, nargs="*", default=list(FRACTIONS))
     args = parser.parse_args()
     store = read_store(args.store)

@@ -90,11 +90,13 @@ def main() -> None:
 
     sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}
     for latent in args.latents:
-        ckpt = trained(store, out / "sweep" / f"vae-{latent}", TrainConfig(latent_dim=latent, epochs=args.sweep_epochs, patience=plan.patience))
+        ckpt = trained(store, out / "sweep" / f"vae-{latent}",
+                       TrainConfig(latent_dim=latent, epochs=args.sweep_epochs, patience=plan.patience))
         row = evaluate(store, [ckpt], baselines=(), labels=False)["compressors"][f"vae-{latent}"]
         sweeps["latent"][str(latent)] = {"rmse_log2": row["rmse_log2"], "rel_err_s1": row["rel_err_s1"]}
     for beta in args.betas:  # every point trained alike (sweep epochs), the default beta included
-        ckpt = trained(store, out / "sweep" / f"vae-85-beta{beta:g}", TrainConfig(beta=beta, epochs=args.sweep_epochs, patience=plan.patience))
+        ckpt = trained(store, out / "sweep" / f"vae-85-beta{beta:g}",
+                       TrainConfig(beta=beta, epochs=args.sweep_epochs, patience=plan.patience))
         sweeps["beta"][str(beta)] = validation_point(store, ckpt)
     with atomic_path(out / "sweeps.json") as tmp:
         tmp.write_text(json.dumps(sweeps, indent=1))

@@ -228,7 +228,8 @@ def rst_table(results: dict) -> str:
     table = r2_table(results)
     if table is not None:
         regression = results["label_regression"]
-        out += [f"Held-out R^2 (ROC AUC for labels marked AUC) of each simulation label regressed on each code ({REGRESSOR_NAMES['ridge']} / "
+        out += ["Held-out R^2 (ROC AUC for labels marked AUC) of each simulation label regressed on each code "
+                f"({REGRESSOR_NAMES['ridge']} / "
                 f"{REGRESSOR_NAMES['boosting']}; fitted on the training split, scored on the test split):", "",
                 render(table, "rst"), ""]
         if regression.get("skipped"):

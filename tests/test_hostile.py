@@ -201,7 +201,8 @@ def test_figures_refuse_results_they_cannot_draw(tmp_path, capsys, small_run):
     del no_pair["compressors"]["rwst1"]["per_pair"]
     for content, fragment in ((renamed, "'mine' has no example reconstructions"), (no_pair, "'rwst1'")):
         results.write_text(json.dumps(content))
-        assert_user_error(run_main(capsys, "figures", results, "-o", tmp_path / "figs"), fragment, "per_pair" if content is no_pair else "renamed")
+        assert_user_error(run_main(capsys, "figures", results, "-o", tmp_path / "figs"), fragment,
+                          "per_pair" if content is no_pair else "renamed")
         assert not (tmp_path / "figs").exists()
     assert good["compressors"]["vae-8"]["per_pair"]
 

@@ -44,7 +44,8 @@ def test_order_follows_kymatio_metadata(J, L, boundary):
             if len(path["j"]) == 1:
                 assert (row["layer"], row["j1"], row["l1"]) == (1, path["j"][0], path["theta"][0])
             else:
-                assert (row["layer"], row["j1"], row["l1"], row["j2"], row["l2"]) == (2, path["j"][0], path["theta"][0], path["j"][1], path["theta"][1])
+                assert (row["layer"], row["j1"], row["l1"], row["j2"], row["l2"]) == (2, path["j"][0], path["theta"][0],
+                                                                                      path["j"][1], path["theta"][1])
     # The operator's array output (what the transform averages) stacks the paths in that same order.
     with torch.inference_mode():
         stacked = scattering_operator(32, J, L, boundary)(x)

@@ -217,8 +217,10 @@ def test_field_units_are_converted_or_refused(tmp_path):
     out = tmp_path / "p.h5"
     plain = healpix_table(tmp_path / "mixed.fits", values, mixed)
     assert_user_error(run_cli("patches", plain, "-o", out, "--fields", "I,Q,U"), "different units", "--freq")
-    run_cli("patches", plain, "-o", tmp_path / "qu.h5", "--fields", "Q,U", "--patch-size", 32, "--pixel-scale", 60, check=True)  # Q and U agree
-    run_cli("patches", plain, "-o", tmp_path / "f.h5", "--fields", "I,Q,U", "--freq", 353, "--patch-size", 32, "--pixel-scale", 60, check=True)
+    run_cli("patches", plain, "-o", tmp_path / "qu.h5", "--fields", "Q,U", "--patch-size", 32, "--pixel-scale", 60,
+            check=True)  # Q and U agree
+    run_cli("patches", plain, "-o", tmp_path / "f.h5", "--fields", "I,Q,U", "--freq", 353, "--patch-size", 32, "--pixel-scale", 60,
+            check=True)
 
     factor = (1 * u.K).to(u.MJy / u.sr, equivalencies=u.thermodynamic_temperature(353 * u.GHz)).value
     with_freq = healpix_table(tmp_path / "freq.fits", values, mixed, FREQ="353")

@@ -152,7 +152,8 @@ def test_training_lowers_validation_rmse_and_records_it(tmp_path):
 
 def test_killed_training_resumes_to_identical_weights(tmp_path):
     data = write_synthetic_store(tmp_path / "small.h5", n=96, n_maps=16)
-    args = ["train", data, "--latent", 85, "--epochs", 6, "--batch-size", 16, "--warmup", 2, "--patience", 100, "--seed", 3, "--augment", "--quiet", "--device", "cpu"]
+    args = ["train", data, "--latent", 85, "--epochs", 6, "--batch-size", 16, "--warmup", 2, "--patience", 100, "--seed", 3,
+            "--augment", "--quiet", "--device", "cpu"]
     run_cli(*args, "-o", tmp_path / "whole", check=True)
 
     killed = tmp_path / "killed"

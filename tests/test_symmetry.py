@@ -71,7 +71,8 @@ def test_transpose_is_exact_with_reflect_padding(patch):
     np.testing.assert_allclose(transposed, original[symmetry_permutation(LAYOUT, "rot90+mirror")], rtol=0, atol=5e-3)
 
 
-@pytest.mark.parametrize("layout", [LAYOUT, CoefficientLayout(fields=("I", "Q", "U"), J=3, L=4), CoefficientLayout(fields=("I",), J=4, L=16)])
+@pytest.mark.parametrize("layout", [LAYOUT, CoefficientLayout(fields=("I", "Q", "U"), J=3, L=4),
+                                    CoefficientLayout(fields=("I",), J=4, L=16)])
 def test_permutations_form_the_group(layout):
     perms = exact_symmetry_permutations(layout)
     assert perms.shape == (4, len(layout))

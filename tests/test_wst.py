@@ -107,7 +107,8 @@ def test_reader_refuses_foreign_and_mismatched(tmp_path, computed):
 def test_compute_wst_bad_input(tmp_path, healpix_file, computed):
     assert_user_error(run_cli("compute-wst", healpix_file, "-o", computed[1]), "exists")
     assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 48), "multiple of 2**J")
-    assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 32, "--device", "cuda:0" if not torch.cuda.is_available() else "tpu"), "device")
+    assert_user_error(run_cli("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 32,
+                              "--device", "cuda:0" if not torch.cuda.is_available() else "tpu"), "device")
     assert_user_error(run_cli("compute-wst", tmp_path / "none.fits"), "no such file")
 
 

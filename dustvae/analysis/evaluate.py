@@ -127,7 +127,8 @@ def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines,
             held_out = False
         found.append((VAECompressor(model), {"checkpoint": str(ckpt), "best_epoch": payload.get("best_epoch"),
                                              "train_config": payload.get("train_config"), "held_out": held_out}))
-        inputs["checkpoints"][model.name] = {"path": str(ckpt), "sha256": sha256sum(ckpt if Path(ckpt).is_file() else Path(ckpt) / "best.pt")}
+        best = ckpt if Path(ckpt).is_file() else Path(ckpt) / "best.pt"
+        inputs["checkpoints"][model.name] = {"path": str(ckpt), "sha256": sha256sum(best)}
     if "rwst1" in baselines:
         found.append((RWSTCompressor(1, layout), {}))
     if "rwst2" in baselines:

@@ -185,7 +185,8 @@ def fig_error_vs_latent(results: dict, sweeps: dict | None):
            if parsed[name].family == "vae" and parsed[name].variant is None}
     if vae:
         sizes = sorted(vae)
-        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=4, label=f"{', '.join(registry.label(model_name(d)) for d in sorted(registry.TABLE_VAES, reverse=True))} (early-stopped)")
+        ax.plot(sizes, [vae[s] for s in sizes], color=OKABE_ITO[5], marker="o", ms=4,
+                label=f"{', '.join(registry.label(model_name(d)) for d in sorted(registry.TABLE_VAES, reverse=True))} (early-stopped)")
     if sweeps and sweeps.get("latent"):
         short = {int(k): v["rmse_log2"] for k, v in sweeps["latent"].items()}
         sizes = sorted(short)

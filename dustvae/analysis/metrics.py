@@ -45,7 +45,8 @@ def reconstruction_metrics(truth: np.ndarray, recon: np.ndarray, layout: Coeffic
 
 
 def map_means(X: np.ndarray, map_index: np.ndarray) -> np.ndarray:
-    """Each row's map mean, the row itself included (N, D): the centre of the within-map scatter; the map-level target is :func:`leave_one_out_means`."""
+    """Each row's map mean, the row itself included (N, D): the centre of the within-map scatter; the map-level target is
+    :func:`leave_one_out_means`."""
     X = np.asarray(X, np.float64)
     maps, inverse = np.unique(np.asarray(map_index), return_inverse=True)
     sums = np.zeros((len(maps), X.shape[1]))

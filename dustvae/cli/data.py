@@ -175,7 +175,8 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
               help="Seed of the regions' assignment to the splits.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, frame, freq, J, L, device, batch_size, engine, shard, boundary, split, split_seed, overwrite, quiet):
+def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nside, b_min, max_masked, frame, freq, J, L, device,
+                batch_size, engine, shard, boundary, split, split_seed, overwrite, quiet):
     """WST coefficients of every patch of INPUT (a FITS map or a patch file) into a store.
 
     Interrupted runs leave no output; run the same command again to resume.
@@ -227,7 +228,8 @@ def compute_wst(input_path, output, fields, patch_size, pixel_scale, centers_nsi
             counts = np.bincount(codes, minlength=4)
             part += (f"; split by {split_attrs['split_regions']} sky regions: train/validation/test/guard = "
                      f"{counts[0]}/{counts[1]}/{counts[2]}/{counts[3]}")
-        click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients ({boundary} boundary){part}{on_ranks(ranks)}")
+        click.echo(f"wrote {output}: {len(store)} patches x {store.coeffs.shape[1]} coefficients "
+                   f"({boundary} boundary){part}{on_ranks(ranks)}")
 
 
 @cli.command("make-dataset")

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("dustvae: interrupted; nothing written is damaged: run the same command again to resume (for train, add --resume)", err=True)
+        click.echo("dustvae: interrupted; nothing written is damaged: run the same command again to resume "
+                   "(for train, add --resume)", err=True)
         return 130
     except click.ClickException as exc:
         click.echo(f"dustvae: error: {exc.format_message()} (see --help)", err=True)

@@ -73,7 +73,8 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
             click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
         click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)))
         return
-    store = read_store(coeffs, columns=("coeffs", "map_index", "centers"), splits=("train", "validation"), finite=True)  # what training reads
+    store = read_store(coeffs, columns=("coeffs", "map_index", "centers"), splits=("train", "validation"),
+                       finite=True)  # what training reads
     check_vae_store(store, str(coeffs))
     run_dir = run_dir or Path("runs") / config.name
     with joined_ranks(device) as ranks:

@@ -37,7 +37,8 @@ def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overw
     check_output(output, overwrite, coeffs, scored, *checkpoints)
     for ckpt in checkpoints:
         check_not_training(ckpt)
-    store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "validation", "test"), finite=True)  # validation: picks the paired linear baseline
+    store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "validation", "test"),
+                       finite=True)  # validation: picks the paired linear baseline
     other = read_store(scored, columns=("coeffs", "map_index"), finite=True) if scored else None
     names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
     results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed,

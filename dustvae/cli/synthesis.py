@@ -42,7 +42,8 @@ from .options import SEED, check_output, fields_option, map_options, split_field
 @click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr, seed, device, threads, overwrite, quiet):
+def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr, seed,
+               device, threads, overwrite, quiet):
     """Synthesise periodic Q, U maps whose normalised WST matches a target vector.
 
     The target is a row of SOURCE (a coefficient store, or a patch of a FITS

@@ -60,7 +60,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many kinds on damaged or foreign files
-        raise DustvaeError(f"{path}: not a readable dustvae checkpoint ({type(exc).__name__}); it is damaged or of another program") from exc
+        raise DustvaeError(f"{path}: not a readable dustvae checkpoint ({type(exc).__name__}); "
+                           "it is damaged or of another program") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise DustvaeError(f"{path}: not a dustvae checkpoint")
     _check_tensors(payload, path)

@@ -131,8 +131,8 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_st
     model.train()
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
         recon, mu, logvar, z = model(x_std, noise)
-    loss, rec, kl = negative_elbo(x_std if target_std is None else target_std, recon.float(), mu.float(), logvar.float(), z.float(), beta, kl_form,
-                                  scale=vae.data_std)
+    target = x_std if target_std is None else target_std
+    loss, rec, kl = negative_elbo(target, recon.float(), mu.float(), logvar.float(), z.float(), beta, kl_form, scale=vae.data_std)
     optimizer.zero_grad(set_to_none=True)
     (loss * loss_scale).backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)

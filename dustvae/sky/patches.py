@@ -249,7 +249,8 @@ def flat_patches(
     image = np.stack([sky.fields[n] for n in names])
     rows, cols = image.shape[-2] // patch_size, image.shape[-1] // patch_size
     if rows == 0 or cols == 0:
-        raise DustvaeError(f"map of {image.shape[-2]} x {image.shape[-1]} pixels is smaller than one {patch_size}-pixel patch; lower --patch-size")
+        raise DustvaeError(f"map of {image.shape[-2]} x {image.shape[-1]} pixels is smaller than one {patch_size}-pixel patch; "
+                           "lower --patch-size")
     tiles = image[:, : rows * patch_size, : cols * patch_size]
     tiles = tiles.reshape(len(names), rows, patch_size, cols, patch_size).transpose(1, 3, 0, 2, 4)
     tiles = tiles.reshape(rows * cols, len(names), patch_size, patch_size)
