@@ -10,8 +10,10 @@ own, and every name is importable from here too:
   learning-rate and KL schedules;
 * :mod:`dustvae.models.train_state`: :class:`TrainingState` (the checkpoint
   payload, exact resume), :class:`Progress`, :class:`TrainResult`;
-* :mod:`dustvae.models.train_data`: the store's checks and the
-  train/validation split;
+* :mod:`dustvae.models.train_data`: the store's checks, the
+  train/validation split and the map-level targets;
+* :mod:`dustvae.models.train_step`: one optimisation step, the scoring of
+  a split, the optimizer's parameter groups;
 * :mod:`dustvae.models.parallel`: several ranks (DistributedDataParallel);
 * :mod:`dustvae.models.run_lock`: one run at a time in a run directory.
 
@@ -93,99 +95,23 @@ from .. import defaults, distributed
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 from ..io.store import CoefficientStore
-from ..numerics import leave_one_out_means
 from ..wst.layout import CoefficientLayout
 from ..wst.symmetry import exact_symmetry_permutations
 from ..devices import resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
-from .loss import kl_divergence, negative_elbo, reconstruction_mse
 # The names of the parts not used here are re-exported: callers import every part of training from this module.
 from .parallel import _data_parallel, _rank_slice
 from .run_lock import check_not_training, locked  # noqa: F401
 from .train_config import DEFAULT_BETA, TrainConfig  # noqa: F401
-from .train_data import _one_sky_split, check_vae_store, mean_variance, training_split  # noqa: F401
+from .train_data import _one_sky_split, check_vae_store, map_targets, mean_variance, training_split  # noqa: F401
 from .train_state import Progress, TrainingState, TrainResult, generator_states, restore_generators  # noqa: F401
+from .train_step import evaluate_split, parameter_groups, start_row, training_step  # noqa: F401
 from .vae import DilatedConvVAE
-
-
-def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_std: torch.Tensor, beta: float,
-                  kl_form: str = "analytic", grad_clip: float = defaults.TRAIN_GRAD_CLIP, amp: bool = False,
-                  noise: torch.Tensor | None = None, loss_scale: float = 1.0,
-                  target_std: torch.Tensor | None = None) -> tuple[float, float, float, float]:
-    """One optimisation step on a standardised batch: (loss, reconstruction MSE, KL, gradient norm before clipping).
-
-    The reconstruction is scored against ``target_std`` (the standardised
-    map-level targets of the batch's rows) when given, else against ``x_std``.
-
-    ``model`` is a :class:`DilatedConvVAE` or one wrapped in
-    DistributedDataParallel; ``noise`` is the reparameterisation draw
-    (drawn by the model when None). The gradient is that of ``loss_scale``
-    times the batch-mean loss (several ranks scale their slices so that the
-    average DistributedDataParallel takes is the global batch's mean).
-    Mixed precision (bfloat16) when ``amp`` (CUDA only); the loss is
-    computed in float32. A non-finite loss or gradient norm stops the run
-    before the step, on every rank alike (the norm is of the all-reduced
-    gradient).
-    """
-    vae = getattr(model, "module", model)
-    model.train()
-    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-        recon, mu, logvar, z = model(x_std, noise)
-    target = x_std if target_std is None else target_std
-    loss, rec, kl = negative_elbo(target, recon.float(), mu.float(), logvar.float(), z.float(), beta, kl_form, scale=vae.data_std)
-    optimizer.zero_grad(set_to_none=True)
-    (loss * loss_scale).backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    if not (torch.isfinite(loss) and torch.isfinite(norm)):
-        raise DustvaeError(f"training diverged (loss {loss.item()}, gradient norm {float(norm)}); lower --lr or --grad-clip")
-    optimizer.step()
-    return loss.item(), rec.item(), kl.item(), float(norm)
-
-
-def evaluate_split(model: DilatedConvVAE, x_std: torch.Tensor, beta: float, batch: int = 512,
-                   target_std: torch.Tensor | None = None) -> dict:
-    """Reconstruction from the posterior mean (deterministic) and the analytic KL, averaged over ``x_std``.
-
-    Reconstructions are scored against ``target_std`` when given (the map target), else against ``x_std``.
-    """
-    model.eval()
-    target_std = x_std if target_std is None else target_std
-    sq_log2 = sq_std = kl_sum = 0.0
-    with torch.inference_mode():
-        for start in range(0, len(x_std), batch):
-            xb, yb = x_std[start : start + batch], target_std[start : start + batch]
-            mean, logvar = model.encode_standardised(xb)
-            recon = model.decode_standardised(mean)
-            sq_log2 += reconstruction_mse(yb, recon, model.data_std).sum().item()
-            sq_std += reconstruction_mse(yb, recon).sum().item()
-            kl_sum += kl_divergence(mean, logvar).sum().item()
-    rec, kl = sq_log2 / len(x_std), kl_sum / len(x_std)
-    return {"val_loss": rec + beta * kl, "val_rec": rec, "val_kl": kl,
-            "val_rmse_log2": math.sqrt(rec), "val_rmse_std": math.sqrt(sq_std / len(x_std))}
 
 
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
     with atomic_path(run_dir / "metrics.jsonl") as tmp:
         tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
-
-
-def parameter_groups(model: DilatedConvVAE, config: TrainConfig) -> list[dict]:
-    """AdamW's parameter groups, each with its ``lr_scale`` (the schedule's lr is multiplied by it).
-
-    A PCA-started model's linear paths form a group of their own, with
-    ``config.pca_linear_lr_scale`` and no weight decay (decay would pull them
-    away from PCA, toward zero); everything else is one group with the
-    configured weight decay.
-    """
-    linear = []
-    if config.pca_init and model.linear_path:
-        linear = [*model.linear_encoder.parameters(), *model.linear_decoder.parameters()]
-    ids = {id(p) for p in linear}
-    rest = [p for p in model.parameters() if id(p) not in ids]
-    groups = [{"params": rest, "weight_decay": config.weight_decay, "lr_scale": 1.0}]
-    if linear:
-        groups.append({"params": linear, "weight_decay": 0.0, "lr_scale": config.pca_linear_lr_scale})
-    return groups
 
 
 def _new_model(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor | None,
@@ -207,21 +133,6 @@ def _new_model(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor
                                  None if symmetries is None else symmetries.cpu().numpy())
         init_from_linear(model, start, x)
     return model
-
-
-def map_targets(coeffs: np.ndarray, map_index: np.ndarray, rows: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """The map-level target of each of ``rows``: the leave-one-out mean of the *other* ``rows`` of its map.
-
-    ``coeffs`` and ``map_index`` are the store's; only ``rows`` are read (the targets of training rows never see a
-    validation or test patch). Returns the rows that have a target (their
-    map holds another of ``rows``) and the targets (float32), in that order.
-    """
-    target = leave_one_out_means(coeffs[rows], map_index[rows])
-    has = np.isfinite(target).all(1)
-    if has.sum() < 2:
-        raise DustvaeError(f"--target map needs maps with at least two {what} patches; the {what} split has "
-                           f"{int(has.sum())} patch(es) with another of its map")
-    return rows[has], target[has].astype(np.float32)
 
 
 def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = TrainConfig(), *,
@@ -319,7 +230,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
         y_train = y_train.to(torch_device)
     if config.pca_init and state.progress.epochs_done == 0 and not state.progress.history:
         # The linear start is a candidate like every epoch: selection never ends above where it began.
-        row = _start_row(model, x_train, y_train, x_val_std, y_val_std, config)
+        row = start_row(model, x_train, y_train, x_val_std, y_val_std, config)
         state.progress.record(row, config)
         if ranks.is_main:
             save_checkpoint(best_path, state.payload())
@@ -393,21 +304,6 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
     bar.close()
     done = state.progress
     return TrainResult(run_dir, done.best_epoch, done.best_val_rmse, done.epochs_done, done.stopped_early, done.history)
-
-
-def _start_row(model: DilatedConvVAE, x_train: torch.Tensor, y_train: torch.Tensor | None, x_val_std: torch.Tensor,
-               y_val_std: torch.Tensor | None, config: TrainConfig) -> dict:
-    """The metrics row of the linear start (epoch 0): both splits scored from the posterior mean, nothing trained."""
-    tic = time.perf_counter()
-    fit = evaluate_split(model, model.standardise(x_train), config.beta,
-                         target_std=None if y_train is None else model.standardise(y_train))
-    row = {"epoch": 0, "lr": 0.0, "beta": config.kl_weight(0), "train_loss": fit["val_loss"], "train_rec": fit["val_rec"],
-           "train_kl": fit["val_kl"], "train_rmse_log2": fit["val_rmse_log2"],
-           **evaluate_split(model, x_val_std, config.beta, target_std=y_val_std),
-           "clipped_fraction": 0.0, "grad_norm_median": 0.0, "seconds": time.perf_counter() - tic, "samples_per_s": 0.0}
-    row = {k: (v if k == "epoch" else float(v)) for k, v in row.items()}
-    row["ranks"] = distributed.current().world
-    return row
 
 
 def train_unless_finished(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = TrainConfig(), *,

@@ -14,6 +14,7 @@ import torch
 
 from .. import defaults
 from ..errors import DustvaeError
+from ..numerics import leave_one_out_means
 from ..io.store import CoefficientStore, StoreReader, check_finite_rows
 from .vae import INPUT_LENGTH
 
@@ -90,3 +91,18 @@ def mean_variance(x: np.ndarray | torch.Tensor) -> float:
     The factor that maps earlier KL weights to beta (see :mod:`dustvae.models.loss`).
     """
     return float(torch.as_tensor(x, dtype=torch.float64).var(0).mean())
+
+
+def map_targets(coeffs: np.ndarray, map_index: np.ndarray, rows: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The map-level target of each of ``rows``: the leave-one-out mean of the *other* ``rows`` of its map.
+
+    ``coeffs`` and ``map_index`` are the store's; only ``rows`` are read (the targets of training rows never see a
+    validation or test patch). Returns the rows that have a target (their
+    map holds another of ``rows``) and the targets (float32), in that order.
+    """
+    target = leave_one_out_means(coeffs[rows], map_index[rows])
+    has = np.isfinite(target).all(1)
+    if has.sum() < 2:
+        raise DustvaeError(f"--target map needs maps with at least two {what} patches; the {what} split has "
+                           f"{int(has.sum())} patch(es) with another of its map")
+    return rows[has], target[has].astype(np.float32)
