@@ -99,7 +99,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         results = evaluate(store, checkpoints, store_path=data, device="cpu", progress=progress)
         write_results(results_path, results)
     if figures:
-        from .analysis.figures import make_figures
+        from .analysis.figure_set import make_figures
 
         fig_dir = out / "figures"
         made = make_figures(results_path, fig_dir, run_root=out, skip_existing=True, say=say, progress=progress)

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from dustvae.analysis.evaluate import evaluate
-from dustvae.analysis.figures import make_figures
+from dustvae.analysis.figure_set import make_figures
 from dustvae.analysis.results import RESULTS_VERSION, read_results, write_results
 from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store

@@ -250,7 +250,7 @@ def test_labels_are_read_from_every_code(labelled, tmp_path):
     out = tmp_path / "results.json"
     out.write_text(json.dumps(results))
     figs = tmp_path / "figs"
-    from dustvae.analysis.figures import make_figures
+    from dustvae.analysis.figure_set import make_figures
 
     made = make_figures(out, figs, say=lambda _: None)
     assert figs / "label_r2.png" in made and (figs / "label_r2.png").stat().st_size > 1000

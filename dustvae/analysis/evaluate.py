@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -37,13 +36,14 @@ from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
 from ..models.apply import check_compatible, fit_latent_prior
 from ..progress import Stages
-from ..wst.layout import CoefficientLayout, normalisation_code
+from ..wst.layout import CoefficientLayout
 from . import registry
 from .bootstrap import N_RESAMPLES, bootstrap, floor_terms, row_terms
 from .linear import FAMILIES, PCA_CURVE_SIZES, PCAFits, choose_linear, family_of, make, pca_rmse_curve
 from .metrics import generative_metrics, leave_one_out_means, noise_floor, reconstruction_metrics, rmse, standardised_rmse
 from .physics import label_regression, label_targets
 from .results import write_results
+from .scored_rows import ScoredRows, check_scored_store, split_description, split_rows
 from .tables import markdown_table
 
 # write_results and markdown_table live in .results and .tables; the command line imports them from here too.
@@ -65,51 +65,7 @@ def _timed(func, *args):
     return out, time.perf_counter() - tic
 
 
-@dataclass
-class _Split:
-    """The rows an evaluation uses, and the training statistics every metric shares."""
-
-    test: CoefficientStore
-    train: CoefficientStore | None
-    groups: np.ndarray  # the bootstrap's unit of each test row (its map, or the row itself)
-    mean: np.ndarray  # per-coefficient centre of the standardised space
-    scale: np.ndarray  # per-coefficient spread of the standardised space
-    map_mean: np.ndarray  # each test row's leave-one-out map mean (NaN for a map's only patch)
-    validation: np.ndarray | None  # validation vectors, only to choose the paired linear baseline
-
-    def standardise(self, X: np.ndarray) -> np.ndarray:
-        return (np.asarray(X, np.float64) - self.mean) / self.scale
-
-
-def _split(store: CoefficientStore, notes: list[str], on: CoefficientStore | None = None) -> _Split:
-    test = store.subset("test") if on is None else on
-    if len(test) == 0:
-        raise DustvaeError("the store's test split is empty; nothing to evaluate" if on is None else
-                           "the store given to --on holds no patch; nothing to evaluate")
-    train = store.subset("train") if store.split is not None else None
-    groups = test.map_index
-    if on is not None:
-        if train is None or len(train) < 2:
-            raise DustvaeError("--on scores compressors fitted on the training split of COEFFS, which has none; "
-                               "give a store made by make-dataset or compute-wst --split")
-        if len(np.unique(on.map_index)) < 2:
-            groups = np.arange(len(on))
-            notes.append("the scored store holds one map: intervals resample its patches, which are correlated on "
-                         "one sky, so they are narrower than intervals over maps would be")
-    reference = (train if train is not None and len(train) > 1 else test).coeffs.astype(np.float64)
-    if train is None:
-        notes.append("standardised errors use the test set's own mean and spread: the store has no training split")
-    scale = reference.std(0)
-    if (scale == 0).any():
-        notes.append(f"{int((scale == 0).sum())} coefficient(s) are constant in the training split; "
-                     "their standardised errors use unit spread")
-        scale = np.where(scale > 0, scale, 1.0)
-    validation = store.subset("validation").coeffs.astype(np.float64) if store.split is not None else None
-    return _Split(test, train, groups, reference.mean(0), scale, leave_one_out_means(test.coeffs, test.map_index),
-                  validation if validation is not None and len(validation) else None)
-
-
-def _compressors(store: CoefficientStore, split: _Split, checkpoints, baselines, device: str,
+def _compressors(store: CoefficientStore, split: ScoredRows, checkpoints, baselines, device: str,
                  notes: list[str], inputs: dict, sizes: Sequence[int] | None = None) -> list[tuple[Compressor, dict]]:
     layout = CoefficientLayout.from_attrs(store.attrs)
     fingerprint = store.fingerprint()
@@ -232,8 +188,8 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         raise DustvaeError(f"unknown baseline(s) {', '.join(unknown)}; choose among {', '.join(BASELINES)}")
     layout = CoefficientLayout.from_attrs(store.attrs)
     if on is not None:
-        _check_scored_store(store, on, notes)
-    split = _split(store, notes, on)
+        check_scored_store(store, on, notes)
+    split = split_rows(store, notes, on)
     train = split.train
     inputs = {"checkpoints": {}}
     compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs, sizes)
@@ -264,38 +220,7 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
             "timings": {"stages_seconds": stages.seconds, "total_seconds": sum(stages.seconds.values())}}
 
 
-def _check_scored_store(store: CoefficientStore, on: CoefficientStore, notes: list[str]) -> None:
-    """The store given to ``--on`` must hold vectors of the same layout; a different boundary is noted."""
-    for key in ("J", "L", "fields", "vector_length", "normalisation"):
-        read = normalisation_code if key == "normalisation" else str
-        if read(store.attrs.get(key)) != read(on.attrs.get(key)):
-            raise DustvaeError(f"--on: {key} is {on.attrs.get(key)} in the scored store but {store.attrs.get(key)} in "
-                               f"COEFFS; compute both with the same settings")
-    if store.fingerprint() == on.fingerprint():
-        raise DustvaeError("--on names the store the compressors are fitted on; score its test split without --on, "
-                           "or give another store")
-    if store.attrs.get("boundary") != on.attrs.get("boundary"):
-        notes.append(f"the scored store's boundary is {on.attrs.get('boundary')}, the training store's "
-                     f"{store.attrs.get('boundary')}: the vectors differ in their largest scales")
-    bad = ~np.isfinite(on.coeffs).all(axis=1)
-    if bad.any():
-        raise DustvaeError(f"--on: the scored store holds NaN or inf in {int(bad.sum())} vector(s) "
-                           f"(first: row {int(np.flatnonzero(bad)[0])}); recompute it or drop those patches")
-
-
-def split_description(store: CoefficientStore, scored: bool = False) -> str:
-    """Which kind of split the test rows come from, in words (results' ``test.split``)."""
-    if scored:
-        return "every row of another store (--on); compressors fitted on the training split of the first"
-    if store.split is None:
-        return "whole store (no split)"
-    if store.attrs.get("split_kind") == "regions":
-        return (f"store split by sky region ({store.attrs.get('split_regions')} regions, guard band of one patch width "
-                f"left out)")
-    return "store split (by map)"
-
-
-def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
+def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLayout, compressors: list, pca_sizes: list[int],
               curve_sizes: list[int], families: list[str], labels: bool, notes: list[str], seed: int, stages: Stages,
               n_resamples: int, scored: bool = False, generative: bool = True) -> dict:
     """The work of :func:`evaluate`, stage by stage (no bootstrap when ``n_resamples`` is 0)."""
@@ -386,7 +311,7 @@ def _evaluate(store: CoefficientStore, split: _Split, layout: CoefficientLayout,
     }
 
 
-def _score(compressor: Compressor, extra: dict, split: _Split, layout: CoefficientLayout, floor: dict | None,
+def _score(compressor: Compressor, extra: dict, split: ScoredRows, layout: CoefficientLayout, floor: dict | None,
            pcas: "PCAFits | None") -> tuple[dict, np.ndarray, np.ndarray, Compressor, dict]:
     """One compressor's metrics and timings on the test rows.
 
@@ -437,7 +362,7 @@ def _identity_row(identity: dict) -> dict:
     return out
 
 
-def _generative(compressor: VAECompressor, split: _Split, seed: int) -> dict:
+def _generative(compressor: VAECompressor, split: ScoredRows, seed: int) -> dict:
     """The generative check of a VAE: prior samples against the test vectors, with N(0, I) and the fitted prior."""
     test, train = split.test, split.train
     samples = compressor.sample(len(test), seed)

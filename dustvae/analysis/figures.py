@@ -1,4 +1,4 @@
-"""Paper figures from a results file (``dustvae evaluate``) and the inputs it records.
+"""The paper's figures, one function each; :mod:`dustvae.analysis.figure_set` draws them from a results file.
 
 Each figure is written as PDF and PNG. Colours follow Okabe & Ito (2008),
 safe for colour-blind readers and distinct in greyscale by line style.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 
@@ -22,12 +21,10 @@ import numpy as np  # noqa: E402
 
 from ..errors import DustvaeError  # noqa: E402
 from ..models.vae import model_name  # noqa: E402
-from ..plotting import STYLE, save_figure  # noqa: E402
-from ..progress import Stages  # noqa: E402
+from ..plotting import save_figure  # noqa: E402
 from . import registry  # noqa: E402
 from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
 from .registry import OKABE_ITO  # noqa: E402
-from .results import read_results  # noqa: E402
 from ..wst.layout import CoefficientLayout  # noqa: E402
 
 _look = registry.style
@@ -42,18 +39,6 @@ def _label(name: str, results: dict | None = None) -> str:
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
     return save_figure(fig, out_dir / name)
 
-
-def _resolve(path: str | None, base: Path) -> Path | None:
-    if not path:
-        return None
-    p = Path(path)
-    for candidate in (p, base / p, base / p.name):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-# -- individual figures ------------------------------------------------------------------------
 
 def fig_training_curves(runs: dict[str, Path]):
     """Reconstruction RMSE (the reported metric), KL and total loss per epoch, train and validation, per VAE run.
@@ -362,151 +347,10 @@ def _key(mapping: dict, value: float) -> str:
     return next(k for k in mapping if float(k) == value)
 
 
-#: Models whose fitted-prior samples the prior-sample figure shows beside their N(0, I) ones.
-TABLE_PRIOR_FIGURE = ("vae-85", "vae-170")
+def __getattr__(name: str):
+    """The driver's names, importable from here as before (their home: :mod:`dustvae.analysis.figure_set`)."""
+    if name in ("make_figures", "check_drawable", "FIGURES", "TABLE_PRIOR_FIGURE"):
+        from . import figure_set
 
-
-# -- the driver ---------------------------------------------------------------------------------
-
-FIGURES = ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
-           "label_r2", "latent_space", "interpolation", "prior_samples", "beta_tradeoff")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_drawable(results: dict, where: str) -> CoefficientLayout:
-    """Check what the figures read beyond the results schema; return the coefficient layout.
-
-    Every compressor needs its error tables (``per_pair``, ``per_j1``,
-    ``per_field_layer``, keyed as the layout says) and its example
-    reconstructions, shaped like the examples' truth: a compressor renamed
-    by hand in one place but not the other is refused in one line.
-    """
-    redo = "write the file again with `dustvae evaluate`"
-    try:
-        layout = CoefficientLayout.from_attrs(results["inputs"]["layout"])
-        length = len(layout)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DustvaeError(f"{where}: the coefficient layout under 'inputs' is incomplete ({exc!r}); {redo}") from None
-    tables = {"per_pair": [f"{a}-{b}" for a in range(layout.J) for b in range(a + 1, layout.J)],
-              "per_j1": [str(j) for j in range(layout.J)],
-              "per_field_layer": [f"{f}{k}" for f in layout.fields for k in (1, 2)]}
-    examples = results["examples"]
-    try:
-        truth_shape = np.asarray(examples["truth"], dtype=float).shape
-        reconstructions = dict(examples["reconstructions"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DustvaeError(f"{where}: the 'examples' section lacks the truth or reconstructions ({exc!r}); {redo}") from None
-    if len(truth_shape) != 2 or truth_shape[1] != length:
-        raise DustvaeError(f"{where}: the example vectors have shape {truth_shape}, not (N, {length}); {redo}")
-    for name, row in results["compressors"].items():
-        if not (_is_number(row.get("rmse_log2")) and _is_number(row.get("latent"))):
-            raise DustvaeError(f"{where}: compressor {name!r} has no numeric rmse_log2 and latent; {redo}")
-        for table, keys in tables.items():
-            entries = row.get(table)
-            bad = next((k for k in keys if not (isinstance(entries, dict) and isinstance(entries.get(k), dict)
-                                                 and _is_number(entries[k].get("rmse_log2")))), None)
-            if bad is not None:
-                raise DustvaeError(f"{where}: compressor {name!r} has no {table} entry {bad!r} with an rmse_log2; {redo}")
-        if name not in reconstructions:
-            raise DustvaeError(f"{where}: compressor {name!r} has no example reconstructions (was it renamed in one "
-                               f"place only?); {redo}")
-        try:
-            shape = np.asarray(reconstructions[name], dtype=float).shape
-        except (TypeError, ValueError):
-            shape = None
-        if shape != truth_shape:
-            raise DustvaeError(f"{where}: the example reconstructions of {name!r} have shape {shape}, not {truth_shape}; {redo}")
-    return layout
-
-
-def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str | Path | None = None,
-                 skip_existing: bool = False, say: Callable[[str], None] = print, progress: bool = False) -> list[Path]:
-    """Draw every figure the inputs allow; return the written paths.
-
-    ``run_root`` is where VAE run directories (``vae-85/``, ``vae-170/``) and
-    ``sweeps.json`` are looked for (default: beside the results file).
-    ``progress`` shows a bar over the figures and the model work they need.
-    """
-    results_path = Path(results_path)
-    results = read_results(results_path)
-    compressors = results["compressors"]
-    base = results_path.parent
-    run_root = Path(run_root) if run_root else base
-    layout = check_drawable(results, str(results_path))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sweeps_path = run_root / "sweeps.json"
-    sweeps = json.loads(sweeps_path.read_text()) if sweeps_path.exists() else None
-    order = registry.ordered(compressors)
-    vaes = [n for n in order if registry.is_vae(n)]
-    written: list[Path] = []
-    runs = {n: run_root / n for n in vaes if (run_root / n / "metrics.jsonl").exists()}
-    store_path = _resolve(results["inputs"].get("store"), base)
-    ckpts = {n: _resolve(c["path"], base) for n, c in results["inputs"].get("checkpoints", {}).items()}
-    ckpts = {n: p for n, p in ckpts.items() if p is not None}
-    with_models = store_path is not None and bool(ckpts)
-    planned = 4 + bool(runs) + bool(results.get("label_regression")) + bool(sweeps and "beta" in sweeps)
-    stages = Stages(planned + (4 + len(ckpts) if with_models else 0), "figures", progress)
-
-    def draw(name: str, build):
-        with stages.stage(name):
-            if skip_existing and (out_dir / f"{name}.png").exists() and (out_dir / f"{name}.pdf").exists():
-                written.extend([out_dir / f"{name}.pdf", out_dir / f"{name}.png"])
-                return
-            with plt.rc_context(STYLE):
-                fig = build()
-                if fig is not None:
-                    written.extend(_save(fig, out_dir, name))
-
-    with stages:
-        _draw_all(draw, stages, results, layout, order, runs, sweeps, store_path, ckpts, say)
-    return written
-
-
-def _draw_all(draw, stages: Stages, results: dict, layout: CoefficientLayout, order: list[str], runs: dict,
-              sweeps: dict | None, store_path: Path | None, ckpts: dict[str, Path], say: Callable[[str], None]) -> None:
-    """Every figure of :func:`make_figures`, in order; the model-based ones when a store and checkpoints are found."""
-    import torch
-
-    from ..io.store import read_store
-    from ..models.apply import encode_array, fit_latent_prior, interpolate_array, sample_array
-    from ..models.checkpoint import load_model
-
-    if runs:
-        draw("training_curves", lambda: fig_training_curves(runs))
-    draw("coefficients", lambda: fig_coefficients(results, layout, order))
-    draw("error_per_pair", lambda: fig_error_per_pair(results, layout, order))
-    draw("error_per_layer", lambda: fig_error_per_layer(results, layout, order))
-    draw("error_vs_latent", lambda: fig_error_vs_latent(results, sweeps))
-    if results.get("label_regression"):
-        draw("label_r2", lambda: fig_label_r2(results, order))
-    if sweeps and "beta" in sweeps:
-        draw("beta_tradeoff", lambda: fig_beta_tradeoff(sweeps["beta"]))
-
-    if store_path is not None and ckpts:
-        with stages.stage("store and model"):
-            store = read_store(store_path)
-            test = store.subset("test")
-            main_name = "vae-85" if "vae-85" in ckpts else sorted(ckpts)[0]
-            model, _ = load_model(ckpts[main_name], "cpu")
-            torch.manual_seed(0)
-        if test.labels:
-            mean, logvar = encode_array(model, test.coeffs)
-            draw("latent_space", lambda: fig_latent_space({"mean": mean, "logvar": logvar}, test.labels, main_name))
-        a, b = 0, int(np.argmax(np.linalg.norm(test.coeffs - test.coeffs[0], axis=1)))  # the most different pair
-        path, weights = interpolate_array(model, test.coeffs[[a, b]], 9)
-        draw("interpolation", lambda: fig_interpolation(path, weights, test.coeffs[[a, b]], layout, main_name))
-        samples = {}
-        train_rows = store.subset("train").coeffs
-        for name in registry.ordered(ckpts):
-            with stages.stage(f"{name} samples"):
-                vae = load_model(ckpts[name], "cpu")[0]
-                samples[name] = sample_array(vae, len(test), 0)
-                if name in TABLE_PRIOR_FIGURE:  # the fitted prior beside N(0, I), for the table models
-                    samples[name + PRIOR_SEP + "fitted"] = sample_array(vae, len(test), 0, fit_latent_prior(vae, train_rows))
-        draw("prior_samples", lambda: fig_prior_samples(test.coeffs, samples, layout))
-    else:
-        say("figures: no store or checkpoints found; latent-space, interpolation and prior-sample figures skipped")
+        return getattr(figure_set, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

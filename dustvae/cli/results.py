@@ -56,7 +56,7 @@ def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overw
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def figures(results, out_dir, run_root, quiet):
     """Draw the paper figures (PDF and PNG) from RESULTS (written by `dustvae evaluate`)."""
-    from ..analysis.figures import make_figures
+    from ..analysis.figure_set import make_figures
 
     made = make_figures(results, out_dir, run_root=run_root, say=click.echo, progress=not quiet)
     click.echo(f"wrote {len(made) // 2} figures (PDF and PNG) to {out_dir}")
