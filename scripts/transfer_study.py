@@ -29,7 +29,8 @@ from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.results import write_results
 from dustvae.analysis.tables import Column, Table, interval, render
 from dustvae.io.atomic import atomic_path
-from dustvae.io.store import read_store, write_store
+from dustvae.io.store import read_store
+from dustvae.io.store_writer import write_store
 from dustvae.models.train import train_unless_finished
 from dustvae.pipeline import DemoPlan
 

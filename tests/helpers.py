@@ -7,7 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from dustvae.io.store import CoefficientStore, write_store
+from dustvae.io.store import CoefficientStore
+from dustvae.io.store_writer import write_store
 from dustvae.wst.layout import NORMALISATION, CoefficientLayout
 from dustvae.wst.transform import denormalise
 

@@ -20,7 +20,8 @@ from dustvae.analysis.metrics import energy_distance, leave_one_out_means, noise
 from dustvae.analysis.physics import label_r2, label_targets
 from dustvae.analysis.results import RESULTS_VERSION
 from dustvae.baselines import RWSTCompressor
-from dustvae.io.store import read_store, write_store
+from dustvae.io.store import read_store
+from dustvae.io.store_writer import write_store
 from dustvae.models.apply import decode_array, encode_array
 from dustvae.models.checkpoint import load_model
 from dustvae.wst.layout import CoefficientLayout

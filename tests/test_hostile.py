@@ -60,7 +60,7 @@ def test_figures_on_malformed_results(tmp_path, content, fragment):
 def test_evaluate_refuses_a_store_with_inf(tmp_path):
     store = synthetic_store()
     store.coeffs[3, 10] = np.inf
-    from dustvae.io.store import write_store
+    from dustvae.io.store_writer import write_store
 
     path = write_store(tmp_path / "bad.h5", store)
     out = tmp_path / "r.json"

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from dustvae.baselines.rrr import ReducedRankRegression
-from dustvae.io.store import CoefficientStore, write_store
+from dustvae.io.store import CoefficientStore
+from dustvae.io.store_writer import write_store
 from dustvae.models.train import TrainConfig, map_targets, train
 
 from conftest import run_cli

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from dustvae.io.latents import read_latents
-from dustvae.io.store import read_store, write_store
+from dustvae.io.store import read_store
+from dustvae.io.store_writer import write_store
 from dustvae import defaults
 from dustvae.models import DilatedConvVAE, TrainConfig, kl_divergence, load_model, negative_elbo, train
 from dustvae.models.checkpoint import load_checkpoint

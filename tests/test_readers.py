@@ -21,7 +21,8 @@ import torch
 from dustvae.io import store as store_module
 from dustvae.io.latents import LatentSet, write_latents
 from dustvae.io.patchfile import PatchSet, write_patches
-from dustvae.io.store import open_store, read_store, write_store
+from dustvae.io.store import open_store, read_store
+from dustvae.io.store_writer import write_store
 from dustvae.models.checkpoint import load_checkpoint, save_checkpoint
 from dustvae.models.train import TrainConfig, train
 

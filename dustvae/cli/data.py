@@ -288,7 +288,8 @@ def merge(parts, output, overwrite):
     The parts must come from the same inputs, settings and versions and hold
     every shard once; the result is the store an unsharded run writes.
     """
-    from ..io.store import read_store, write_store
+    from ..io.store import read_store
+    from ..io.store_writer import write_store
     from ..wst.shard import merge_stores
 
     check_output(output, overwrite, *parts)

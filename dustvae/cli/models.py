@@ -143,7 +143,7 @@ def reconstruct(ckpt, coeffs, output, device, overwrite):
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def sample(ckpt, count, output, seed, prior, device, overwrite):
     """Generate coefficient vectors from the prior of model CKPT, seeded."""
-    from ..io.store import write_store
+    from ..io.store_writer import write_store
     from ..models.apply import load_fitted_prior, sample_store
     from ..models.checkpoint import load_model
     from ..devices import resolve_device
@@ -194,7 +194,7 @@ def fit_prior(ckpt, coeffs, components, seed, device, overwrite):
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 def interpolate(ckpt, coeffs, start, stop, steps, output, device, overwrite):
     """Decode the straight latent path between patches --from and --to of COEFFS."""
-    from ..io.store import write_store
+    from ..io.store_writer import write_store
     from ..models.apply import interpolate_store
     from ..numerics import rmse
 

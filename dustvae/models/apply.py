@@ -27,7 +27,8 @@ import torch
 
 from ..errors import DustvaeError
 from ..io.latents import LatentSet
-from ..io.store import CoefficientStore, StoreReader, check_finite_rows, store_writer
+from ..io.store import CoefficientStore, StoreReader, check_finite_rows
+from ..io.store_writer import store_writer
 from ..memory import check_memory
 from ..wst.layout import CoefficientLayout, normalisation_code
 from ..wst.transform import denormalise

@@ -25,7 +25,8 @@ from .._version import __version__
 from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 from ..io.patchfile import PatchSet
-from ..io.store import CoefficientStore, write_store
+from ..io.store import CoefficientStore
+from ..io.store_writer import write_store
 from .layout import NORMALISATION, CoefficientLayout
 from ..devices import resolve_device
 from .transform import auto_batch_size, check_transform, normalise, prepare, scattering_means

@@ -26,7 +26,8 @@ import numpy as np
 
 from .. import distributed
 from ..errors import DustvaeError
-from ..io.store import CoefficientStore, read_store, write_store
+from ..io.store import CoefficientStore, read_store
+from ..io.store_writer import write_store
 
 #: Store attributes that describe the shard; every other attribute must agree between parts.
 SHARD_KEYS = ("shard_index", "shard_count", "shard_unit", "shard_start", "shard_stop", "shard_total")
