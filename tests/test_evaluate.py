@@ -84,12 +84,46 @@ def test_evaluate_writes_results_and_table(trained, tmp_path):
     assert results["timings"]["total_seconds"] == pytest.approx(sum(stages.values()))
 
 
-def test_only_test_rows_are_reconstructed(trained):
-    work, data = trained
-    store = read_store(data)
-    results = evaluate(store, [], ["rwst1"])
-    test_rows = np.flatnonzero(store.split == 2)
-    np.testing.assert_allclose(results["examples"]["truth"][0], store.coeffs[test_rows[0]], rtol=1e-6)
+def test_nothing_is_fitted_on_the_test_rows():
+    """Test vectors replaced by others: every fitted compressor's score is that of its fit on the training rows alone."""
+    from dustvae.baselines.pca import PCACompressor, SymmetricPCACompressor
+    from dustvae.baselines.rrr import ReducedRankRegression
+    from dustvae.numerics import leave_one_out_means, rmse
+    from dustvae.wst.symmetry import exact_symmetry_permutations
+
+    store = synthetic_store(n=240, n_maps=24, rank=12)
+    test = store.split == 2
+    other = synthetic_store(n=240, n_maps=24, rank=12, seed=9).coeffs
+    moved = dataclasses.replace(store, coeffs=np.where(test[:, None], other, store.coeffs).astype(np.float32))
+    results = evaluate(moved, [], ["pca", "pca-sym", "rrr"], labels=False, n_resamples=10)
+    train, scored = store.subset("train").coeffs, moved.subset("test").coeffs
+    np.testing.assert_allclose(results["examples"]["truth"][0], scored[0], rtol=1e-6)
+    target = leave_one_out_means(train, store.subset("train").map_index)
+    expected = {"pca-85": PCACompressor(85).fit(train),
+                "pca-sym-85": SymmetricPCACompressor(85, exact_symmetry_permutations(CoefficientLayout())).fit(train),
+                "rrr-85": ReducedRankRegression(85).fit(train, target)}
+    for name, fitted in expected.items():
+        assert results["compressors"][name]["rmse_log2"] == pytest.approx(rmse(fitted.reconstruct(scored), scored), rel=1e-6)
+
+
+def test_label_scores_read_the_test_labels_only_to_score():
+    """With the test labels shuffled, each score is that of the predictions made without them."""
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    from dustvae.analysis.physics import label_predictions
+
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(300, 6))
+    labels = {"a": codes[:, 0] + 0.1 * rng.normal(size=300), "b": np.where(codes[:, 1] > 0, 1.0, 0.0)}
+    train = {k: v[:200] for k, v in labels.items()}
+    predicted = label_predictions(codes[:200], train, codes[200:])  # never given a test label
+    for seed in (1, 2):
+        shuffled = {k: np.random.default_rng(seed).permutation(v[200:]) for k, v in labels.items()}
+        scores = label_r2(codes[:200], train, codes[200:], shuffled)
+        for regressor in predicted:
+            assert scores[regressor]["a"] == pytest.approx(r2_score(shuffled["a"], predicted[regressor]["a"]))
+            assert scores[regressor]["b"] == pytest.approx(roc_auc_score(shuffled["b"], predicted[regressor]["b"]))
+    assert label_r2(codes[:200], train, codes[200:], {k: v[200:] for k, v in labels.items()})["ridge"]["a"] > 0.9
 
 
 def test_unsplit_store_is_all_test_and_skips_pca(tmp_path):

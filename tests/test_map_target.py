@@ -50,15 +50,16 @@ def test_map_targets_are_the_other_rows_of_the_same_split():
         assert not np.allclose(target, store.coeffs[row], atol=1e-3)  # the patch is not its own target
 
 
-def test_map_target_training_never_reads_validation_or_test_patches(tmp_path, one_torch_thread):
+@pytest.mark.parametrize("target", ["patch", "map"])
+def test_training_never_reads_validation_or_test_patches(tmp_path, one_torch_thread, target):
     """Stores that differ only in validation and test vectors give the same trained weights (last.pt)."""
     store = _map_store()
     other = _map_store(seed=7)
     changed = np.isin(store.split, (1, 2))
     moved = CoefficientStore(**{**store.__dict__, "coeffs": np.where(changed[:, None], other.coeffs, store.coeffs)})
     config = TrainConfig(latent_dim=4, epochs=2, patience=10, batch_size=32, linear_path=True, pca_init=True,
-                         target="map", augment=True)
-    assert config.name == "vae-4+rrr+map"
+                         target=target, augment=True)
+    assert config.name == {"patch": "vae-4+pca", "map": "vae-4+rrr+map"}[target]
     runs = [train(s, tmp_path / f"run{k}", config, device="cpu", progress=False) for k, s in enumerate((store, moved))]
     weights = [torch.load(r.run_dir / "last.pt", weights_only=False)["model"] for r in runs]
     for key in weights[0]:

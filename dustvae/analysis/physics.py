@@ -168,24 +168,50 @@ def label_r2(train_codes: np.ndarray, train_targets: dict[str, np.ndarray], test
     """
     from sklearn.metrics import r2_score, roc_auc_score
 
+    scorable = {t for t in train_targets if np.isfinite(test_targets[t]).sum() >= 2
+                and np.ptp(test_targets[t][np.isfinite(test_targets[t])]) > 0}
+    predictions = label_predictions(train_codes, {t: v for t, v in train_targets.items() if t in scorable}, test_codes,
+                                    regressors)
+    out: dict[str, dict[str, float | None]] = {r: {t: None for t in train_targets} for r in regressors}
+    for regressor, by_target in predictions.items():
+        for t, pred in by_target.items():
+            if pred is None:
+                continue
+            te = np.isfinite(test_targets[t])
+            score = roc_auc_score if is_binary(train_targets[t][np.isfinite(train_targets[t])]) else r2_score
+            out[regressor][t] = float(score(test_targets[t][te], pred[te]))
+    return out
+
+
+def label_predictions(train_codes: np.ndarray, train_targets: dict[str, np.ndarray], test_codes: np.ndarray,
+                      regressors=tuple(REGRESSORS)) -> dict[str, dict[str, np.ndarray | None]]:
+    """Each target predicted from the codes of every test row, per regressor, fitted on the training rows only.
+
+    The test rows' labels are never read (scoring is :func:`label_r2`'s).
+    A target with fewer than :data:`MIN_TRAIN_ROWS` finite training rows,
+    or constant on them, gets ``None``.
+
+    Returns
+    -------
+    dict
+        ``{regressor: {target: predictions (len(test_codes),) or None}}``.
+    """
     X_train = np.asarray(train_codes, np.float64)
     X_test = np.asarray(test_codes, np.float64)
-    out: dict[str, dict[str, float | None]] = {r: {t: None for t in train_targets} for r in regressors}
-    groups: dict[bytes, list[str]] = {}  # targets finite on the same rows are fitted together
+    out: dict[str, dict[str, np.ndarray | None]] = {r: {t: None for t in train_targets} for r in regressors}
+    groups: dict[bytes, list[str]] = {}  # targets finite on the same training rows are fitted together
     for t in train_targets:
-        tr, te = np.isfinite(train_targets[t]), np.isfinite(test_targets[t])
-        if tr.sum() >= MIN_TRAIN_ROWS and te.sum() >= 2 and np.ptp(train_targets[t][tr]) > 0 and np.ptp(test_targets[t][te]) > 0:
-            groups.setdefault(tr.tobytes() + te.tobytes(), []).append(t)
+        tr = np.isfinite(train_targets[t])
+        if tr.sum() >= MIN_TRAIN_ROWS and np.ptp(train_targets[t][tr]) > 0:
+            groups.setdefault(tr.tobytes(), []).append(t)
     with threadpool_limits(1):  # OpenMP's spinning threads slow boosting many times over on a busy machine
         for names in groups.values():
-            tr, te = np.isfinite(train_targets[names[0]]), np.isfinite(test_targets[names[0]])
+            tr = np.isfinite(train_targets[names[0]])
             Y_train = np.column_stack([train_targets[t][tr] for t in names])
-            Y_test = np.column_stack([test_targets[t][te] for t in names])
             for regressor in regressors:
-                pred = _predict(regressor, X_train[tr], Y_train, X_test[te])
+                pred = _predict(regressor, X_train[tr], Y_train, X_test)
                 for k, t in enumerate(names):
-                    score = roc_auc_score if is_binary(Y_train[:, k]) else r2_score
-                    out[regressor][t] = float(score(Y_test[:, k], pred[:, k]))
+                    out[regressor][t] = pred[:, k]
     return out
 
 
