@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import click
@@ -13,13 +14,11 @@ from ..sky.filaments import FilamentParams
 from ..sky.models import DATASET_MODELS, SKY_MODELS
 from ..sky.simulate import DustParams
 from .main import cli
-from .options import (SEED, check_output, check_positive_scale, fields_option, load_patch_input, map_options, on_ranks, patch_kwargs,
-                      patch_options, shard_or_ranks, sharded, split_fields, wst_options)
-
-_SIM = DustParams()  # the simulator's defaults, shown by `dustvae simulate --help`
+from .options import (SEED, check_output, check_positive_scale, dataclass_options, fields_option, load_patch_input, map_options,
+                      on_ranks, patch_kwargs, patch_options, shard_or_ranks, sharded, split_fields, wst_options)
 
 
-_FIL = FilamentParams()  # the filament model's defaults, shown by `dustvae simulate --help`
+
 #: Peak memory of a simulation per map pixel: measured 520-530 B for flat turbulence and filament maps
 #: (512-2048 px) and 570-610 B for HEALPix (nside 256-512), with a margin.
 _SIMULATION_BYTES_PER_PIXEL = 700
@@ -32,33 +31,11 @@ _SIMULATION_BYTES_PER_PIXEL = 700
 @click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout; turbulence model).")
 @click.option("--size", type=int, default=None, help="Write a flat periodic map of SIZE x SIZE pixels.")
 @click.option("--pixel-scale", type=float, default=5.0, show_default=True, help="Flat maps: pixel side in arcmin.")
-@click.option("--slope", type=float, default=_SIM.slope, show_default=True,
-              help="Spectral index alpha of the turbulent field, P(k) ~ k^-alpha.")
-@click.option("--turbulence", type=float, default=_SIM.turbulence, show_default=True, help="Turbulent-to-mean field ratio f_M.")
-@click.option("--layers", "n_layers", type=int, default=_SIM.n_layers, show_default=True,
-              help="Independent layers along the line of sight.")
-@click.option("--p0", type=float, default=_SIM.p0, show_default=True, help="Intrinsic polarization fraction.")
-@click.option("--intensity-sigma", type=float, default=_SIM.intensity_sigma, show_default=True, help="Std of the log-intensity of a layer.")
-@click.option("--field-angle", type=float, default=_SIM.mean_field_angle, show_default=True,
-              help="Mean field direction [deg] (flat: position angle; sphere: Galactic longitude).")
-@click.option("--field-inclination", type=float, default=_SIM.mean_field_inclination, show_default=True,
-              help="Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude).")
-@click.option("--size-slope", type=float, default=_FIL.size_slope, show_default=True,
-              help="Filaments: gamma of the length distribution dN/dL ~ L^-gamma.")
-@click.option("--axis-ratio", type=float, default=_FIL.axis_ratio, show_default=True, help="Filaments: short-to-long axis ratio epsilon.")
-@click.option("--misalignment", type=float, default=_FIL.misalignment, show_default=True,
-              help="Filaments: rms angle [deg] between long axis and local field.")
-@click.option("--min-length", type=float, default=_FIL.min_length, show_default=True, help="Filaments: shortest length [px].")
-@click.option("--max-length", type=float, default=_FIL.max_length, show_default=True, help="Filaments: longest length [px].")
-@click.option("--filling", type=float, default=_FIL.filling, show_default=True, help="Filaments: summed projected area over map area.")
-@click.option("--density-index", type=float, default=_FIL.density_index, show_default=True, help="Filaments: eta in rho_0 ~ L^-eta.")
-@click.option("--diffuse-weight", type=float, default=_FIL.diffuse_weight, show_default=True,
-              help="Filaments: weight of the diffuse turbulence component, in [0, 1].")
-@click.option("--seed", type=SEED, default=_SIM.seed, show_default=True)
+@dataclass_options(DustParams)
+@dataclass_options(FilamentParams, "Filaments: ")
+@click.option("--seed", type=SEED, default=DustParams.seed, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layers, p0, intensity_sigma, field_angle,
-             field_inclination, size_slope, axis_ratio, misalignment, min_length, max_length, filling, density_index,
-             diffuse_weight, seed, overwrite):
+def simulate(output, model, nside, size, pixel_scale, seed, overwrite, **physics):
     """Simulate dust-like polarized I, Q, U maps into OUTPUT (FITS).
 
     HEALPix with --nside (default 256 when neither is given), or a flat periodic
@@ -79,11 +56,9 @@ def simulate(output, model, nside, size, pixel_scale, slope, turbulence, n_layer
     if size is not None and size < 1:
         raise DustvaeError(f"--size {size} must be a positive number of pixels")
     check_positive_scale(pixel_scale)
-    params = DustParams(slope, turbulence, n_layers, p0, intensity_sigma, field_angle, field_inclination, seed)
+    params = DustParams(**{f.name: physics[f.name] for f in fields(DustParams) if f.name in physics}, seed=seed)
     if model == "filaments":
-        fil = FilamentParams(size_slope=size_slope, axis_ratio=axis_ratio, misalignment=misalignment,
-                             min_length=min_length, max_length=max_length, filling=filling,
-                             density_index=density_index, diffuse_weight=diffuse_weight, field=params)
+        fil = FilamentParams(**{f.name: physics[f.name] for f in fields(FilamentParams) if f.name in physics}, field=params)
     pixels = size * size if size is not None else 12 * (nside or 256) ** 2
     check_memory(pixels * _SIMULATION_BYTES_PER_PIXEL, f"a map of {pixels:,} pixels",
                  "choose a smaller --size" if size is not None else "choose a smaller --nside")

@@ -192,3 +192,22 @@ def model_and_open_store(ckpt: Path, coeffs: Path, device: str):
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu or cuda."
 OVERWRITE_HELP = "Replace OUTPUT if it exists."
+
+
+def dataclass_options(cls, help_prefix: str = ""):
+    """Options for the fields of a parameter dataclass that name a ``flag`` in their metadata.
+
+    Type and default come from the field, the help from its metadata, so
+    the command line never restates the library's parameters. Each option
+    passes its value under the field's name.
+    """
+    from dataclasses import MISSING, fields
+
+    def decorate(func):
+        for f in reversed([f for f in fields(cls) if "flag" in f.metadata]):
+            default = f.default if f.default is not MISSING else f.default_factory()
+            func = click.option(f.metadata["flag"], f.name, type=type(default), default=default, show_default=True,
+                                help=help_prefix + f.metadata["help"])(func)
+        return func
+
+    return decorate

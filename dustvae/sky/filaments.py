@@ -63,7 +63,7 @@ Maps are in arbitrary units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Mapping
 
 import numpy as np
@@ -122,14 +122,18 @@ class FilamentParams:
         p0, the diffuse component's log-intensity spread, and the seed.
     """
 
-    size_slope: float = 2.445
-    axis_ratio: float = 0.25
-    misalignment: float = 20.0
-    min_length: float = 8.0
-    max_length: float = 128.0
-    filling: float = 2.0
-    density_index: float = 1.0
-    diffuse_weight: float = 0.0
+    # ``metadata``: the command line's flag and help (dustvae simulate builds its options from them).
+    size_slope: float = field(default=2.445, metadata={
+        "flag": "--size-slope", "help": "gamma of the length distribution dN/dL ~ L^-gamma."})
+    axis_ratio: float = field(default=0.25, metadata={"flag": "--axis-ratio", "help": "short-to-long axis ratio epsilon."})
+    misalignment: float = field(default=20.0, metadata={
+        "flag": "--misalignment", "help": "rms angle [deg] between long axis and local field."})
+    min_length: float = field(default=8.0, metadata={"flag": "--min-length", "help": "shortest length [px]."})
+    max_length: float = field(default=128.0, metadata={"flag": "--max-length", "help": "longest length [px]."})
+    filling: float = field(default=2.0, metadata={"flag": "--filling", "help": "summed projected area over map area."})
+    density_index: float = field(default=1.0, metadata={"flag": "--density-index", "help": "eta in rho_0 ~ L^-eta."})
+    diffuse_weight: float = field(default=0.0, metadata={
+        "flag": "--diffuse-weight", "help": "weight of the diffuse turbulence component, in [0, 1]."})
     beam: float = 0.5
     field: DustParams = DustParams()
 

@@ -30,7 +30,7 @@ slope rather than an observed template. Maps are in arbitrary units.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Mapping
 
 import numpy as np
@@ -78,13 +78,19 @@ class DustParams:
         Random seed; the same parameters and seed give the same map.
     """
 
-    slope: float = 2.5
-    turbulence: float = 0.9
-    n_layers: int = 4
-    p0: float = 0.26
-    intensity_sigma: float = 0.4
-    mean_field_angle: float = 0.0
-    mean_field_inclination: float = 0.0
+    # ``metadata``: the command line's flag and help (dustvae simulate builds its options from them).
+    slope: float = field(default=2.5, metadata={
+        "flag": "--slope", "help": "Spectral index alpha of the turbulent field, P(k) ~ k^-alpha."})
+    turbulence: float = field(default=0.9, metadata={"flag": "--turbulence", "help": "Turbulent-to-mean field ratio f_M."})
+    n_layers: int = field(default=4, metadata={"flag": "--layers", "help": "Independent layers along the line of sight."})
+    p0: float = field(default=0.26, metadata={"flag": "--p0", "help": "Intrinsic polarization fraction."})
+    intensity_sigma: float = field(default=0.4, metadata={
+        "flag": "--intensity-sigma", "help": "Std of the log-intensity of a layer."})
+    mean_field_angle: float = field(default=0.0, metadata={
+        "flag": "--field-angle", "help": "Mean field direction [deg] (flat: position angle; sphere: Galactic longitude)."})
+    mean_field_inclination: float = field(default=0.0, metadata={
+        "flag": "--field-inclination",
+        "help": "Mean field inclination [deg] (flat: out of the sky plane; sphere: Galactic latitude)."})
     seed: int = 0
 
     def __post_init__(self) -> None:
