@@ -96,7 +96,21 @@ def latex_physics(results: dict) -> str:
         f"{skipped_text}. {SOURCE}"), "tab:physics")
 
 
-def latex_macros(results: dict, curve: dict | None = None) -> str:
+def transfer_sentence(summary: dict | None) -> str:
+    """'fitted on turbulence maps and scored on filament maps, ... grows by 8.1\\% (PCA-85), ...' from transfer.json."""
+    if not summary or not summary.get("growth"):
+        return "the transfer between sky models was not measured for this results file"
+    parts = []
+    for direction, growth in summary["growth"].items():
+        fit, other = (d.strip() for d in direction.split("->"))
+        items = ", ".join(f"{registry.label(n)} {100 * (g - 1):+.1f}\\%" for n, g in
+                          sorted(growth.items(), key=lambda kv: registry.sort_key(kv[0])))
+        parts.append(f"fitted on {fit.removesuffix('s')} maps and scored on {other.removesuffix('s')} maps, "
+                     f"the test RMSE changes by {items}")
+    return "; ".join(parts)
+
+
+def latex_macros(results: dict, curve: dict | None = None, transfer: dict | None = None) -> str:
     """Every macro the paper's text uses, defined whether or not this run has its number (``--`` then).
 
     ``curve`` is the results file of ``scripts/rate_distortion.py`` (the map-target models are compared there).
@@ -144,6 +158,7 @@ def latex_macros(results: dict, curve: dict | None = None) -> str:
     for vae in ("vae-170", "vae-85", "vae-170+pca", "vae-85+pca"):
         macro(f"AgainstPCA{registry.macro_stem(vae)}", against_pca(results, vae))
     macro("BestMapMean", best_map_mean(results))
+    macro("Transfer", transfer_sentence(transfer))
     section = results.get("rate_distortion")
     for target, word in (("patch", "Patch"), ("map", "Map")):
         macro(f"Curve{word}", curve_sentence(section, target))
@@ -294,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.noise_share.exists():
         results["noise_share"] = json.loads(args.noise_share.read_text())["sizes"]
     _write(args.paper_dir / "tables.tex", latex_tables(results))
-    _write(args.paper_dir / "macros.tex", latex_macros(results, curve))
+    transfer_path = args.results.parent / "transfer" / "transfer.json"
+    transfer = json.loads(transfer_path.read_text()) if transfer_path.exists() else None
+    _write(args.paper_dir / "macros.tex", latex_macros(results, curve, transfer))
     _write(args.paper_dir / "source.txt", f"{args.results}\n")
     _write(args.docs_dir / "results.rst", rst_table(results))
     print(f"wrote tables.tex, macros.tex in {args.paper_dir} and results.rst in {args.docs_dir} from {args.results}")

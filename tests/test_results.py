@@ -195,3 +195,29 @@ def test_version_3_files_are_read_with_their_inclusive_map_mean(tmp_path):
     assert "RMSE to map mean (incl. patch)" in heads and "RMSE to LOO map mean" not in heads
     current = small_results(vae_85=0.15, pca_85=0.11)
     assert "RMSE to LOO map mean" in [c.head for c in main_table(current).columns]
+
+
+def test_versus_reads_the_paired_interval_whichever_way_it_is_stored():
+    results = with_pairs(small_results(vae_85=0.15, rwst2=0.14, pca_85=0.149),
+                         {("vae-85", "rwst2"): (0.01, 0.004, 0.016), ("pca-85", "vae-85"): (-0.001, -0.003, 0.002)})
+    assert sentences.versus(results, "vae-85", "rwst2") == (
+        "VAE-2's test RMSE is 7.1\\% above RWST Model 2's (difference 0.010 [0.004, 0.016])")
+    assert sentences.versus(results, "vae-85", "pca-85").startswith("VAE-2 ties with PCA-85 in test RMSE (+0.7\\%; "
+                                                                    "difference 0.001 [-0.002, 0.003]")
+    assert "were not both evaluated" in sentences.versus(results, "vae-170", "rwst2")
+
+
+def test_curve_sentence_groups_sizes_by_their_paired_verdict():
+    def entry(diff, lo, hi, base=0.2):
+        return {"patch": {"against": "x", "difference": diff, "relative": diff / base, "interval": [lo, hi]}}
+
+    section = {"families": {}, "paired": {
+        "vae+pca": {"1": entry(-0.01, -0.012, -0.008), "2": entry(-0.008, -0.01, -0.006), "85": entry(0.0, -0.001, 0.001)},
+        "vae": {"1": entry(0.05, 0.04, 0.06), "85": entry(0.02, 0.01, 0.03), "170": entry(0.03, 0.02, 0.04)}}}
+    text = sentences.curve_sentence(section, "patch")
+    assert text == ("on the patch target the best learned code is below the best linear code at $k$ = 1, 2 (by 4.0--5.0\\%); "
+                    "ties with it at $k$ = 85; is above it at $k$ = 170 (by 15.0\\%)")
+    only_loses = {"families": {}, "paired": {"vae": {"85": entry(0.02, 0.01, 0.03)}}}
+    assert sentences.curve_sentence(only_loses, "patch") == (
+        "on the patch target the best learned code is above the best linear code at $k$ = 85 (by 10.0\\%)")
+    assert "was not computed" in sentences.curve_sentence(None, "map")

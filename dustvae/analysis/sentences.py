@@ -153,6 +153,12 @@ def best_map_mean(results: dict, top: int = 3) -> str:
     return ranked_text(results, ranked, "rmse_to_map_mean_log2", paren=True)
 
 
+def _signed(value: float, digits: int, plus: bool = False) -> str:
+    """``value`` rounded, never printed as a negative zero."""
+    text = f"{value:+.{digits}f}" if plus else f"{value:.{digits}f}"
+    return text.replace("-", "", 1) if float(text) == 0 else text
+
+
 def versus(results: dict, a: str, b: str, metric: str = "rmse_log2", what: str = "test RMSE") -> str:
     """'VAE-1's test RMSE is 8.1\\% above RWST Model 2's (difference 0.021 [0.015, 0.027])', a tie, or why not compared."""
     comp = results["compressors"]
@@ -164,9 +170,10 @@ def versus(results: dict, a: str, b: str, metric: str = "rmse_log2", what: str =
         side = "above" if change > 0 else "below"
         return f"{label(results, a)}'s {what} is {abs(change):.1f}\\% {side} {label(results, b)}'s{NO_INTERVAL}"
     diff, (lo, hi) = found
-    bracket = f"difference {diff:.3f} [{lo:.3f}, {hi:.3f}]"
+    bracket = f"difference {_signed(diff, 3)} [{_signed(lo, 3)}, {_signed(hi, 3)}]"
     if lo <= 0 <= hi:
-        return f"{label(results, a)} ties with {label(results, b)} in {what} ({change:+.1f}\\%; {bracket}, an interval that covers 0)"
+        return (f"{label(results, a)} ties with {label(results, b)} in {what} ({_signed(change, 1, True).replace('+0.0', '0.0')}\\%; "
+                f"{bracket}, an interval that covers 0)")
     side = "above" if diff > 0 else "below"
     return f"{label(results, a)}'s {what} is {abs(change):.1f}\\% {side} {label(results, b)}'s ({bracket})"
 
@@ -194,13 +201,12 @@ def curve_sentence(section: dict | None, target: str) -> str:
     for size in sorted(best):
         groups[verdict(best[size])].append(size)
     parts = []
-    for kind, words in (("wins", "is below the best linear code"), ("ties", "ties with it"), ("loses", "is above it")):
+    for kind, words in (("wins", "is below {}"), ("ties", "ties with {}"), ("loses", "is above {}")):
         sizes = groups[kind]
         if not sizes:
             continue
         rel = [100 * abs(best[s]["relative"]) for s in sizes]
-        by = f" (by {min(rel):.1f}--{max(rel):.1f}\\%)" if kind != "ties" and len(sizes) > 1 else (
-            f" (by {rel[0]:.1f}\\%)" if kind != "ties" else "")
-        parts.append(f"{words} at $k$ = {', '.join(map(str, sizes))}{by}")
-    text = f"on the {target} target the best learned code " + "; ".join(parts)
-    return text.replace("best learned code ties with it", "best learned code ties with the best linear code")
+        by = "" if kind == "ties" else (f" (by {min(rel):.1f}--{max(rel):.1f}\\%)" if len(sizes) > 1 else f" (by {rel[0]:.1f}\\%)")
+        named = words.format("it" if parts else "the best linear code")
+        parts.append(f"{named} at $k$ = {', '.join(map(str, sizes))}{by}")
+    return f"on the {target} target the best learned code " + "; ".join(parts)
