@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
@@ -10,6 +11,9 @@ from .. import defaults
 from ..errors import DustvaeError
 from .main import cli
 from .options import SEED, check_output, fields_option, map_options, split_fields
+
+if TYPE_CHECKING:
+    from ..synthesis.targets import Target
 
 @cli.command()
 @click.argument("source", required=False, type=click.Path(path_type=Path))
@@ -54,7 +58,6 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
     """
     from ..synthesis.optimise import synthesize as run_synthesis
     from ..synthesis.output import output_paths, write_synthesis
-    from ..synthesis.targets import resolve_targets
     from ..devices import resolve_device
 
     torch_device = resolve_device(device)
@@ -76,3 +79,61 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
         click.echo(f"wrote {path}: {', '.join(target.layout.fields)} {target.size} x {target.size} px; loss "
                    f"{result.initial_loss:.3g} -> {result.final_loss:.3g} (RMSE {result.final_loss ** 0.5:.4f} log2) "
                    f"in {result.iterations} {optimizer} iterations, {result.seconds:.1f} s{units}")
+
+
+# Which targets the options name: here, as the command's own rules, in its flags.
+def _is_store(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return str(h5.attrs.get("format", "")) == "dustvae-wst"
+    except (OSError, ValueError):
+        return False
+
+
+def resolve_targets(source: str | Path | None = None, rows: Sequence[int] = (0,), *, model: str | Path | None = None,
+                    sample: int | None = None, latent_file: str | Path | None = None, seed: int = 0,
+                    prior: str = "normal", size: int | None = None, patch_size: int | None = None,
+                    fields: Sequence[str] = defaults.FIELDS, device: str = "cpu", frame: str | None = None,
+                    freq_ghz: float | None = None) -> list[Target]:
+    """Targets from the inputs ``dustvae synthesize`` accepts, with one-line errors for bad combinations of its options.
+
+    ``source`` alone: rows of a store, or patches of a FITS map or patch file.
+    ``source`` (a store) and ``model``: the model's reconstructions of those rows.
+    ``model`` and ``sample``: that many draws from ``prior`` (seeded by ``seed``).
+    ``model`` and ``latent_file``: the decoded latent means of ``rows``.
+    ``frame`` and ``freq_ghz`` say how to read a HEALPix map (see :func:`~dustvae.io.maps.read_map`).
+    """
+    from ..synthesis.targets import (targets_from_latents, targets_from_map_file, targets_from_prior,
+                                     targets_from_reconstruction, targets_from_store_file)
+
+    if sample is not None and latent_file is not None:
+        raise DustvaeError("give either --sample or --latent-file, not both")
+    if model is None:
+        if sample is not None or latent_file is not None:
+            raise DustvaeError("--sample and --latent-file need --model RUN_DIR")
+        if source is None:
+            raise DustvaeError("nothing to synthesise: give a store or map, or --model with --sample N or --latent-file")
+        path = Path(source)
+        if not path.exists():
+            raise DustvaeError(f"{path}: no such file; check the path")
+        if _is_store(path):
+            return targets_from_store_file(path, rows, size=size)
+        return targets_from_map_file(path, rows, fields=fields, patch_size=patch_size, size=size, device=device,
+                                     frame=frame, freq_ghz=freq_ghz)
+    if sample is not None:
+        if source is not None:
+            raise DustvaeError("--sample draws from the prior; give no store or map with it")
+        return targets_from_prior(model, sample, seed=seed, prior=prior, size=size, device=device)
+    if latent_file is not None:
+        if source is not None:
+            raise DustvaeError("--latent-file decodes latents; give no store or map with it")
+        return targets_from_latents(model, latent_file, rows, size=size, device=device)
+    if source is None:
+        raise DustvaeError("--model needs a store to reconstruct, --sample N or --latent-file")
+    if not Path(source).exists():
+        raise DustvaeError(f"{source}: no such file; check the path")
+    if not _is_store(Path(source)):
+        raise DustvaeError(f"{source}: --model reconstructs rows of a coefficient store; compute one with `dustvae compute-wst`")
+    return targets_from_reconstruction(model, source, rows, size=size, device=device)
