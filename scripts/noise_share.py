@@ -1,13 +1,16 @@
 """How much of the WST vectors' variance is realisation noise within a map, per patch size.
 
 For patch sides of 64, 128 and 256 px cut from the *validation* maps of a
-dataset specification (maps of 512 px, so that even 256-px patches come four
-to a map), this computes the normalised log2 WST vectors and, per layer and
-field, the share of their variance that lies between patches of one map:
+dataset specification whose maps are twice the patch side (four patches a
+map, as the default dataset cuts its 256-px maps into 128-px patches), this
+computes the normalised log2 WST vectors and, per layer and field, the share
+of their variance that lies between patches of one map:
 
-    share = mean over maps of the within-map variance / total variance,
+    share = mean over maps of the unbiased within-map variance / total variance,
 
-summed over the coefficients of the layer. A share near 1 means a patch's
+summed over the coefficients of the layer (within a map the variance has
+denominator n - 1, as the evaluation's within-map scatter does, so that four
+patches a map do not understate it). A share near 1 means a patch's
 vector is mostly sample noise of its map; the physics (the map's parameters)
 is the rest. Writes ``docs/_generated/noise_share.rst`` and a JSON file.
 
@@ -35,15 +38,15 @@ from _bench import DOCS, machine
 
 def within_map_share(vectors: np.ndarray, map_index: np.ndarray) -> float:
     """Within-map variance over total variance, both summed over the coefficients given."""
-    total = vectors.var(axis=0).sum()
-    within = np.mean([vectors[map_index == m].var(axis=0).sum() for m in np.unique(map_index)])
+    total = vectors.var(axis=0, ddof=1).sum()
+    within = np.mean([vectors[map_index == m].var(axis=0, ddof=1).sum() for m in np.unique(map_index)])
     return float(within / total)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", type=int, default=80, help="maps in the specification (15%% are validation maps)")
-    parser.add_argument("--map-size", type=int, default=512)
+    parser.add_argument("--map-size", type=int, default=None, help="side of the maps [default: twice the patch side]")
     parser.add_argument("--model", default="mixed")
     parser.add_argument("--sizes", default="64,128,256")
     parser.add_argument("--out", type=Path, default=Path("runs/noise_share.json"))
@@ -51,7 +54,7 @@ def main() -> None:
 
     results = {"machine": machine(), "maps": args.maps, "map_size": args.map_size, "model": args.model, "sizes": {}}
     for patch_size in [int(s) for s in args.sizes.split(",")]:
-        spec = DatasetSpec(n_maps=args.maps, map_size=args.map_size, patch_size=patch_size, model=args.model)
+        spec = DatasetSpec(n_maps=args.maps, map_size=args.map_size or 2 * patch_size, patch_size=patch_size, model=args.model)
         params = draw_params(spec)
         validation = np.flatnonzero(split_by_map(spec.n_maps, spec) == 1)
         names = label_names(tuple(sorted({model_of(p) for p in params})))
@@ -77,8 +80,9 @@ def main() -> None:
         table.append(f"{size:>8}   {row['patches']:>7}  {row['maps']:>4}   " + "  ".join(f"{row[c]:7.3f}" for c in columns))
     DOCS.mkdir(parents=True, exist_ok=True)
     lines = ["Within-map share of the WST variance", "^" * 36, "",
-             f"``scripts/noise_share.py --maps {args.maps} --map-size {args.map_size} --model {args.model}``: "
-             f"validation maps only, {machine()}.", "", "::", ""]
+             f"``scripts/noise_share.py --maps {args.maps} --model {args.model}``"
+             + (f" with maps of {args.map_size} px" if args.map_size else ", maps twice the patch side (four patches a map)")
+             + f": validation maps only, unbiased within-map variance, {machine()}.", "", "::", ""]
     lines += ["    " + line for line in table] + [""]
     with atomic_path(DOCS / "noise_share.rst") as tmp:
         tmp.write_text("\n".join(lines))
