@@ -15,17 +15,17 @@ from dustvae.io.patchfile import PatchSet
 from dustvae.wst import compute
 from dustvae.wst.compute import compute_store, work_dir_for
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_main
 from helpers import synthetic_store, write_synthetic_store
 
 
-def test_output_that_is_an_input_is_refused(tmp_path, healpix_file):
+def test_output_that_is_an_input_is_refused(tmp_path, capsys, healpix_file):
     copy = tmp_path / "sky.fits"
     copy.write_bytes(healpix_file.read_bytes())
     before = copy.read_bytes()
-    assert_user_error(run_cli("patches", copy, "-o", copy, "--overwrite", "--patch-size", 32), "also an input")
+    assert_user_error(run_main(capsys, "patches", copy, "-o", copy, "--overwrite", "--patch-size", 32), "also an input")
     store = write_synthetic_store(tmp_path / "c.h5")
-    assert_user_error(run_cli("evaluate", store, "-o", store, "--overwrite", "--baselines", "rwst1"), "also an input")
+    assert_user_error(run_main(capsys, "evaluate", store, "-o", store, "--overwrite", "--baselines", "rwst1"), "also an input")
     assert copy.read_bytes() == before
 
 
@@ -36,9 +36,9 @@ def test_output_that_is_an_input_is_refused(tmp_path, healpix_file):
     (("--size", "64", "--pixel-scale", "0"), "--pixel-scale"),
     (("--size", "64", "--pixel-scale", "-1"), "--pixel-scale"),
 ])
-def test_simulate_refuses_bad_values(tmp_path, args, fragment):
+def test_simulate_refuses_bad_values(tmp_path, capsys, args, fragment):
     out = tmp_path / "s.fits"
-    assert_user_error(run_cli("simulate", out, *args), fragment)
+    assert_user_error(run_main(capsys, "simulate", out, *args), fragment)
     assert not out.exists()
 
 
@@ -49,22 +49,22 @@ def test_simulate_refuses_bad_values(tmp_path, args, fragment):
     (json.dumps({"compressors": {"pca-8": {"rmse_log2": 0.1, "latent": 8}}, "inputs": {}, "examples": {}, "test": {}}), "layout"),
     ("{not json", "not JSON"),
 ])
-def test_figures_on_malformed_results(tmp_path, content, fragment):
+def test_figures_on_malformed_results(tmp_path, capsys, content, fragment):
     path = tmp_path / "results.json"
     path.write_text(content)
     out = tmp_path / "figs"
-    assert_user_error(run_cli("figures", path, "-o", out), fragment)
+    assert_user_error(run_main(capsys, "figures", path, "-o", out), fragment)
     assert not out.exists()  # no empty output folder left behind
 
 
-def test_evaluate_refuses_a_store_with_inf(tmp_path):
+def test_evaluate_refuses_a_store_with_inf(tmp_path, capsys):
     store = synthetic_store()
     store.coeffs[3, 10] = np.inf
     from dustvae.io.store_writer import write_store
 
     path = write_store(tmp_path / "bad.h5", store)
     out = tmp_path / "r.json"
-    assert_user_error(run_cli("evaluate", path, "-o", out, "--baselines", "rwst1"), "inf", "row 3")
+    assert_user_error(run_main(capsys, "evaluate", path, "-o", out, "--baselines", "rwst1"), "inf", "row 3")
     assert not out.exists()
 
 
@@ -104,10 +104,11 @@ def test_constant_field_gives_advice_and_leaves_nothing(tmp_path, one_torch_thre
     assert not out.exists() and not work_dir_for(out).exists()
 
 
-def test_a_run_that_fails_before_its_first_epoch_leaves_no_directory(tmp_path):
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_directory(tmp_path, capsys):
     store = write_synthetic_store(tmp_path / "c.h5")
     run = tmp_path / "run"
-    assert_user_error(run_cli("train", store, "--latent", 8, "-o", run, "--lr", "1e30", "--epochs", 1, "--quiet"), "diverged")
+    proc = run_main(capsys, "train", store, "--latent", 8, "-o", run, "--lr", "1e30", "--epochs", 1, "--quiet")
+    assert_user_error(proc, "diverged")
     assert not run.exists()
 
 
@@ -135,10 +136,10 @@ def test_training_on_a_full_disk_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [(("--J", "0"), "J = 0"), (("--J", "-1"), "J = -1"), (("--L", "0"), "L")])
-def test_transform_settings_are_checked_before_any_work(tmp_path, flat_file, args, fragment):
+def test_transform_settings_are_checked_before_any_work(tmp_path, capsys, flat_file, args, fragment):
     out = tmp_path / "c.h5"
-    assert_user_error(run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", out, *args), fragment)
-    assert_user_error(run_cli("make-dataset", tmp_path / "d.h5", "--maps", 3, *args), fragment)
+    assert_user_error(run_main(capsys, "compute-wst", flat_file, "--patch-size", 32, "-o", out, *args), fragment)
+    assert_user_error(run_main(capsys, "make-dataset", tmp_path / "d.h5", "--maps", 3, *args), fragment)
     assert not out.exists() and not work_dir_for(out).exists() and not (tmp_path / "d.h5").exists()
 
 
@@ -211,7 +212,7 @@ def _fake_validation(values):
     """A stand-in for the validation pass that reports ``values`` in turn (NaN included)."""
     calls = iter(values)
 
-    def evaluate_split(model, x_std, beta, batch=512):
+    def evaluate_split(model, x_std, beta, batch=512, target_std=None):
         rmse = next(calls)
         return {"val_loss": rmse**2, "val_rec": rmse**2, "val_kl": 0.0, "val_rmse_log2": rmse, "val_rmse_std": rmse}
     return evaluate_split
