@@ -88,18 +88,7 @@ def against_pca(results: dict, vae: str) -> str:
     pca_name = (chosen or f"pca-{row['latent']}") if row else None
     if not row or pca_name not in comp:
         return f"{registry.label(vae)} was not compared with PCA at its size in this run"
-    change = 100 * (row["rmse_log2"] / comp[pca_name]["rmse_log2"] - 1)
-    found = paired(results, vae, pca_name)
-    if found is None:
-        side = "above" if change > 0 else "below"
-        return f"{label(results, vae)}'s test RMSE is {abs(change):.1f}\\% {side} {label(results, pca_name)}'s{NO_INTERVAL}"
-    diff, (lo, hi) = found
-    bracket = f"difference {diff:.3f} [{lo:.3f}, {hi:.3f}]"
-    if lo <= 0 <= hi:
-        return (f"{label(results, vae)} ties with {label(results, pca_name)} in test RMSE ({change:+.1f}\\%; "
-                f"{bracket}, an interval that covers 0)")
-    side = "above" if diff > 0 else "below"
-    return f"{label(results, vae)}'s test RMSE is {abs(change):.1f}\\% {side} {label(results, pca_name)}'s ({bracket})"
+    return versus(results, vae, pca_name)
 
 
 def _join(items: list[str]) -> str:

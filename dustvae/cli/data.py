@@ -18,7 +18,6 @@ from .options import (SEED, check_output, check_positive_scale, dataclass_option
                       on_ranks, patch_kwargs, patch_options, shard_or_ranks, sharded, split_fields, wst_options)
 
 
-
 #: Peak memory of a simulation per map pixel: measured 520-530 B for flat turbulence and filament maps
 #: (512-2048 px) and 570-610 B for HEALPix (nside 256-512), with a margin.
 _SIMULATION_BYTES_PER_PIXEL = 700
@@ -130,7 +129,6 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
         f"wrote {output}: {len(patch_set)} patches of {patch_size} px "
         f"({patch_set.pixel_scale_arcmin:.3g} arcmin/px), {patch_set.n_dropped} dropped as masked"
     )
-
 
 
 @cli.command("compute-wst")

@@ -33,7 +33,6 @@ def cli(debug: bool) -> None:
     apply_thread_budget()  # never more threads than this process's share of the cores (dustvae.threads)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning user errors into one line and exit status 2."""
     try:

@@ -95,7 +95,6 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
                        f"checkpoint {run_dir / 'best.pt'}")
 
 
-
 @cli.command()
 @click.argument("ckpt", type=click.Path(path_type=Path))
 @click.argument("coeffs", type=click.Path(path_type=Path))

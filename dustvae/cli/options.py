@@ -128,7 +128,6 @@ def on_ranks(ranks) -> str:
     return f" on {ranks.world} ranks" if ranks.several else ""
 
 
-
 #: Seeds every generator accepts (NumPy's, scikit-learn's): non-negative 32-bit integers.
 SEED = click.IntRange(0, 2**32 - 1)
 
@@ -167,7 +166,6 @@ def wst_options(func):
     for option in reversed(options):
         func = option(func)
     return func
-
 
 
 def model_and_store(ckpt: Path, coeffs: Path, device: str, columns=("coeffs", "map_index")):

@@ -80,7 +80,6 @@ def demo(out, quick, device, quiet):
     click.echo(f"\nresults: {out / 'results.json'}\nfigures: {out / 'figures'}")
 
 
-
 @cli.command()
 @click.option("--device", default="all", show_default=True,
               help="Devices to self-test: all (the CPU and every GPU torch sees), cpu, cuda or cuda:N.")
