@@ -84,8 +84,9 @@ def main() -> None:
             or results["format_version"] < RESULTS_VERSION):  # an older file: evaluated again, no training needed
         print("evaluating VAE-1, VAE-2, the variants and the baselines on the test split", flush=True)
         fresh = evaluate(store, checkpoints, store_path=out / "data.h5")
-        if "synthesis" in results:  # scripts/synthesis_figure.py's maps depend on the checkpoints only: kept
-            fresh["synthesis"] = results["synthesis"]
+        for kept in ("synthesis", "rate_distortion"):  # other scripts' sections depend on their own runs: kept
+            if kept in results:
+                fresh[kept] = results[kept]
         write_results(out / "results.json", fresh)
 
     sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}

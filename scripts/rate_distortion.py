@@ -6,7 +6,8 @@ at the same sizes (PCA, symmetric PCA, reduced-rank regression to the
 leave-one-out map mean) and RWST Models 1 and 2 on the store's test split,
 with bootstrap intervals over test maps, and writes one results file whose
 ``rate_distortion`` section (:mod:`dustvae.analysis.rate_distortion`)
-arranges it by family and size, plus one figure per target:
+arranges it by family and size (also added, as a section, to the
+``results.json`` beside the store when there is one), plus one figure per target:
 
     python scripts/rate_distortion.py runs/default/data.h5 --runs runs/default/curve \
         -o runs/default/rate_distortion.json --figures runs/default/figures
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.rate_distortion import CURVE_SIZES, curve_section, verdict
-from dustvae.analysis.results import write_results
+from dustvae.analysis.results import read_results, write_results
 from dustvae.io.store import read_store
 from dustvae.models.train import TrainConfig, train_unless_finished
 from dustvae.pipeline import DemoPlan
@@ -88,6 +89,10 @@ def main() -> None:
     results["rate_distortion"] = section
     write_results(output, results)
     print(f"wrote {output}")
+    main_results = args.store.parent / "results.json"
+    if main_results.exists() and main_results.resolve() != output.resolve():  # the demo's results carry the curve too
+        write_results(main_results, {**read_results(main_results), "rate_distortion": section})
+        print(f"added the section to {main_results}")
     for fam, by_size in section["paired"].items():
         for size, targets in sorted(by_size.items(), key=lambda kv: int(kv[0])):
             for target, entry in targets.items():
