@@ -39,6 +39,14 @@ TRAIN_WARMUP_EPOCHS = 10
 #: What a model learns to reconstruct: the patch's own vector, or its map-level statistics (the leave-one-out
 #: mean of the other training patches of its map; dustvae.models.train). The first is the default.
 TRAIN_TARGETS = ("patch", "map")
+#: KL forms of the loss (dustvae.models.loss): the closed form, or the single-sample Monte-Carlo estimate.
+KL_FORMS = ("analytic", "mc")
+#: Latent densities to sample from (dustvae.models.prior): N(0, I), or the mixture fitted by `dustvae fit-prior`.
+PRIORS = ("normal", "fitted")
+#: Optimisers of a synthesis (dustvae.synthesis.optimise); the first is the default.
+SYNTHESIS_OPTIMIZERS = ("lbfgs", "adam")
+#: How compute-wst splits one sky (dustvae.sky.regions): not at all, or by region with a guard band.
+SKY_SPLITS = ("none", "regions")
 #: Decoder output stages: the tables' single ReLU+BatchNorm channel, that stage without them, or wider
 #: (dustvae.models.vae). The first is the default.
 OUTPUT_STAGES = ("table", "linear", "wide")

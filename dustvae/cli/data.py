@@ -141,7 +141,7 @@ def patches(map_path, output, fields, patch_size, pixel_scale, centers_nside, b_
 @wst_options
 @click.option("--boundary", type=click.Choice(("auto",) + defaults.BOUNDARIES), default="auto", show_default=True,
               help="reflect (sky patches) or periodic (periodic boxes); auto picks periodic for whole periodic maps.")
-@click.option("--split", type=click.Choice(("none", "regions")), default="none", show_default=True,
+@click.option("--split", type=click.Choice(defaults.SKY_SPLITS), default=defaults.SKY_SPLITS[0], show_default=True,
               help="regions: store a train/validation/test split of the sky by region, with a guard band of one patch "
                    "width left out between splits (for stores of one map; see docs/formats.rst).")
 @click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,

@@ -25,7 +25,7 @@ from .options import (DEVICE_HELP, OVERWRITE_HELP, SEED, check_output, joined_ra
 @click.option("--weight-decay", type=float, default=defaults.TRAIN_WEIGHT_DECAY, show_default=True, help="AdamW's decoupled weight decay.")
 @click.option("--beta", type=float, default=defaults.TRAIN_BETA, show_default=True,
               help="KL weight against the mean squared log2 reconstruction error (see dustvae.models.loss).")
-@click.option("--kl", "kl_form", type=click.Choice(("analytic", "mc")), default="analytic", show_default=True,
+@click.option("--kl", "kl_form", type=click.Choice(defaults.KL_FORMS), default=defaults.KL_FORMS[0], show_default=True,
               help="Analytic KL or the single-sample Monte-Carlo estimate.")
 @click.option("--warmup", "warmup_epochs", type=int, default=None,
               help=f"Epochs of linear KL warm-up; each is kept as best.pt whatever its validation RMSE (the objective "
@@ -136,7 +136,7 @@ def reconstruct(ckpt, coeffs, output, device, overwrite):
 @click.option("-n", "count", type=int, default=100, show_default=True, help="Number of samples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Store of generated vectors.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True,
+@click.option("--prior", type=click.Choice(defaults.PRIORS), default=defaults.PRIORS[0], show_default=True,
               help="Draw latents from N(0, I), or from the density fitted by `dustvae fit-prior`.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)

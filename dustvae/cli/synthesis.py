@@ -25,7 +25,7 @@ if TYPE_CHECKING:
               help="Trained run directory or checkpoint: reconstruct SOURCE's rows, or use with --sample / "
                    "--latent-file.")
 @click.option("--sample", type=int, default=None, help="With --model: synthesise SAMPLE vectors drawn from the prior.")
-@click.option("--prior", type=click.Choice(("normal", "fitted")), default="normal", show_default=True,
+@click.option("--prior", type=click.Choice(defaults.PRIORS), default=defaults.PRIORS[0], show_default=True,
               help="With --sample: N(0, I) or the prior fitted by `dustvae fit-prior`.")
 @click.option("--latent-file", type=click.Path(path_type=Path), default=None,
               help="With --model: decode the latent means of --row rows of this file (from `dustvae encode`).")
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 @map_options
 @click.option("--steps", type=int, default=defaults.SYNTHESIS_STEPS, show_default=True,
               help="Optimiser iterations (L-BFGS stops sooner when converged).")
-@click.option("--optimizer", type=click.Choice(("lbfgs", "adam")), default="lbfgs", show_default=True)
+@click.option("--optimizer", type=click.Choice(defaults.SYNTHESIS_OPTIMIZERS), default=defaults.SYNTHESIS_OPTIMIZERS[0], show_default=True)
 @click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")

@@ -47,7 +47,9 @@ import math
 
 import torch
 
-KL_FORMS = ("analytic", "mc")
+from .. import defaults
+
+KL_FORMS = defaults.KL_FORMS
 
 
 def log_normal_pdf(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -31,12 +31,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import defaults
 from ..errors import DustvaeError
 from ..io.archive import check_stored_zip
 from ..io.atomic import atomic_path
 
 #: Latent densities ``dustvae sample --prior`` offers.
-PRIORS = ("normal", "fitted")
+PRIORS = defaults.PRIORS
 #: Numbers of mixture components the BIC chooses among.
 MIXTURE_COMPONENTS = (1, 2, 4, 8, 16)
 PRIOR_FORMAT = "dustvae-latent-prior"

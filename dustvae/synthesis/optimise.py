@@ -41,7 +41,7 @@ from ..memory import check_memory
 from .targets import Target
 from .vector import WSTVector
 
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = defaults.SYNTHESIS_OPTIMIZERS
 #: Past L-BFGS steps used to approximate the inverse Hessian.
 LBFGS_HISTORY = 50
 #: Peak memory of a synthesis on the CPU per map pixel (J = 5, L = 8): measured 2.4-2.6 KB per pixel added from

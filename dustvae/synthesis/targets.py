@@ -198,7 +198,7 @@ def targets_from_prior(run: str | Path, count: int, *, seed: int = 0, prior: str
     """
     from ..models.apply import load_fitted_prior, sample_array
 
-    if prior not in ("normal", "fitted"):
+    if prior not in defaults.PRIORS:
         raise DustvaeError(f"unknown prior {prior!r}; use normal or fitted")
     if count < 1:
         raise DustvaeError(f"--sample must be positive, got {count}")
