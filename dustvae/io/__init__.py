@@ -1,14 +1,22 @@
-"""Reading and writing: sky maps (FITS), patch files, coefficient stores and latent files (HDF5)."""
+"""Reading and writing: sky maps (FITS), patch files, coefficient stores and latent files (HDF5).
 
-from .atomic import atomic_path, sha256sum
-from .latents import LatentSet, read_latents, write_latents
-from .maps import FlatMap, HealpixMap, read_map, write_flat_map, write_healpix_map
-from .patchfile import PatchSet, read_patches, write_patches
-from .store import CoefficientStore, StoreReader, open_store, read_store
-from .store_writer import write_store
+The names below load their module on first use (astropy and h5py are
+imported by the modules that need them, not by the package).
+"""
 
-__all__ = [
-    "atomic_path", "sha256sum", "LatentSet", "read_latents", "write_latents", "FlatMap", "HealpixMap",
-    "read_map", "write_flat_map", "write_healpix_map", "PatchSet", "read_patches", "write_patches",
-    "CoefficientStore", "StoreReader", "open_store", "read_store", "write_store",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "atomic_path": ".atomic", "sha256sum": ".atomic", "LatentSet": ".latents", "read_latents": ".latents",
+    "write_latents": ".latents", "FlatMap": ".maps", "HealpixMap": ".maps", "read_map": ".maps",
+    "write_flat_map": ".fits_files", "write_healpix_map": ".fits_files", "PatchSet": ".patchfile",
+    "read_patches": ".patchfile", "write_patches": ".patchfile", "CoefficientStore": ".store",
+    "StoreReader": ".store", "open_store": ".store", "read_store": ".store", "write_store": ".store_writer",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
