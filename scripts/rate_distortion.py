@@ -3,7 +3,7 @@
 At each latent size the script trains (or reuses, under ``--runs``) the
 learned families asked for, then evaluates them with the linear baselines
 at the same sizes (PCA, symmetric PCA, reduced-rank regression to the
-leave-one-out map mean) and RWST Models 1 and 2 on the store's test split,
+leave-one-out map mean, plain and with the grid's symmetries) and RWST Models 1 and 2 on the store's test split,
 with bootstrap intervals over test maps, and writes one results file whose
 ``rate_distortion`` section (:mod:`dustvae.analysis.rate_distortion`)
 arranges it by family and size (also added, as a section, to the
@@ -81,7 +81,7 @@ def main() -> None:
             print(f"{config.name}: {'trained' if trained else 'reused'} in {time.perf_counter() - tic:.0f} s", flush=True)
             checkpoints.append(best)
     tic = time.perf_counter()
-    results = evaluate(store, checkpoints, ("rwst1", "rwst2", "pca", "pca-sym", "rrr"), store_path=args.store,
+    results = evaluate(store, checkpoints, ("rwst1", "rwst2", "pca", "pca-sym", "rrr", "rrr-sym"), store_path=args.store,
                        sizes=sizes, labels=False, generative=False, device="cpu")
     section = curve_section(results)
     section.update({"learned_families": families, "train_seconds": seconds, "evaluate_seconds": time.perf_counter() - tic,

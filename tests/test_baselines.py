@@ -182,3 +182,17 @@ def test_reduced_rank_regression_is_the_projected_least_squares_fit():
         ReducedRankRegression(5).fit(X)
     with pytest.raises(DustvaeError, match="finite"):
         ReducedRankRegression(5).fit(X, np.where(np.arange(400)[:, None] == 0, np.nan, Y))
+
+
+def test_symmetric_reduced_rank_regression_is_the_fit_on_every_permuted_pair():
+    from dustvae.baselines import ReducedRankRegression, SymmetricReducedRankRegression
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 12))
+    Y = X[:, :3] @ rng.normal(size=(3, 12)) + 0.1 * rng.normal(size=(200, 12))
+    perms = np.stack([np.arange(12), np.roll(np.arange(12), 4), np.arange(12)[::-1]])
+    sym = SymmetricReducedRankRegression(3, perms).fit(X, Y)
+    by_hand = ReducedRankRegression(3).fit(np.concatenate([X[:, p] for p in perms]), np.concatenate([Y[:, p] for p in perms]))
+    assert sym.name == "rrr-sym-3"
+    np.testing.assert_allclose(sym.reconstruct(X), by_hand.reconstruct(X), atol=1e-10)
+    assert not np.allclose(sym.reconstruct(X), ReducedRankRegression(3).fit(X, Y).reconstruct(X), atol=1e-3)

@@ -155,8 +155,8 @@ def reported_pairs(names: list[str], latents: Mapping[str, int],
             continue
         size = latents[n]
         chosen = [linear[size]] if size in linear else [f"{family}-{size}" for family in LINEAR]
-        if "map" in (registry.parse(n).variant or "").split("+"):  # the map target's linear optimum too
-            chosen.append(f"rrr-{size}")
+        if "map" in (registry.parse(n).variant or "").split("+"):  # the map target's linear optima too
+            chosen += [f"rrr-{size}", f"rrr-sym-{size}"]
         pairs += [(n, b) for b in chosen if b in names]
     pairs += [(n, f"pca-{latents[n]}") for n in names
               if registry.parse(n).family == "pca-sym" and f"pca-{latents[n]}" in names]

@@ -60,5 +60,5 @@ def _family_label(fam: str) -> str:
     if fam.startswith("rwst"):
         return registry.label(fam)
     base, _, variant = fam.partition("+")
-    text = {"vae": "VAE family", "pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR"}.get(base, base)
+    text = {"vae": "VAE family", "pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR", "rrr-sym": "sym. RRR"}.get(base, base)
     return text + "".join(f" + {registry.VARIANTS.get(v, v)}" for v in variant.split("+") if v)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import defaults
 from .._version import __version__
-from ..baselines import PCACompressor, ReducedRankRegression, RWSTCompressor
+from ..baselines import PCACompressor, ReducedRankRegression, RWSTCompressor, SymmetricReducedRankRegression
 from ..compressor import Compressor
 from ..errors import DustvaeError
 from ..io.atomic import sha256sum
@@ -36,6 +36,7 @@ from ..models.checkpoint import load_model
 from ..models.compressor import VAECompressor
 from ..models.apply import check_compatible, fit_latent_prior
 from ..progress import Stages
+from ..wst.symmetry import exact_symmetry_permutations
 from ..wst.layout import CoefficientLayout
 from . import registry
 from .bootstrap import N_RESAMPLES, bootstrap, floor_terms, row_terms
@@ -49,7 +50,7 @@ from .tables import markdown_table
 # write_results and markdown_table live in .results and .tables; the command line imports them from here too.
 __all__ = ["evaluate", "markdown_table", "pca_rmse_curve", "write_results"]
 
-BASELINES = ("rwst1", "rwst2", "pca", "pca-sym", "rrr")
+BASELINES = ("rwst1", "rwst2", "pca", "pca-sym", "rrr", "rrr-sym")
 DEFAULT_BASELINES = defaults.EVALUATE_BASELINES
 #: Test patches whose reconstructions are kept for figures.
 N_EXAMPLES = 4
@@ -102,12 +103,14 @@ def _compressors(store: CoefficientStore, split: ScoredRows, checkpoints, baseli
                          f"{len(split.train)} vectors")
         found.extend((make(family, d, layout), {}) for d in sizes if d not in too_big)
     map_sizes = {c.latent_dim for c, _ in found if isinstance(c, VAECompressor) and c.model.target == "map"}
-    rrr_sizes = set(sizes) if "rrr" in baselines else map_sizes
-    if map_sizes - set(sizes if "rrr" in baselines else ()):
-        notes.append("rrr added at the sizes of the map-target models: the linear optimum they are paired with")
-    if split.train is not None:  # the linear optimum for the map-level target
-        found.extend((ReducedRankRegression(d), {}) for d in sorted(rrr_sizes, reverse=True)
-                     if d <= min(split.train.coeffs.shape))
+    permutations = exact_symmetry_permutations(layout)
+    for family, kind in (("rrr", ReducedRankRegression), ("rrr-sym", SymmetricReducedRankRegression)):
+        rrr_sizes = (set(sizes) if family in baselines else set()) | map_sizes
+        if map_sizes - (set(sizes) if family in baselines else set()):
+            notes.append(f"{family} added at the sizes of the map-target models: a linear optimum they are paired with")
+        if split.train is not None:  # the linear optimum for the map-level target (with the symmetries: rrr-sym)
+            found.extend((kind(d) if kind is ReducedRankRegression else kind(d, permutations), {})
+                         for d in sorted(rrr_sizes, reverse=True) if d <= min(split.train.coeffs.shape))
     rank = {c.name: registry.sort_key(c.name) for c, _ in found}
     return sorted(found, key=lambda item: rank[item[0].name])
 
@@ -153,7 +156,9 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
         Any of ``rwst1``, ``rwst2``, ``pca``, ``pca-sym`` (PCA fitted with the
         grid's exact symmetries, :mod:`dustvae.analysis.linear`), ``rrr``
         (reduced-rank regression to the leave-one-out map mean,
-        :mod:`dustvae.baselines.rrr`).
+        :mod:`dustvae.baselines.rrr`), ``rrr-sym`` (the same fitted with the
+        grid's symmetries). Map-target models bring ``rrr`` and ``rrr-sym``
+        at their sizes.
     seed : int
         Seed of the prior samples and of the bootstrap's resamples.
     labels : bool

@@ -50,10 +50,10 @@ _VARIANT_LS = {"lin": (0, (1, 1)), "pca": (0, (3, 1, 1, 1)), "rrr": (0, (3, 1, 1
 _MACROS = {"vae-170": "VAEone", "vae-85": "VAEtwo", "rwst1": "RWSTone", "rwst2": "RWSTtwo",
            "pca-170": "PCAoneseventy", "pca-85": "PCAeightyfive"}
 _DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_FAMILY_RANK = {"vae": 0, "rwst": 1, "pca": 2, "pca-sym": 3, "rrr": 4}
+_FAMILY_RANK = {"vae": 0, "rwst": 1, "pca": 2, "pca-sym": 3, "rrr": 4, "rrr-sym": 5}
 #: Families of several latent sizes (named ``family-size``) and their labels' stems.
-_SIZED = {"vae": None, "pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR"}
-_PATTERN = re.compile(r"^(?P<family>vae|pca-sym|pca|rrr)-(?P<size>\d+)(?:\+(?P<variant>[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*))?$"
+_SIZED = {"vae": None, "pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR", "rrr-sym": "sym. RRR"}
+_PATTERN = re.compile(r"^(?P<family>vae|pca-sym|pca|rrr-sym|rrr)-(?P<size>\d+)(?:\+(?P<variant>[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*))?$"
                       r"|^rwst(?P<model>[12])$")
 
 
@@ -123,7 +123,7 @@ def label(name: str, latent: int | None = None) -> str:
         text = "data"
     elif p.family == "rwst":
         text = f"RWST Model {p.size}"
-    elif p.family in ("pca", "pca-sym", "rrr"):
+    elif p.family in ("pca", "pca-sym", "rrr", "rrr-sym"):
         text = f"{_SIZED[p.family]}-{p.size}" + _variant_text(p.variant)
     elif p.family == "vae":
         text = TABLE_VAES.get(p.size, f"VAE, d = {p.size}") + _variant_text(p.variant)
@@ -160,7 +160,7 @@ def macro_stem(name: str) -> str:
     p = parse(name)
     if p.family not in _SIZED:
         return _letters(name)
-    family = {"pca-sym": "PCAsym", "rrr": "RRR"}.get(p.family, p.family.upper())
+    family = {"pca-sym": "PCAsym", "rrr": "RRR", "rrr-sym": "RRRsym"}.get(p.family, p.family.upper())
     stem = _MACROS.get(f"{p.family}-{p.size}") or family + _letters(str(p.size))
     return stem + ("Var" + _letters(p.variant) if p.variant else "")
 

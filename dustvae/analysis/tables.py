@@ -291,7 +291,7 @@ def bootstrap_sentence(results: dict) -> list[str]:
 
 
 #: Column order of the rate-distortion table: the linear codes, then the learned families.
-CURVE_ORDER = ("pca", "pca-sym", "rrr", "vae+pca", "vae+rrr+map", "vae+map", "vae")
+CURVE_ORDER = ("pca", "pca-sym", "rrr", "rrr-sym", "vae+pca", "vae+rrr+map", "vae+map", "vae")
 
 
 def curve_table(section: dict, target: str) -> Table | None:
@@ -302,7 +302,7 @@ def curve_table(section: dict, target: str) -> Table | None:
     sized = [f for f in sized if any(target in p for p in families[f].values())]
     if not sized:
         return None
-    heads = {"pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR", "vae": "VAE family"}
+    heads = {"pca": "PCA", "pca-sym": "sym. PCA", "rrr": "RRR", "rrr-sym": "sym. RRR", "vae": "VAE family"}
 
     def head(fam: str) -> str:
         base, _, variant = fam.partition("+")

@@ -86,3 +86,27 @@ class ReducedRankRegression(Compressor):
         if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
             raise DustvaeError(f"{self.name}: codes of length {self.latent_dim} expected, got shape {Z.shape}")
         return Z @ self.decoder_ + self.mean_y_
+
+
+class SymmetricReducedRankRegression(ReducedRankRegression):
+    """Reduced-rank regression fitted on the pairs under every exact symmetry of the grid (``rrr-sym-D``).
+
+    The map-level target's analogue of symmetric PCA: each training vector
+    and its target are permuted alike by each of ``permutations``
+    (:func:`~dustvae.wst.symmetry.exact_symmetry_permutations`), which the
+    map-target models see as augmentation, so the linear fit has the same
+    data they have.
+    """
+
+    def __init__(self, latent_dim: int, permutations: np.ndarray, ridge: float = 1e-2):
+        super().__init__(latent_dim, ridge)
+        self.name = f"rrr-sym-{self.latent_dim}"
+        self.permutations = np.asarray(permutations, dtype=np.intp)
+
+    def fit(self, X: np.ndarray, Y: np.ndarray | None = None) -> "SymmetricReducedRankRegression":
+        """Fit on vectors ``X`` (N, D) and their targets ``Y`` (N, D), each pair under every permutation."""
+        if Y is None:
+            raise DustvaeError(f"{self.name} needs targets to regress on (the leave-one-out map means)")
+        X, Y = np.asarray(X, np.float64), np.asarray(Y, np.float64)
+        return super().fit(np.concatenate([X[:, p] for p in self.permutations]),
+                           np.concatenate([Y[:, p] for p in self.permutations]))

@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..baselines.pca import PCACompressor, SymmetricPCACompressor, augment
-from ..baselines.rrr import ReducedRankRegression
+from ..baselines.pca import PCACompressor, SymmetricPCACompressor
+from ..baselines.rrr import ReducedRankRegression, SymmetricReducedRankRegression
 from ..compressor import Compressor
 from ..errors import DustvaeError
 from .vae import INPUT_LENGTH, DilatedConvVAE
@@ -62,7 +62,7 @@ def fit_linear_start(latent_dim: int, x_train: np.ndarray, target: np.ndarray | 
         start = PCACompressor(latent_dim) if permutations is None else SymmetricPCACompressor(latent_dim, permutations)
         return start.fit(x)
     if permutations is not None:
-        x, target = augment(x, permutations), augment(np.asarray(target, np.float64), permutations)
+        return SymmetricReducedRankRegression(latent_dim, permutations).fit(x, target)
     return ReducedRankRegression(latent_dim).fit(x, target)
 
 
