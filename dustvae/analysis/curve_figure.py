@@ -8,7 +8,7 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 
 from . import registry
-from ..plotting import STYLE, save_figure
+from ..plotting import OKABE_ITO, STYLE, save_figure
 from .rate_distortion import TARGET_METRICS
 
 #: Figure names, one per target.
@@ -24,13 +24,16 @@ def draw_rate_distortion(section: Mapping, out_dir: str | Path) -> list[Path]:
     for target, name in CURVE_FIGURES.items():
         with plt.rc_context(STYLE):
             fig, ax = plt.subplots(figsize=(4.6, 3.2))
-            for fam, points in sorted(section["families"].items(), key=lambda kv: registry.sort_key(_example(kv))):
+            ordered = sorted(section["families"].items(), key=lambda kv: registry.sort_key(_example(kv)))
+            for k, (fam, points) in enumerate(ordered):
                 sizes = sorted((int(k) for k, p in points.items() if target in p))
                 if not sizes:
                     continue
                 values = [points[str(k)][target]["value"] for k in sizes]
                 bars = [points[str(k)][target]["interval"] for k in sizes]
-                look = registry.style(_example((fam, points)))
+                learned = fam.startswith("vae")  # one colour per family; linear codes dashed, RWST as points
+                look = dict(color=OKABE_ITO[1 + k % (len(OKABE_ITO) - 1)], ls="-" if learned else (0, (4, 2)),
+                            lw=1.6 if learned else 1.1)
                 label = _family_label(fam)
                 if all(b is not None for b in bars):
                     err = [[v - b[0] for v, b in zip(values, bars)], [b[1] - v for v, b in zip(values, bars)]]
