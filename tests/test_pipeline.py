@@ -15,7 +15,7 @@ from dustvae.pipeline import DemoPlan, run_demo
 
 @pytest.mark.slow
 def test_demo_chain_and_reuse(tmp_path):
-    plan = DemoPlan(n_maps=16, patch_size=64, epochs=1, patience=1)  # 12 training maps: 192 patches, enough for PCA-170
+    plan = DemoPlan(n_maps=16, patch_size=64, epochs=1, patience=1, variant_epochs=1, variant_patience=1)  # 192 training patches
     said: list[str] = []
     results = run_demo(tmp_path, plan, device="cpu", progress=False, say=said.append)
     assert set(results["compressors"]) == {"vae-85", "vae-170", "vae-85+pca", "vae-170+pca", "rwst1", "rwst2", "pca-85",
