@@ -249,8 +249,9 @@ def check_resume(plan: Plan, device: torch.device, work: Path) -> dict:
     data = _dataset(plan, device, work)
     args, config = _config(plan, epochs=2)
     whole, again, killed = work / "whole", work / "again", work / "killed"
-    train(read_store(data), whole, config, device=str(device), progress=False)
-    train(read_store(data), again, config, device=str(device), progress=False)
+    for run_dir in (whole, again):  # through the command, as the killed and resumed runs: one process setup for all
+        subprocess.run(dustvae_command("train", data, *args, "--quiet", "--device", str(device), "-o", run_dir),
+                       check=True, capture_output=True, text=True, timeout=300)
     repeat = _compare_runs(whole, again, _start_weights(config))
     command = [sys.executable, "-c", KILLED_AFTER_ONE_EPOCH, "train", str(data), *args, "--quiet",
                "--device", str(device), "-o", str(killed)]
