@@ -86,7 +86,8 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         aside = results_path.with_name("results.old.json")
         results_path.replace(aside)
         say(f"      {results_path}: evaluated again: {stale}; the old file is {aside}")
-    if results_path.exists():
+    reused = results_path.exists()
+    if reused:
         results = read_results(results_path)
         old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
         version = results["format_version"]
@@ -102,7 +103,8 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         from .analysis.figure_set import make_figures
 
         fig_dir = out / "figures"
-        made = make_figures(results_path, fig_dir, run_root=out, skip_existing=True, say=say, progress=progress)
+        # Figures drawn from a reused evaluation are kept; a new evaluation draws them all again.
+        made = make_figures(results_path, fig_dir, run_root=out, skip_existing=reused, say=say, progress=progress)
         say(f"figures: {len(made)} in {fig_dir}")
     say("")
     say(markdown_table(results))

@@ -19,7 +19,12 @@ Learned families (``--families``):
 * ``map``: ``vae-D+rrr+map``, the same started at the reduced-rank
   regression and trained on the map-level target;
 * ``table``: ``vae-D``, the tables' architecture trained as the demo trains it
-  (its epochs and patience; minutes per size on 2 CPU cores).
+  (its epochs and patience; minutes per size on 2 CPU cores);
+* ``table-map``: ``vae-D+map``, the tables' architecture and schedule trained
+  on the map-level target.
+
+``--sizes-of FAMILY=SIZES`` restricts a family to some of the sizes (the
+table families are costly: ``--sizes-of table=85,170``).
 
 Every choice is made on the validation split; the test split is read once,
 by the evaluation. Training times are recorded in the section.
@@ -38,14 +43,15 @@ from dustvae.io.store import read_store
 from dustvae.models.train import TrainConfig, train_unless_finished
 from dustvae.pipeline import DemoPlan
 
-FAMILIES = ("pca-start", "map", "table")
+FAMILIES = ("pca-start", "map", "table", "table-map")
 
 
 def config_for(family: str, size: int, epochs: int, patience: int) -> TrainConfig:
     """The training configuration of one learned family at one size."""
-    if family == "table":
+    if family in ("table", "table-map"):
         plan = DemoPlan()
-        return TrainConfig(latent_dim=size, epochs=plan.epochs, patience=plan.patience)
+        return TrainConfig(latent_dim=size, epochs=plan.epochs, patience=plan.patience,
+                           target="map" if family == "table-map" else "patch")
     return TrainConfig(latent_dim=size, epochs=epochs, patience=patience, linear_path=True, pca_init=True, augment=True,
                        target="map" if family == "map" else "patch")
 
@@ -58,6 +64,8 @@ def main() -> None:
     parser.add_argument("--families", default="pca-start,map", help=f"comma-separated among {', '.join(FAMILIES)}")
     parser.add_argument("--epochs", type=int, default=DemoPlan().variant_epochs)
     parser.add_argument("--patience", type=int, default=DemoPlan().variant_patience)
+    parser.add_argument("--sizes-of", action="append", default=[], metavar="FAMILY=SIZES",
+                        help="train FAMILY at these of the sizes only (repeatable)")
     parser.add_argument("-o", "--output", type=Path, default=None, help="results file [default: STORE's folder / rate_distortion.json]")
     parser.add_argument("--figures", type=Path, default=None, help="where the two figures go [default: none drawn]")
     parser.add_argument("--device", default="auto")
@@ -67,6 +75,12 @@ def main() -> None:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         parser.error(f"unknown famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; choose among {', '.join(FAMILIES)}")
+    only = {}
+    for item in args.sizes_of:
+        fam, _, listed = item.partition("=")
+        if fam not in families or not listed:
+            parser.error(f"--sizes-of {item!r}: give FAMILY=SIZES with FAMILY among --families ({', '.join(families)})")
+        only[fam] = {int(s) for s in listed.split(",") if s.strip()}
     runs = args.runs or args.store.parent / "curve"
     output = args.output or args.store.parent / "rate_distortion.json"
 
@@ -74,6 +88,8 @@ def main() -> None:
     checkpoints, seconds = [], {}
     for size in sizes:
         for fam in families:
+            if fam in only and size not in only[fam]:
+                continue
             config = config_for(fam, size, args.epochs, args.patience)
             tic = time.perf_counter()
             best, trained = train_unless_finished(store, runs / config.name, config, device=args.device, progress=False)

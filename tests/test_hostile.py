@@ -99,7 +99,7 @@ def test_constant_field_gives_advice_and_leaves_nothing(tmp_path, one_torch_thre
     patches = _patches(n=4)
     patches.patches[1, 0] = 0.5  # Q constant over patch 1: its scattering coefficients are zero
     out = tmp_path / "c.h5"
-    with pytest.raises(DustvaeError, match="constant.*--fields"):
+    with pytest.raises(DustvaeError, match="constant.*`fields`"):
         compute_store(patches, out, batch_size=2, progress=False)
     assert not out.exists() and not work_dir_for(out).exists()
 

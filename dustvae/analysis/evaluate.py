@@ -200,7 +200,7 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     compressors = _compressors(store, split, checkpoints, baselines, device, notes, inputs, sizes)
     if not compressors:  # refused before any work: a results file must compare something
         raise DustvaeError("nothing to compare: no model given and no baseline left"
-                           + (f" ({'; '.join(notes)})" if notes else "") + "; pass --model or --baselines")
+                           + (f" ({'; '.join(notes)})" if notes else "") + "; pass `model` or `baselines`")
     pca_sizes = [c.latent_dim for c, _ in compressors if isinstance(c, PCACompressor)]
     families = [b for b in baselines if b in FAMILIES] if train is not None else []
     curve_sizes = [d for d in PCA_CURVE_SIZES if d <= min(train.coeffs.shape)] if families else []

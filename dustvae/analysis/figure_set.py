@@ -40,6 +40,8 @@ def _resolve(path: str | None, base: Path) -> Path | None:
 
 #: Models whose fitted-prior samples the prior-sample figure shows beside their N(0, I) ones.
 TABLE_PRIOR_FIGURE = ("vae-85", "vae-170")
+#: The figures drawn from the store and the checkpoints (the model work of :func:`make_figures`).
+MODEL_FIGURES = ("latent_space", "interpolation", "prior_samples")
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -129,27 +131,41 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     ckpts = {n: _resolve(c["path"], base) for n, c in results["inputs"].get("checkpoints", {}).items()}
     ckpts = {n: p for n, p in ckpts.items() if p is not None}
     with_models = store_path is not None and bool(ckpts)
-    planned = 4 + bool(runs) + bool(results.get("label_regression")) + bool(sweeps and "beta" in sweeps)
-    stages = Stages(planned + (4 + len(ckpts) if with_models else 0), "figures", progress)
+
+    def files(name: str) -> list[Path]:
+        return [out_dir / f"{name}.pdf", out_dir / f"{name}.png"]
+
+    def kept(name: str) -> bool:
+        """Whether ``skip_existing`` keeps ``name``, already drawn."""
+        return skip_existing and all(f.exists() for f in files(name))
 
     def draw(name: str, build):
         with stages.stage(name):
-            if skip_existing and (out_dir / f"{name}.png").exists() and (out_dir / f"{name}.pdf").exists():
-                written.extend([out_dir / f"{name}.pdf", out_dir / f"{name}.png"])
+            if kept(name):
+                written.extend(files(name))
                 return
             with plt.rc_context(STYLE):
                 fig = build()
                 if fig is not None:
                     written.extend(_save(fig, out_dir, name))
 
+    # The model work (loading, sampling, fitting priors) only feeds these figures: none of it when all are kept.
+    models_kept = with_models and all(kept(name) for name in MODEL_FIGURES)
+    if models_kept:
+        written.extend(f for name in MODEL_FIGURES for f in files(name))
+    planned = 4 + bool(runs) + bool(results.get("label_regression")) + bool(sweeps and "beta" in sweeps)
+    stages = Stages(planned + (4 + len(ckpts) if with_models and not models_kept else 0), "figures", progress)
     with stages:
-        _draw_all(draw, stages, results, layout, order, runs, sweeps, store_path, ckpts, say)
+        _draw_all(draw, stages, results, layout, order, runs, sweeps, store_path, None if models_kept else ckpts, say)
     return written
 
 
 def _draw_all(draw, stages: Stages, results: dict, layout: CoefficientLayout, order: list[str], runs: dict,
-              sweeps: dict | None, store_path: Path | None, ckpts: dict[str, Path], say: Callable[[str], None]) -> None:
-    """Every figure of :func:`make_figures`, in order; the model-based ones when a store and checkpoints are found."""
+              sweeps: dict | None, store_path: Path | None, ckpts: dict[str, Path] | None, say: Callable[[str], None]) -> None:
+    """Every figure of :func:`make_figures`, in order; the model-based ones when a store and checkpoints are found.
+
+    ``ckpts`` is None when the model-based figures are all kept (nothing of them to do).
+    """
     import torch
 
     from ..io.store import read_store
@@ -167,6 +183,8 @@ def _draw_all(draw, stages: Stages, results: dict, layout: CoefficientLayout, or
     if sweeps and "beta" in sweeps:
         draw("beta_tradeoff", lambda: fig_beta_tradeoff(sweeps["beta"]))
 
+    if ckpts is None:
+        return
     if store_path is not None and ckpts:
         with stages.stage("store and model"):
             store = read_store(store_path)

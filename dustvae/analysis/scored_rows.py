@@ -39,12 +39,12 @@ def split_rows(store: CoefficientStore, notes: list[str], on: CoefficientStore |
     test = store.subset("test") if on is None else on
     if len(test) == 0:
         raise DustvaeError("the store's test split is empty; nothing to evaluate" if on is None else
-                           "the store given to --on holds no patch; nothing to evaluate")
+                           "the store given to `on` holds no patch; nothing to evaluate")
     train = store.subset("train") if store.split is not None else None
     groups = test.map_index
     if on is not None:
         if train is None or len(train) < 2:
-            raise DustvaeError("--on scores compressors fitted on the training split of COEFFS, which has none; "
+            raise DustvaeError("`on` scores compressors fitted on the training split of COEFFS, which has none; "
                                "give a store made by make-dataset or compute-wst --split")
         if len(np.unique(on.map_index)) < 2:
             groups = np.arange(len(on))
@@ -68,24 +68,24 @@ def check_scored_store(store: CoefficientStore, on: CoefficientStore, notes: lis
     for key in ("J", "L", "fields", "vector_length", "normalisation"):
         read = normalisation_code if key == "normalisation" else str
         if read(store.attrs.get(key)) != read(on.attrs.get(key)):
-            raise DustvaeError(f"--on: {key} is {on.attrs.get(key)} in the scored store but {store.attrs.get(key)} in "
+            raise DustvaeError(f"`on`: {key} is {on.attrs.get(key)} in the scored store but {store.attrs.get(key)} in "
                                f"COEFFS; compute both with the same settings")
     if store.fingerprint() == on.fingerprint():
-        raise DustvaeError("--on names the store the compressors are fitted on; score its test split without --on, "
+        raise DustvaeError("`on` names the store the compressors are fitted on; score its test split without `on`, "
                            "or give another store")
     if store.attrs.get("boundary") != on.attrs.get("boundary"):
         notes.append(f"the scored store's boundary is {on.attrs.get('boundary')}, the training store's "
                      f"{store.attrs.get('boundary')}: the vectors differ in their largest scales")
     bad = ~np.isfinite(on.coeffs).all(axis=1)
     if bad.any():
-        raise DustvaeError(f"--on: the scored store holds NaN or inf in {int(bad.sum())} vector(s) "
+        raise DustvaeError(f"`on`: the scored store holds NaN or inf in {int(bad.sum())} vector(s) "
                            f"(first: row {int(np.flatnonzero(bad)[0])}); recompute it or drop those patches")
 
 
 def split_description(store: CoefficientStore, scored: bool = False) -> str:
     """Which kind of split the test rows come from, in words (results' ``test.split``)."""
     if scored:
-        return "every row of another store (--on); compressors fitted on the training split of the first"
+        return "every row of another store (`on`); compressors fitted on the training split of the first"
     if store.split is None:
         return "whole store (no split)"
     if store.attrs.get("split_kind") == "regions":

@@ -2,18 +2,24 @@
 
 Every failure the user can fix is a :class:`~dustvae.errors.DustvaeError`
 (or a click usage error) and is printed as one line, ``dustvae: error: ...``,
-with exit status 2. ``--debug`` shows the traceback instead.
+with exit status 2. ``--debug`` shows the traceback instead. The library
+names parameters in its messages as a Python caller spells them, in
+backticks (```batch_size```); here they become the flags that set them
+(``--batch-size``).
 """
 
 from __future__ import annotations
 
+import re
 import traceback
+import warnings
+from functools import cache
 
 import click
 import numpy as np
 
 from .._version import __version__
-from ..errors import DustvaeError
+from ..errors import DustvaeError, DustvaeWarning
 from ..threads import apply_thread_budget
 
 _DEBUG = {"on": False}
@@ -36,7 +42,10 @@ def cli(debug: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turning user errors into one line and exit status 2."""
     try:
-        cli.main(args=argv, prog_name="dustvae", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DustvaeWarning)
+            warnings.showwarning = _notes_as_lines(warnings.showwarning)
+            cli.main(args=argv, prog_name="dustvae", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except DustvaeError as exc:
         if _DEBUG["on"]:
             traceback.print_exc()
-        click.echo(f"dustvae: error: {exc}", err=True)
+        click.echo(f"dustvae: error: {as_flags(str(exc))}", err=True)
         return 2
     except OSError as exc:  # the file system said no (permissions, full disk): the user's to fix
         if _DEBUG["on"]:
@@ -67,6 +76,40 @@ def main(argv: list[str] | None = None) -> int:
                    f"with more memory", err=True)
         return 2
     return 0
+
+
+def _notes_as_lines(show):
+    """``warnings.showwarning`` that prints a :class:`DustvaeWarning` as one line, ``dustvae: note: ...``, others by ``show``."""
+
+    def show_note(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, DustvaeWarning):
+            click.echo(f"dustvae: note: {as_flags(str(message))}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_note
+
+
+@cache
+def _flags() -> dict[str, str]:
+    """Each parameter name of the commands' options and the flag that sets it (``batch_size`` -> ``--batch-size``)."""
+    flags: dict[str, str] = {}
+
+    def walk(command: click.Command) -> None:
+        for param in command.params:
+            if isinstance(param, click.Option):
+                flags.setdefault(param.name, max(param.opts, key=len))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(cli)
+    return flags
+
+
+def as_flags(message: str) -> str:
+    """A library message with its ```parameter``` names written as the command line's flags (others left as they are)."""
+    flags = _flags()
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m[1], m[0]), message)
 
 
 def _asked(exc: BaseException) -> str | None:

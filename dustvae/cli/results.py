@@ -19,7 +19,7 @@ from .options import SEED, check_output
                    "symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); "
                    "'none' for none.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
-@click.option("--on", "scored", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--on", "on", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Score on every row of this other store (another simulator, an MHD simulation, the real sky) instead"
                    " of the test split of COEFFS; everything is still fitted on COEFFS.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")
@@ -27,22 +27,22 @@ from .options import SEED, check_output
               help="Seed of the prior samples of the generative check and of the bootstrap over test maps.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate(coeffs, checkpoints, baselines, scored, output, device, seed, overwrite, quiet):
+def evaluate(coeffs, checkpoints, baselines, on, output, device, seed, overwrite, quiet):
     """Compare VAEs, RWST and PCA on the test split of COEFFS (or on every row of --on); write results JSON and print a table."""
     from ..analysis.evaluate import evaluate as run_evaluation, markdown_table, write_results
     from ..io.store import read_store
     from ..models.train import check_not_training
     from ..devices import resolve_device
 
-    check_output(output, overwrite, coeffs, scored, *checkpoints)
+    check_output(output, overwrite, coeffs, on, *checkpoints)
     for ckpt in checkpoints:
         check_not_training(ckpt)
     store = read_store(coeffs, columns=("coeffs", "map_index"), splits=("train", "validation", "test"),
                        finite=True)  # validation: picks the paired linear baseline
-    other = read_store(scored, columns=("coeffs", "map_index"), finite=True) if scored else None
+    other = read_store(on, columns=("coeffs", "map_index"), finite=True) if on else None
     names = [] if baselines.strip().lower() == "none" else [b.strip().lower() for b in baselines.split(",") if b.strip()]
     results = run_evaluation(store, checkpoints, names, store_path=coeffs, device=str(resolve_device(device)), seed=seed,
-                             progress=not quiet, on=other, on_path=scored)
+                             progress=not quiet, on=other, on_path=on)
     write_results(output, results)
     click.echo(markdown_table(results))
     click.echo(f"\nwrote {output}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import warnings
 from pathlib import Path
 from typing import Mapping
@@ -12,7 +11,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..errors import DustvaeError, DustvaeFileError
+from ..errors import DustvaeError, DustvaeFileError, DustvaeWarning
 from .atomic import atomic_path
 
 #: The start of astropy's warning for a file shorter than its headers say: the one warning refused as an error.
@@ -64,8 +63,8 @@ def open_fits(path: Path) -> fits.HDUList:
     return hdul
 
 def note(message: str) -> None:
-    """One line on stderr for something the user should know but need not fix."""
-    print(f"dustvae: note: {message}", file=sys.stderr)
+    """Tell the user something they should know but need not fix: a :class:`~dustvae.errors.DustvaeWarning`."""
+    warnings.warn(message, DustvaeWarning, stacklevel=3)
 
 
 def _header_cards(extra: Mapping[str, object]) -> list[tuple[str, object]]:
@@ -94,7 +93,7 @@ def write_healpix_map(
 
     path = Path(path)
     if path.exists() and not overwrite:
-        raise DustvaeError(f"{path}: exists; choose another name or pass --overwrite")
+        raise DustvaeError(f"{path}: exists; choose another name or pass `overwrite`")
     npix = len(next(iter(fields.values())))
     nside = hp.npix2nside(npix)
     cols = [
@@ -132,7 +131,7 @@ def write_flat_map(
     """Write flat maps as one image HDU per field, named by EXTNAME; atomic."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise DustvaeError(f"{path}: exists; choose another name or pass --overwrite")
+        raise DustvaeError(f"{path}: exists; choose another name or pass `overwrite`")
     hdus: list = [fits.PrimaryHDU()]
     for name, values in fields.items():
         hdu = fits.ImageHDU(np.asarray(values, dtype=np.float32), name=name)

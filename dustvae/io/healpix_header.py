@@ -89,11 +89,11 @@ def healpix_frame(path: Path, hdr: fits.Header, frame: str | None) -> tuple[str,
     letter = _COORDSYS.get(text)
     if letter is None:
         raise DustvaeFileError(f"{path}: COORDSYS = {raw!r} is not a frame dustvae reads (G/GALACTIC, C/CELESTIAL/"
-                               f"EQUATORIAL, E/ECLIPTIC); fix the header, or remove the card and give --frame")
+                               f"EQUATORIAL, E/ECLIPTIC); fix the header, or remove the card and give `frame`")
     if frame is not None and FRAMES[frame] != letter:
         named = next(name for name, code in FRAMES.items() if code == letter)
-        raise DustvaeError(f"{path}: COORDSYS = {raw!r} says {named} but --frame says {frame}; "
-                           f"drop --frame or fix the header")
+        raise DustvaeError(f"{path}: COORDSYS = {raw!r} says {named} but `frame` says {frame}; "
+                           f"drop `frame` or fix the header")
     return letter, False
 
 
@@ -140,7 +140,7 @@ def _header_freq_ghz(path: Path, hdr: fits.Header) -> float | None:
         match = _FREQUENCY.match(str(hdr[key]))
         value = float(match["value"]) if match else float("nan")
         if not (np.isfinite(value) and value > 0):
-            raise DustvaeFileError(f"{path}: {key} = {hdr[key]!r} is not a frequency; fix the card or give --freq GHZ")
+            raise DustvaeFileError(f"{path}: {key} = {hdr[key]!r} is not a frequency; fix the card or give `freq` GHZ")
         if match["unit"]:
             return value * {"HZ": 1e-9, "KHZ": 1e-6, "MHZ": 1e-3, "GHZ": 1.0}[match["unit"].upper()]
         return value * (1e-9 if key == "RESTFRQ" or value >= 1e6 else 1.0)
@@ -158,7 +158,7 @@ def common_unit(path: Path, hdr: fits.Header, units: dict[str, str], freq_ghz: f
     factors: dict[str, float] = {}
     stated = _header_freq_ghz(path, hdr)
     if freq_ghz is not None and stated is not None and not np.isclose(freq_ghz, stated, rtol=1e-6):
-        raise DustvaeError(f"{path}: the header gives {stated:g} GHz but --freq says {freq_ghz:g}; drop --freq or fix the header")
+        raise DustvaeError(f"{path}: the header gives {stated:g} GHz but `freq` says {freq_ghz:g}; drop `freq` or fix the header")
     for name in names:
         if units[name] == target:
             factors[name] = 1.0
@@ -167,13 +167,13 @@ def common_unit(path: Path, hdr: fits.Header, units: dict[str, str], freq_ghz: f
         if source is None or to is None or ("K" in (source[0], to[0]) and source[0] != to[0]):
             raise DustvaeError(f"{path}: fields are in different units ({listing}) that dustvae cannot convert "
                                f"(it converts K_CMB, K_RJ and MJy/sr, with prefixes); give a map whose fields share "
-                               f"one unit, or read only those that do with --fields")
+                               f"one unit, or read only those that do with `fields`")
         if source[0] == to[0]:
             factors[name] = source[1] / to[1]
             continue
         freq = freq_ghz if freq_ghz is not None else stated
         if freq is None:
             raise DustvaeError(f"{path}: fields are in different units ({listing}); converting them needs the "
-                               f"frequency: give --freq GHZ (or a FREQ header card), or read fields of one unit with --fields")
+                               f"frequency: give `freq` GHZ (or a FREQ header card), or read fields of one unit with `fields`")
         factors[name] = source[1] * _mjy_per_sr(source[0], freq) / (to[1] * _mjy_per_sr(to[0], freq))
     return target, factors

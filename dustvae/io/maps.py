@@ -205,7 +205,7 @@ def read_map(path: str | Path, fields: Sequence[str] = defaults.FIELDS, *, frame
     if frame is not None and frame not in FRAMES:
         raise DustvaeError(f"frame {frame!r} is not one of {', '.join(FRAMES)}")
     if freq_ghz is not None and not (np.isfinite(freq_ghz) and freq_ghz > 0):
-        raise DustvaeError(f"--freq {freq_ghz} must be a positive frequency in GHz")
+        raise DustvaeError(f"`freq` {freq_ghz} must be a positive frequency in GHz")
     hdul = open_fits(path)
     with hdul:
         healpix = [hdu for hdu in hdul[1:] if _is_healpix(hdu)]
@@ -247,7 +247,7 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str], frame: s
         if col is None:
             raise DustvaeError(
                 f"{path}: no {name} field (columns: {', '.join(names)}); "
-                f"choose fields among those present with --fields"
+                f"choose fields among those present with `fields`"
             )
         columns[name] = _native_masked(np.asarray(hdu.data[col]).ravel())
         units[name] = str(hdr.get(f"TUNIT{names.index(col) + 1}", "")).strip()
@@ -287,7 +287,7 @@ def _read_healpix(path: Path, hdu: fits.BinTableHDU, wanted: list[str], frame: s
             raise DustvaeFileError(f"{path}: {npix_found} pixels is NSIDE {nside}, which NESTED ordering cannot have "
                                    f"(a power of 2 is needed); the file is damaged or its ORDERING is RING")
     if assumed:  # last, so that a file refused above gets its one line only
-        note(f"{path}: the header has no COORDSYS; Galactic is assumed (state the frame with --frame)")
+        note(f"{path}: the header has no COORDSYS; Galactic is assumed (state the frame with `frame`)")
     extra = {k: hdr[k] for k in hdr if k.startswith("SIM")}
     return HealpixMap(
         fields=columns,
@@ -357,7 +357,7 @@ def _read_flat(path: Path, images: list, wanted: list[str]) -> FlatMap:
             found = sorted(set(by_name) | set(_stokes_planes(cube) if cube is not None else {}))
             raise DustvaeError(
                 f"{path}: no {name} image (found: {', '.join(found) or 'unnamed images'}); name image "
-                f"HDUs I/Q/U with EXTNAME, use a cube with CTYPE3 = 'STOKES', or choose --fields"
+                f"HDUs I/Q/U with EXTNAME, use a cube with CTYPE3 = 'STOKES', or choose `fields`"
             )
     shapes = {a.shape for a in fields.values()}
     if len(shapes) != 1:

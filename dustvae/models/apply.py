@@ -111,7 +111,7 @@ def interpolate_array(model: DilatedConvVAE, ends: np.ndarray, steps: int) -> tu
         ``t``, from 0 to 1.
     """
     if steps < 2:
-        raise DustvaeError(f"--steps must be at least 2, got {steps}")
+        raise DustvaeError(f"`steps` must be at least 2, got {steps}")
     if len(ends) != 2:
         raise DustvaeError(f"interpolation needs exactly two end vectors, got {len(ends)}")
     mean, _ = encode_array(model, ends)

@@ -159,9 +159,9 @@ def train(store: CoefficientStore, run_dir: str | Path, config: TrainConfig = Tr
     torch_device = distributed.rank_device(resolve_device(device))
     last_path = run_dir / "last.pt"
     if not resume and last_path.exists():
-        raise DustvaeError(f"{run_dir}: holds a run already; pass --resume to continue it or choose another -o")
+        raise DustvaeError(f"{run_dir}: holds a run already; pass `resume` to continue it or choose another `run_dir`")
     if resume and not last_path.exists():
-        raise DustvaeError(f"{run_dir}: nothing to resume (no last.pt); run without --resume")
+        raise DustvaeError(f"{run_dir}: nothing to resume (no last.pt); run without `resume`")
     train_idx, val_idx = training_split(store, config.seed)
     symmetries = None
     if config.augment:
@@ -209,8 +209,8 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
                                f"train again with another -o") from exc
         done = state.progress
         if config.epochs < done.epochs_done:
-            raise DustvaeError(f"{run_dir}: --epochs {config.epochs} is fewer than the {done.epochs_done} epochs this run "
-                               f"has done; give --epochs above {done.epochs_done} to continue it")
+            raise DustvaeError(f"{run_dir}: `epochs` {config.epochs} is fewer than the {done.epochs_done} epochs this run "
+                               f"has done; give `epochs` above {done.epochs_done} to continue it")
         saved_epochs = int(payload["train_config"]["epochs"])
         if config.epochs == done.epochs_done or (done.finished and config.epochs <= saved_epochs):
             return TrainResult(run_dir, done.best_epoch, done.best_val_rmse, done.epochs_done, done.stopped_early,
@@ -285,7 +285,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
             kept = (f"last.pt keeps epoch {done.epochs_done} and best.pt epoch {done.best_epoch}" if done.epochs_done
                     else "nothing was saved")
             raise DustvaeError(f"epoch {epoch + 1}: validation RMSE is {validation['val_rmse_log2']}: training diverged; "
-                               f"{kept}; lower --lr or --grad-clip")
+                               f"{kept}; lower `lr` or `grad_clip`")
         row = {"epoch": epoch + 1, "lr": lr, "beta": beta_now, "train_loss": loss_sum / seen,
                "train_rec": rec_sum / seen, "train_kl": kl_sum / seen, "train_rmse_log2": math.sqrt(rec_sum / seen),
                **validation, "clipped_fraction": float(np.mean(np.array(norms) > config.grad_clip)),

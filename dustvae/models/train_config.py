@@ -72,21 +72,21 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise DustvaeError(f"--{name.replace('_', '-').replace('latent-dim', 'latent')} must be positive")
         if self.batch_size < 2:
-            raise DustvaeError("--batch-size must be at least 2 (BatchNorm needs two samples per batch)")
+            raise DustvaeError("`batch_size` must be at least 2 (BatchNorm needs two samples per batch)")
         if self.warmup_epochs < 0:
-            raise DustvaeError("--warmup must be zero or positive")
+            raise DustvaeError("`warmup_epochs` must be zero or positive")
         finite = all(math.isfinite(v) for v in (self.lr, self.beta, self.weight_decay))
         if not (finite and self.lr > 0 and self.beta >= 0 and self.weight_decay >= 0 and self.grad_clip > 0):
-            raise DustvaeError(f"--lr ({self.lr}) and --grad-clip ({self.grad_clip}) must be positive, --beta ({self.beta}) "
-                               f"and --weight-decay ({self.weight_decay}) non-negative, all but --grad-clip finite")
+            raise DustvaeError(f"`lr` ({self.lr}) and `grad_clip` ({self.grad_clip}) must be positive, `beta` ({self.beta}) "
+                               f"and `weight_decay` ({self.weight_decay}) non-negative, all but `grad_clip` finite")
         if self.latent_dim > INPUT_LENGTH:
-            raise DustvaeError(f"--latent {self.latent_dim} is larger than the {INPUT_LENGTH} inputs; use e.g. 85 or 170")
+            raise DustvaeError(f"`latent_dim` {self.latent_dim} is larger than the {INPUT_LENGTH} inputs; use e.g. 85 or 170")
         if self.output_stage not in OUTPUT_STAGES:
             raise DustvaeError(f"unknown output stage {self.output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
         if self.pca_init and not self.linear_path:
-            raise DustvaeError("the PCA start needs the linear paths (--linear-path)")
+            raise DustvaeError("the PCA start needs the linear paths (`linear_path`)")
         if not (math.isfinite(self.pca_linear_lr_scale) and self.pca_linear_lr_scale > 0):
-            raise DustvaeError("--pca-linear-lr-scale must be positive")
+            raise DustvaeError("`pca_linear_lr_scale` must be positive")
 
     @property
     def name(self) -> str:

@@ -103,6 +103,6 @@ def map_targets(coeffs: np.ndarray, map_index: np.ndarray, rows: np.ndarray, wha
     target = leave_one_out_means(coeffs[rows], map_index[rows])
     has = np.isfinite(target).all(1)
     if has.sum() < 2:
-        raise DustvaeError(f"--target map needs maps with at least two {what} patches; the {what} split has "
+        raise DustvaeError(f"`target` map needs maps with at least two {what} patches; the {what} split has "
                            f"{int(has.sum())} patch(es) with another of its map")
     return rows[has], target[has].astype(np.float32)

@@ -134,7 +134,7 @@ class TrainingState:
         saved = payload.get("train_config") or {}
         changed = [k for k, v in asdict(self.config).items() if k != "epochs" and saved.get(k) != v]
         if changed:  # the same rule as dustvae.models.train.stale_reason, which reuses runs
-            raise DustvaeError(f"{run_dir}: --resume with different settings ({', '.join(changed)}); use the original ones")
+            raise DustvaeError(f"{run_dir}: `resume` with different settings ({', '.join(changed)}); use the original ones")
 
     def restore(self, payload: dict) -> None:
         """Load a :meth:`payload` into this state (model, optimizer, generators, progress)."""

@@ -47,7 +47,7 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x_st
     (loss * loss_scale).backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     if not (torch.isfinite(loss) and torch.isfinite(norm)):
-        raise DustvaeError(f"training diverged (loss {loss.item()}, gradient norm {float(norm)}); lower --lr or --grad-clip")
+        raise DustvaeError(f"training diverged (loss {loss.item()}, gradient norm {float(norm)}); lower `lr` or `grad_clip`")
     optimizer.step()
     return loss.item(), rec.item(), kl.item(), float(norm)
 

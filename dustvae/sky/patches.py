@@ -158,19 +158,19 @@ def healpix_patches(
     step = np.radians(scale / 60.0)
     patch_deg = patch_size * scale / 60.0
     if patch_deg >= 90.0:
-        raise DustvaeError(f"patch width {patch_deg:.0f} deg is too large for a gnomonic projection; lower --patch-size or --pixel-scale")
+        raise DustvaeError(f"patch width {patch_deg:.0f} deg is too large for a gnomonic projection; lower `patch_size` or `pixel_scale`")
     nside_c = int(centers_nside or default_centers_nside(patch_deg))
     if nside_c < 1 or nside_c & (nside_c - 1):
         raise DustvaeError(f"centres nside {nside_c} is not a power of 2")
     lon, lat = hp.pix2ang(nside_c, np.arange(hp.nside2npix(nside_c)), lonlat=True)
     keep = np.abs(lat) >= b_min
     if not keep.any():
-        raise DustvaeError(f"no patch centre has |b| >= {b_min} deg; lower --b-min")
+        raise DustvaeError(f"no patch centre has |b| >= {b_min} deg; lower `b_min`")
     names = list(sky.fields)
     rotation = _frame_rotation(sky)
     if rotation is not None and ("Q" in names) != ("U" in names):
         raise DustvaeError(f"a {sky.frame} map's {'Q' if 'Q' in names else 'U'} needs the other Stokes field to be "
-                           f"expressed in Galactic axes; read both Q and U (--fields Q,U)")
+                           f"expressed in Galactic axes; read both Q and U (`fields` Q,U)")
     offsets = (np.arange(patch_size) - (patch_size - 1) / 2.0) * step
     skipped = np.zeros_like(keep)
     if sky.pixels is not None:
@@ -250,7 +250,7 @@ def flat_patches(
     rows, cols = image.shape[-2] // patch_size, image.shape[-1] // patch_size
     if rows == 0 or cols == 0:
         raise DustvaeError(f"map of {image.shape[-2]} x {image.shape[-1]} pixels is smaller than one {patch_size}-pixel patch; "
-                           "lower --patch-size")
+                           "lower `patch_size`")
     tiles = image[:, : rows * patch_size, : cols * patch_size]
     tiles = tiles.reshape(len(names), rows, patch_size, cols, patch_size).transpose(1, 3, 0, 2, 4)
     tiles = tiles.reshape(rows * cols, len(names), patch_size, patch_size)

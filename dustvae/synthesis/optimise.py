@@ -132,7 +132,7 @@ def _torch_threads(count: int | None):
         yield
         return
     if count < 1:
-        raise DustvaeError(f"--threads must be at least 1, got {count}")
+        raise DustvaeError(f"`threads` must be at least 1, got {count}")
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
@@ -197,12 +197,12 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     if optimizer not in OPTIMIZERS:
         raise DustvaeError(f"unknown optimizer {optimizer!r}; use lbfgs or adam")
     if steps < 1:
-        raise DustvaeError(f"--steps must be positive, got {steps}")
+        raise DustvaeError(f"`steps` must be positive, got {steps}")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise DustvaeError(f"--lr {lr} must be a positive number (leave it out for the optimizer's default)")
+        raise DustvaeError(f"`lr` {lr} must be a positive number (leave it out for the optimizer's default)")
     if device.type == "cpu":  # on a GPU the work is in the GPU's memory
         check_memory(target.size**2 * SYNTHESIS_BYTES_PER_PIXEL, f"a synthesis of {target.size} x {target.size} pixels",
-                     "choose a smaller --size")
+                     "choose a smaller `size`")
     wst = WSTVector(target.size, target.layout.J, target.layout.L, device, engine)
     goal = torch.from_numpy(np.asarray(target.vector, dtype=np.float32)).to(device)
     if not torch.isfinite(goal).all():
@@ -245,7 +245,7 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
             advanced = 1
         if not math.isfinite(latest[0]):
             bar.close()
-            raise DustvaeError("synthesis diverged (non-finite loss); use --optimizer lbfgs or a smaller --lr")
+            raise DustvaeError("synthesis diverged (non-finite loss); use `optimizer` lbfgs or a smaller `lr`")
         if advanced == 0:  # L-BFGS converged: the gradient or the loss no longer changes
             break
         done += advanced

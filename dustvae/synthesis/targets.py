@@ -64,7 +64,7 @@ class Target:
         self.vector = np.asarray(self.vector, dtype=np.float32).ravel()
         if len(self.vector) != len(self.layout):
             raise DustvaeError(f"target has {len(self.vector)} coefficients but the layout needs {len(self.layout)}")
-        check_patch_size(self.size, self.layout.J, "map size", "choose another --size")
+        check_patch_size(self.size, self.layout.J, "map size", "choose another `size`")
 
     @property
     def amplitude_known(self) -> bool:
@@ -89,7 +89,7 @@ def _base_header(kind: str, source: str | Path | None) -> dict:
 def _check_rows(rows: Sequence[int], n: int, what: str) -> list[int]:
     rows = [int(r) for r in rows]
     if not rows:
-        raise DustvaeError("no rows selected; give --row")
+        raise DustvaeError("no rows selected; give `rows`")
     bad = [r for r in rows if not 0 <= r < n]
     if bad:
         raise DustvaeError(f"row {bad[0]} is out of range; the {what} has {n} rows (0..{n - 1})")
@@ -152,7 +152,7 @@ def targets_from_map_file(path: str | Path, rows: Sequence[int], *, fields: Sequ
             if isinstance(sky, FlatMap):
                 shape = next(iter(sky.fields.values())).shape
                 if shape[0] != shape[1]:
-                    raise DustvaeError(f"{path}: the map is {shape[0]} x {shape[1]} pixels; give --patch-size to cut square patches")
+                    raise DustvaeError(f"{path}: the map is {shape[0]} x {shape[1]} pixels; give `patch_size` to cut square patches")
                 patch_size = shape[0]
             else:
                 patch_size = defaults.PATCH_SIZE
@@ -201,7 +201,7 @@ def targets_from_prior(run: str | Path, count: int, *, seed: int = 0, prior: str
     if prior not in defaults.PRIORS:
         raise DustvaeError(f"unknown prior {prior!r}; use normal or fitted")
     if count < 1:
-        raise DustvaeError(f"--sample must be positive, got {count}")
+        raise DustvaeError(f"`sample` must be positive, got {count}")
     model, payload = _model(run, device)
     density = load_fitted_prior(model, run) if prior == "fitted" else None
     vectors = sample_array(model, count, seed, density)

@@ -112,7 +112,7 @@ def compute_store(
     check_transform(patch_set.patch_size, J, L, boundary, engine)
     n = len(patch_set)
     if n == 0:
-        raise DustvaeError("no patches to transform; check the patch options (--b-min, --max-masked)")
+        raise DustvaeError("no patches to transform; check the patch options (`b_min`, `max_masked`)")
     batch = int(batch_size if batch_size is not None else
                 auto_batch_size(patch_set.patch_size, len(fields), J, torch_device, engine, L, boundary))
     if batch < 1:
@@ -168,7 +168,7 @@ def compute_store(
             shutil.rmtree(work, ignore_errors=True)
         raise DustvaeError(f"{rows.size} patch(es) gave zero scattering coefficients, whose log is undefined (first: patch "
                            f"{int(rows[0])}): a field is constant over the patch; transform only the fields that vary "
-                           f"(--fields) or cut patches elsewhere")
+                           f"(`fields`) or cut patches elsewhere")
     attrs = {
         **layout.to_attrs(),
         "boundary": boundary,

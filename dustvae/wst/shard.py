@@ -42,14 +42,14 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
-            raise DustvaeError(f"shard {self.index}/{self.count}: need 0 <= K < N (e.g. --shard 0/4 for the first of four)")
+            raise DustvaeError(f"shard {self.index}/{self.count}: need 0 <= K < N (e.g. `shard` 0/4 for the first of four)")
 
     @classmethod
     def parse(cls, text: str) -> "Shard":
         """``"K/N"`` -> Shard(K, N); one-line errors otherwise."""
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
         if match is None:
-            raise DustvaeError(f"--shard {text!r}: write K/N, the K-th (from 0) of N shards, e.g. 0/4")
+            raise DustvaeError(f"`shard` {text!r}: write K/N, the K-th (from 0) of N shards, e.g. 0/4")
         return cls(int(match[1]), int(match[2]))
 
     def span(self, total: int) -> tuple[int, int]:
@@ -74,9 +74,9 @@ def shard_from_environment(environ: Mapping[str, str] = os.environ) -> Shard | N
         task, count = int(environ["SLURM_ARRAY_TASK_ID"]), int(environ["SLURM_ARRAY_TASK_COUNT"])
         first = int(environ.get("SLURM_ARRAY_TASK_MIN", "0"))
     except ValueError:
-        raise DustvaeError("SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers; pass --shard K/N instead") from None
+        raise DustvaeError("SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers; pass `shard` K/N instead") from None
     if count > 1 and environ.get("SLURM_ARRAY_TASK_STEP", "1") != "1":
-        raise DustvaeError("the job array has a step other than 1 (--array=a-b:s); pass --shard K/N explicitly")
+        raise DustvaeError("the job array has a step other than 1 (--array=a-b:s); pass `shard` K/N explicitly")
     return Shard(task - first, count)
 
 
@@ -111,7 +111,7 @@ def merge_stores(parts: Sequence[CoefficientStore], names: Sequence[str] | None 
     for part, name in zip(parts, names):
         missing = [k for k in SHARD_KEYS if k not in part.attrs]
         if missing:
-            raise DustvaeError(f"{name}: not a shard store (no {missing[0]}); write parts with --shard K/N")
+            raise DustvaeError(f"{name}: not a shard store (no {missing[0]}); write parts with `shard` K/N")
     first, first_name = parts[0], names[0]
     common = {k: v for k, v in first.attrs.items() if k not in SHARD_KEYS}
     for part, name in zip(parts[1:], names[1:]):
