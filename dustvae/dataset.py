@@ -74,7 +74,7 @@ class DatasetSpec:
     model: str = defaults.DATASET_MODEL
     map_size: int = defaults.DATASET_MAP_SIZE
     patch_size: int = defaults.DATASET_PATCH_SIZE
-    pixel_scale_arcmin: float = 5.0
+    pixel_scale_arcmin: float = defaults.FLAT_PIXEL_SCALE_ARCMIN
     validation_fraction: float = defaults.VALIDATION_FRACTION
     test_fraction: float = defaults.TEST_FRACTION
     seed: int = 0

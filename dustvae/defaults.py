@@ -20,6 +20,10 @@ ENGINES = ("batched", "kymatio")
 UNSEEN = -1.6375e30
 #: Frames a HEALPix map may be in (COORDSYS or --frame); patches are cut and recorded in Galactic axes.
 HEALPIX_FRAMES = ("galactic", "celestial", "ecliptic")
+#: Pixel side in arcmin of the flat maps the package simulates (``simulate --size``, the datasets).
+FLAT_PIXEL_SCALE_ARCMIN = 5.0
+#: Where ``dustvae demo`` and the paper's scripts put and look for the default run.
+DEMO_RUN = "runs/default"
 #: The two latent sizes of the original VAE-1 and VAE-2 tables.
 LATENT_VAE1 = 170
 LATENT_VAE2 = 85
@@ -43,7 +47,7 @@ TRAIN_TARGETS = ("patch", "map")
 KL_FORMS = ("analytic", "mc")
 #: Latent densities to sample from (dustvae.models.prior): N(0, I), or the mixture fitted by `dustvae fit-prior`.
 PRIORS = ("normal", "fitted")
-#: Optimisers of a synthesis (dustvae.synthesis.optimise); the first is the default.
+#: Optimisers of a synthesis (dustvae.synthesis.optimize); the first is the default.
 SYNTHESIS_OPTIMIZERS = ("lbfgs", "adam")
 #: How compute-wst splits one sky (dustvae.sky.regions): not at all, or by region with a guard band.
 SKY_SPLITS = ("none", "regions")

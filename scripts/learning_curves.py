@@ -73,7 +73,7 @@ def plot(results: dict, out_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path)
-    parser.add_argument("-o", "--output", type=Path, default=Path("runs/default/learning"))
+    parser.add_argument("-o", "--output", type=Path, default=Path(defaults.DEMO_RUN) / "learning")
     parser.add_argument("--epochs", type=int, default=DemoPlan.epochs)
     parser.add_argument("--patience", type=int, default=DemoPlan.patience)
     parser.add_argument("--full-runs", type=Path, default=None,

@@ -30,6 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dustvae import defaults
 from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.figure_set import make_figures
 from dustvae.analysis.results import RESULTS_VERSION, read_results, write_results
@@ -65,7 +66,7 @@ def validation_point(store, ckpt: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path, default=ROOT / "runs" / "default")
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / defaults.DEMO_RUN)
     parser.add_argument("--latents", type=int, nargs="*", default=[16, 32])
     # beta = 2 sigma^2 / 1360 for a Gaussian likelihood of noise sigma log2 (dustvae.models.loss): from
     # sigma 0.004 (autoencoder-like) through the default (0.04) to 0.4 (over-regularised).

@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from dustvae import defaults
 from dustvae.analysis import registry
 from dustvae.analysis.results import read_results
 from dustvae.analysis.sentences import (against_pca, best_map_mean, best_sentence, comparison_sentence, curve_sentence,
@@ -181,6 +182,12 @@ def latex_macros(results: dict, curve: dict | None = None, transfer: dict | None
         stronger = min(linear, key=lambda n: where["compressors"][n]["rmse_to_map_mean_log2"]) if linear else f"rrr-{size}"
         macro(f"MapTarget{word}", versus(where, f"vae-{size}+rrr+map", stronger, "rmse_to_map_mean_log2",
                                          "test RMSE to the map mean"))
+        # The tables' architecture and schedule trained on the map-level target, against the same linear code
+        # and against itself trained on the patch.
+        macro(f"TableMap{word}", versus(where, f"vae-{size}+map", stronger, "rmse_to_map_mean_log2",
+                                        "test RMSE to the map mean"))
+        macro(f"TableMapPatch{word}", versus(where, f"vae-{size}+map", f"vae-{size}", "rmse_to_map_mean_log2",
+                                             "test RMSE to the map mean"))
     synthesis = (results.get("synthesis") or {}).get("compressors", {})
     for n in ["wst", "gaussian", *every]:
         stem = SYNTHESIS_STEMS.get(n) or registry.macro_stem(n)
@@ -295,7 +302,7 @@ def _write(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path, nargs="?", default=ROOT / "runs" / "default" / "results.json")
+    parser.add_argument("results", type=Path, nargs="?", default=ROOT / defaults.DEMO_RUN / "results.json")
     parser.add_argument("--paper-dir", type=Path, default=ROOT / "paper" / "generated")
     parser.add_argument("--docs-dir", type=Path, default=ROOT / "docs" / "_generated")
     parser.add_argument("--noise-share", type=Path, default=ROOT / "runs" / "noise_share.json",

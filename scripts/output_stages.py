@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from _bench import Report
+from dustvae import defaults
 from dustvae.io.atomic import atomic_path
 from dustvae.models.vae import OUTPUT_STAGES
 
@@ -41,7 +42,7 @@ def _train(job: tuple) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store", type=Path, nargs="?", default=Path("runs/default/data.h5"))
+    parser.add_argument("store", type=Path, nargs="?", default=Path(defaults.DEMO_RUN) / "data.h5")
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/output_stages"))
     parser.add_argument("--latent", type=int, default=85)
     parser.add_argument("--epochs", type=int, default=10)

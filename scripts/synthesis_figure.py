@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dustvae import defaults
 from dustvae.analysis import registry
 from dustvae.analysis.results import read_results, write_results
 from dustvae.baselines import PCACompressor, RWSTCompressor
@@ -79,7 +80,7 @@ def _run(job: tuple) -> tuple[str, np.ndarray, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, nargs="?", default=Path("runs/default"))
+    parser.add_argument("run", type=Path, nargs="?", default=Path(defaults.DEMO_RUN))
     parser.add_argument("--patches", type=int, default=4)
     parser.add_argument("--samples", type=int, default=2, help="Maps from VAE-2's fitted prior in the figure.")
     parser.add_argument("--steps", type=int, default=300)

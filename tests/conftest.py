@@ -10,18 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dustvae.io.maps import write_flat_map, write_healpix_map
+from dustvae.sky.simulate import DustParams, simulate_flat, simulate_healpix
 from dustvae.threads import cpu_budget
 
 # One pytest-xdist worker per core: each worker, and every command it starts, gets its share of the cores, as
 # concurrent dustvae jobs would (dustvae.threads); torch's default of one thread per core in every process made
-# the workers slow each other down. Set before torch is imported, so that its thread pool takes it.
+# the workers slow each other down. Set before torch is imported (the imports above leave it out), so that its thread pool takes it.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     os.environ.setdefault("DUSTVAE_THREADS", str(max(1, cpu_budget() // _WORKERS)))
     os.environ.setdefault("OMP_NUM_THREADS", os.environ["DUSTVAE_THREADS"])
-
-from dustvae.io.maps import write_flat_map, write_healpix_map
-from dustvae.sky.simulate import DustParams, simulate_flat, simulate_healpix
 
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from dustvae.sky.simulate import DustParams, simulate_healpix
 from conftest import assert_user_error, run_cli, run_main
 
 
-def test_healpix_patches_centres_and_cut(healpix_file):
+def test_healpix_patches_centers_and_cut(healpix_file):
     sky = read_map(healpix_file, ["Q", "U"])
     patches = cut_patches(sky, 32, b_min=30)
     assert patches.patches.shape[1:] == (2, 32, 32)
@@ -45,8 +45,8 @@ def test_polarization_rotated_into_patch_frame():
 
     def spread(patch_set):
         angle = 0.5 * np.arctan2(patch_set.patches[:, 1], patch_set.patches[:, 0])
-        centre = angle[:, 16:17, 16:17]
-        return np.median(np.degrees(np.abs(np.angle(np.exp(2j * (angle - centre))) / 2)).max(axis=(1, 2)))
+        center = angle[:, 16:17, 16:17]
+        return np.median(np.degrees(np.abs(np.angle(np.exp(2j * (angle - center))) / 2)).max(axis=(1, 2)))
 
     rotated = healpix_patches(HealpixMap(fields={"Q": maps["Q"], "U": maps["U"]}, nside=64), 32, b_min=60, pixel_scale_arcmin=15)
     unrotated = healpix_patches(HealpixMap(fields={"Q": maps["Q"], "I": maps["U"]}, nside=64), 32, b_min=60, pixel_scale_arcmin=15)
@@ -96,8 +96,8 @@ def test_patch_frame_orientation_and_polarization_convention(polconv):
     assert (np.diff(lon[:, 16, :], axis=1) < 0).all()  # columns run toward west (east on the left)
     sign = 1 if polconv == "IAU" else -1
     psi = np.degrees(0.5 * np.arctan2(sign * u, q))  # back to the IAU angle from the patch's vertical axis
-    centre = psi[:, 15:17, 15:17]
-    np.testing.assert_allclose(centre, 30.0, atol=1.0)  # the local frame and the patch frame agree at the centre
+    center = psi[:, 15:17, 15:17]
+    np.testing.assert_allclose(center, 30.0, atol=1.0)  # the local frame and the patch frame agree at the centre
     # Away from the centre the local meridians turn with respect to the patch's vertical axis by about
     # the meridian convergence, delta_lon * sin(b); the angle stays within it (plus 1.5 deg for the
     # first-order formula).

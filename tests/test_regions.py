@@ -27,19 +27,19 @@ def _closest_other_split(points: np.ndarray, codes: np.ndarray, distance) -> flo
 
 def test_flat_region_split_keeps_a_patch_width_of_sky_between_splits():
     width = 32.0
-    centres = _grid(24, width / 2)  # overlapping patches: centres half a width apart
-    codes, info = region_split(centres, "pixel", width, seed=3)
+    centers = _grid(24, width / 2)  # overlapping patches: centres half a width apart
+    codes, info = region_split(centers, "pixel", width, seed=3)
     assert set(np.unique(codes)) == {TRAIN, VALIDATION, TEST, GUARD}
     chebyshev = lambda a, b: np.abs(a - b).max(-1)  # noqa: E731
-    assert _closest_other_split(centres, codes, chebyshev) >= GUARD_WIDTHS * width
+    assert _closest_other_split(centers, codes, chebyshev) >= GUARD_WIDTHS * width
     # each region (a block of the grid) holds one split, guard patches aside
     side = info["split_region_widths"] * width
-    blocks = [tuple(b) for b in np.floor(centres / side).astype(int)]
+    blocks = [tuple(b) for b in np.floor(centers / side).astype(int)]
     for block in set(blocks):
         inside = codes[[b == block for b in blocks]]
         assert len(set(inside[inside != GUARD])) <= 1
-    again, _ = region_split(centres, "pixel", width, seed=3)
-    other, _ = region_split(centres, "pixel", width, seed=4)
+    again, _ = region_split(centers, "pixel", width, seed=3)
+    other, _ = region_split(centers, "pixel", width, seed=4)
     assert np.array_equal(codes, again) and not np.array_equal(codes, other)
 
 
@@ -47,9 +47,9 @@ def test_sphere_region_split_measures_angles():
     import healpy as hp
 
     lon, lat = hp.pix2ang(16, np.arange(hp.nside2npix(16)), lonlat=True)
-    centres = np.stack([lon, lat], -1)
+    centers = np.stack([lon, lat], -1)
     width = 4.0  # degrees; centres are 3.7 deg apart
-    codes, info = region_split(centres, "galactic", width, seed=0)
+    codes, info = region_split(centers, "galactic", width, seed=0)
     assert info["split_regions"] >= 6 and (codes == TEST).any() and (codes == VALIDATION).any()
     vec = hp.ang2vec(lon, lat, lonlat=True)
     angle = lambda a, b: np.degrees(np.arccos(np.clip((a * b).sum(-1), -1, 1)))  # noqa: E731
@@ -59,11 +59,11 @@ def test_sphere_region_split_measures_angles():
 def test_a_random_split_of_one_sky_flatters_and_the_region_split_does_not():
     """Neighbouring patches of one sky are near copies: memorising the training rows looks perfect under a random split."""
     width = 32.0
-    centres = _grid(32, width / 4)  # strongly overlapping patches
+    centers = _grid(32, width / 4)  # strongly overlapping patches
     rng = np.random.default_rng(0)
     phases = rng.uniform(0, 2 * np.pi, 64)
     scales = rng.uniform(2, 6, 64) * width  # the sky varies on scales of a few patches
-    vectors = np.sin(centres @ np.stack([np.cos(phases), np.sin(phases)]) / scales + phases)
+    vectors = np.sin(centers @ np.stack([np.cos(phases), np.sin(phases)]) / scales + phases)
     vectors += 1e-3 * rng.normal(size=vectors.shape)
 
     def memorised_error(train: np.ndarray, test: np.ndarray) -> float:
@@ -71,9 +71,9 @@ def test_a_random_split_of_one_sky_flatters_and_the_region_split_does_not():
         d = ((vectors[test][:, None] - vectors[train][None]) ** 2).sum(-1)
         return float(np.sqrt(np.mean((vectors[test] - vectors[train][d.argmin(1)]) ** 2)))
 
-    order = rng.permutation(len(centres))
+    order = rng.permutation(len(centers))
     random_error = memorised_error(order[: int(0.7 * len(order))], order[int(0.85 * len(order)):])
-    codes, _ = region_split(centres, "pixel", width, seed=0)
+    codes, _ = region_split(centers, "pixel", width, seed=0)
     region_error = memorised_error(np.flatnonzero(codes == TRAIN), np.flatnonzero(codes == TEST))
     assert random_error < 0.05 < 0.2 < region_error  # measured: 0.032 and 0.38
 

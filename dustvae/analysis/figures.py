@@ -220,9 +220,9 @@ def fig_latent_space(latents: dict[str, np.ndarray], labels: dict[str, np.ndarra
     if not keys:
         raise DustvaeError("the store has no varying simulation labels to colour the latent space by")
     mean = latents["mean"]
-    centred = mean - mean.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T
+    centerd = mean - mean.mean(0)
+    _, _, vt = np.linalg.svd(centerd, full_matrices=False)
+    xy = centerd @ vt[:2].T
     cols = 3
     rows = int(np.ceil(len(keys) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), constrained_layout=True, squeeze=False)

@@ -29,7 +29,8 @@ _SIMULATION_BYTES_PER_PIXEL = 700
               help="turbulence: Gaussian mean + turbulent field; filaments: projected 3D filaments along that field.")
 @click.option("--nside", type=int, default=None, help="Write a HEALPix map at this nside (Planck's layout; turbulence model).")
 @click.option("--size", type=int, default=None, help="Write a flat periodic map of SIZE x SIZE pixels.")
-@click.option("--pixel-scale", type=float, default=5.0, show_default=True, help="Flat maps: pixel side in arcmin.")
+@click.option("--pixel-scale", type=float, default=defaults.FLAT_PIXEL_SCALE_ARCMIN, show_default=True,
+              help="Flat maps: pixel side in arcmin.")
 @dataclass_options(DustParams)
 @dataclass_options(FilamentParams, "Filaments: ")
 @click.option("--seed", type=SEED, default=DustParams.seed, show_default=True)

@@ -63,7 +63,7 @@ def figures(results, out_dir, run_root, quiet):
 
 
 @cli.command()
-@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/default"), show_default=True)
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.DEMO_RUN), show_default=True)
 @click.option("--quick", is_flag=True, help="A first look in a few minutes: fewer maps and epochs.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -56,7 +56,7 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
     --latent-file). The amplitude of the patch is restored when known; seeds
     and the target's source are recorded in the FITS header.
     """
-    from ..synthesis.optimise import synthesize as run_synthesis
+    from ..synthesis.optimize import synthesize as run_synthesis
     from ..synthesis.output import output_paths, write_synthesis
     from ..devices import resolve_device
 

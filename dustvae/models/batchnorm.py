@@ -52,9 +52,9 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
         totals = _all_sum(torch.cat([x32.sum(dims), local_count]))
         count = totals[-1].detach()
         mean = totals[:-1] / count
-        centred = x32 - mean.view(shape)
-        var = _all_sum(centred.square().sum(dims)) / count
-        y = centred * torch.rsqrt(var + self.eps).view(shape)
+        centerd = x32 - mean.view(shape)
+        var = _all_sum(centerd.square().sum(dims)) / count
+        y = centerd * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats:

@@ -121,12 +121,12 @@ def init_from_linear(model: DilatedConvVAE, start: Compressor, x_train: np.ndarr
     scale = np.maximum(spread, 1e-6 * max(spread.max(), 1e-300))  # (d,): whitened latents
     m = model.data_mean.detach().cpu().double().numpy()
     s = model.data_std.detach().cpu().double().numpy()
-    centre = codes.mean(0)
+    center = codes.mean(0)
     # z = (x E + e - centre) / scale with x = s * x_std + m; the decoder returns x_std = ((centre + scale z) D + b - m) / s.
     enc_w = (E * s[:, None] / scale[None, :]).T
-    enc_b = (m @ E + e - centre) / scale
+    enc_b = (m @ E + e - center) / scale
     dec_w = (D * scale[:, None] / s[None, :]).T
-    dec_b = (centre @ D + b - m) / s
+    dec_b = (center @ D + b - m) / s
 
     def put(param: torch.Tensor, value) -> None:
         param.copy_(torch.as_tensor(value, dtype=param.dtype))

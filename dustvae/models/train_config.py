@@ -70,7 +70,7 @@ class TrainConfig:
             raise DustvaeError(f"unknown KL form {self.kl_form!r}; use analytic or mc")
         for name in ("epochs", "latent_dim", "patience"):
             if getattr(self, name) < 1:
-                raise DustvaeError(f"--{name.replace('_', '-').replace('latent-dim', 'latent')} must be positive")
+                raise DustvaeError(f"`{name}` must be positive")
         if self.batch_size < 2:
             raise DustvaeError("`batch_size` must be at least 2 (BatchNorm needs two samples per batch)")
         if self.warmup_epochs < 0:

@@ -211,7 +211,7 @@ def _misaligned_axes(b_unit: np.ndarray, rms_degrees: float, rng: np.random.Gene
     return np.cos(angle) * b_unit + np.sin(angle) * direction
 
 
-def _render(size: int, centres: np.ndarray, cov: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _render(size: int, centers: np.ndarray, cov: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Sum periodic 2D Gaussians into ``(n_weights, size, size)`` maps.
 
     ``centres`` (n, 2) in pixels (north, east), ``cov`` (n, 2, 2) their
@@ -224,8 +224,8 @@ def _render(size: int, centres: np.ndarray, cov: np.ndarray, weights: np.ndarray
     widest = np.sqrt(np.linalg.eigvalsh(cov)[:, -1])
     half = np.minimum(np.ceil(_STAMP_SIGMAS * widest).astype(int), size // 2)
     inverse = np.linalg.inv(cov)
-    origin = np.floor(centres).astype(int)
-    frac = centres - origin
+    origin = np.floor(centers).astype(int)
+    frac = centers - origin
     for h in np.unique(half):
         members = np.flatnonzero(half == h)
         offsets = np.arange(-h, h + 1)
@@ -273,10 +273,10 @@ def simulate_filaments(size: int, params: FilamentParams = FilamentParams()) -> 
     rng = np.random.default_rng([field_params.seed, 1])  # a stream of its own, beside the field's
 
     count = max(1, int(round(params.filling * size * size / mean_projected_area(params))))
-    centres = rng.uniform(0.0, size, (count, 2))
+    centers = rng.uniform(0.0, size, (count, 2))
     layer = rng.integers(0, n_layers, count)
     length = draw_lengths(count, params, rng)
-    row, col = centres.astype(int).T % size
+    row, col = centers.astype(int).T % size
     b = np.stack([layers["north"][layer, row, col], layers["east"][layer, row, col], layers["los"][layer, row, col]], axis=1)
     b_unit = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     axis = _misaligned_axes(b_unit, params.misalignment, rng)
@@ -296,7 +296,7 @@ def simulate_filaments(size: int, params: FilamentParams = FilamentParams()) -> 
     rho0 = (length / params.min_length) ** (-params.density_index)
     peak = rho0 * np.sqrt(2.0 * np.pi) * np.sqrt(det3 / np.linalg.det(cov_beam))
     q_frac, u_frac = polarization_coefficients(b[:, 0], b[:, 1], b[:, 2], field_params.p0)
-    i_map, q_map, u_map = _render(size, centres, cov_beam, np.stack([peak, peak * q_frac, peak * u_frac]))
+    i_map, q_map, u_map = _render(size, centers, cov_beam, np.stack([peak, peak * q_frac, peak * u_frac]))
 
     scale = 1.0 / i_map.mean()
     maps = {"I": i_map * scale, "Q": q_map * scale, "U": u_map * scale}

@@ -11,7 +11,7 @@ from ..io.patchfile import PatchSet
 from .simulate import DustParams
 
 #: Centres are processed in chunks to bound memory on large maps.
-_CENTRE_CHUNK = 64
+_CENTER_CHUNK = 64
 
 
 def check_patch_size(patch_size: int, J: int = defaults.J, what: str = "patch size", hint: str = "") -> int:
@@ -78,7 +78,7 @@ def _gather(sky: HealpixMap, values: np.ndarray, pix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _centres_near_data(sky: HealpixMap, rotation: np.ndarray | None, nside_c: int, reach: float) -> np.ndarray:
+def _centers_near_data(sky: HealpixMap, rotation: np.ndarray | None, nside_c: int, reach: float) -> np.ndarray:
     """RING indices of the centres grid within ``reach`` radians of a listed pixel of a sparse map.
 
     Patches elsewhere are wholly masked; skipping them keeps the work of a
@@ -177,7 +177,7 @@ def healpix_patches(
         # Half-diagonal of the patch, plus one map pixel for the interpolation's neighbours.
         reach = np.arctan(np.sqrt(2.0) * np.abs(offsets).max()) + hp.max_pixrad(sky.nside)
         near = np.zeros_like(keep)
-        near[_centres_near_data(sky, rotation, nside_c, reach)] = True
+        near[_centers_near_data(sky, rotation, nside_c, reach)] = True
         skipped = keep & ~near
         keep &= near
     n_skipped = int(skipped.sum())  # wholly masked (no data at all): dropped uncut, whatever max_masked_fraction
@@ -188,12 +188,12 @@ def healpix_patches(
     sign = 1.0 if sky.polconv == "IAU" else -1.0
     rotate = "Q" in names and "U" in names
     out_patches, fractions = [np.zeros((0, len(names), patch_size, patch_size), np.float32)], [np.zeros(0)]
-    for start in range(0, lon.size, _CENTRE_CHUNK):
-        c_lon, c_lat = np.radians(lon[start:start + _CENTRE_CHUNK]), np.radians(lat[start:start + _CENTRE_CHUNK])
-        centre = np.stack([np.cos(c_lat) * np.cos(c_lon), np.cos(c_lat) * np.sin(c_lon), np.sin(c_lat)], -1)
-        c_north, c_east = _local_frame(centre)
+    for start in range(0, lon.size, _CENTER_CHUNK):
+        c_lon, c_lat = np.radians(lon[start:start + _CENTER_CHUNK]), np.radians(lat[start:start + _CENTER_CHUNK])
+        center = np.stack([np.cos(c_lat) * np.cos(c_lon), np.cos(c_lat) * np.sin(c_lon), np.sin(c_lat)], -1)
+        c_north, c_east = _local_frame(center)
         # Inverse gnomonic projection: the tangent-plane point, normalised.
-        vec = (centre[:, None, None, :] + y_off[None, ..., None] * c_north[:, None, None, :]
+        vec = (center[:, None, None, :] + y_off[None, ..., None] * c_north[:, None, None, :]
                - x_off[None, ..., None] * c_east[:, None, None, :])
         vec /= np.linalg.norm(vec, axis=-1, keepdims=True)
         if rotation is not None:  # Galactic directions into the map's frame, where it is sampled
@@ -254,7 +254,7 @@ def flat_patches(
     tiles = image[:, : rows * patch_size, : cols * patch_size]
     tiles = tiles.reshape(len(names), rows, patch_size, cols, patch_size).transpose(1, 3, 0, 2, 4)
     tiles = tiles.reshape(rows * cols, len(names), patch_size, patch_size)
-    centre_rows, centre_cols = np.meshgrid(
+    center_rows, center_cols = np.meshgrid(
         (np.arange(rows) + 0.5) * patch_size - 0.5, (np.arange(cols) + 0.5) * patch_size - 0.5, indexing="ij"
     )
     fraction = np.isnan(tiles).any(axis=1).mean(axis=(-2, -1))
@@ -263,7 +263,7 @@ def flat_patches(
     return PatchSet(
         patches=tiles[good].astype(np.float32),
         fields=tuple(names),
-        centers=np.stack([centre_rows.ravel(), centre_cols.ravel()], -1)[good],
+        centers=np.stack([center_rows.ravel(), center_cols.ravel()], -1)[good],
         center_frame="pixel",
         masked_fraction=fraction[good].astype(np.float32),
         pixel_scale_arcmin=float(sky.pixel_scale_arcmin) if sky.pixel_scale_arcmin else float("nan"),

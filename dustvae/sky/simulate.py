@@ -272,8 +272,8 @@ def power_spectrum_slope(image: np.ndarray, kmin: float = 4.0, kmax: float | Non
     index = np.digitize(k.ravel(), bins)
     spectrum = np.bincount(index, power.ravel(), minlength=len(bins) + 1)
     counts = np.bincount(index, minlength=len(bins) + 1)
-    centres = np.bincount(index, k.ravel(), minlength=len(bins) + 1)
+    centers = np.bincount(index, k.ravel(), minlength=len(bins) + 1)
     keep = (counts > 0) & (np.arange(len(counts)) > 0) & (np.arange(len(counts)) < len(bins))
-    kk = centres[keep] / counts[keep]
+    kk = centers[keep] / counts[keep]
     pk = spectrum[keep] / counts[keep]
     return float(np.polyfit(np.log(kk), np.log(pk), 1)[0])

@@ -6,7 +6,7 @@ through the WST of :mod:`.vector`); ``output`` writes FITS files; ``compare``
 measures a synthesis against its original (:mod:`dustvae.analysis.synthesis_figure` draws them side by side).
 """
 
-from .optimise import OPTIMIZERS, Synthesis, synthesize
+from .optimize import OPTIMIZERS, Synthesis, synthesize
 from .targets import (Target, targets_from_latents, targets_from_map_file, targets_from_prior,
                       targets_from_reconstruction, targets_from_store, targets_from_store_file)
 from .vector import WSTVector

@@ -106,8 +106,8 @@ def pixel_distance(original: np.ndarray, other: np.ndarray) -> float:
 def excess_kurtosis(maps: np.ndarray) -> float:
     """Excess kurtosis of the pixel values (0 for a Gaussian), fields pooled after removing each field's mean."""
     maps = np.asarray(maps, dtype=np.float64)
-    centred = maps - maps.mean(axis=(-2, -1), keepdims=True)
-    return float(stats.kurtosis(centred.ravel()))
+    centerd = maps - maps.mean(axis=(-2, -1), keepdims=True)
+    return float(stats.kurtosis(centerd.ravel()))
 
 
 def compare(original: np.ndarray, synthesis: np.ndarray, J: int = defaults.J) -> dict:

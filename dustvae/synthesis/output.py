@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from ..io.maps import write_flat_map
-from .optimise import Synthesis
+from .optimize import Synthesis
 from .targets import Target
 
 
