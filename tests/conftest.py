@@ -33,6 +33,27 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False, timeout: f
     return proc
 
 
+def run_here(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """Run ``dustvae ARGS`` in this process (the same entry point as :func:`run_cli`), capturing its output.
+
+    A command started here shares the test process's imports, so it costs the command's work only; where the
+    process itself matters (signals, the environment a job array sets, bit-identity across processes), tests use
+    :func:`run_cli`.
+    """
+    import contextlib
+    import io
+
+    from dustvae.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    proc = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"dustvae {' '.join(map(str, args))} failed ({code}):\n{proc.stderr}")
+    return proc
+
+
 def run_torchrun(*args: str, ranks: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc-per-node RANKS -m dustvae ARGS``, as a user starts it on one node (Gloo on CPU)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -83,12 +104,3 @@ def one_torch_thread():
     yield
     torch.set_num_threads(before)
 
-
-def run_main(capsys, *args) -> subprocess.CompletedProcess:
-    """Run ``dustvae ARGS`` in this process: faster than :func:`run_cli` where only the exit status and message matter."""
-    from dustvae.cli import main
-
-    capsys.readouterr()
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out, err)

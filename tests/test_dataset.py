@@ -12,7 +12,7 @@ import pytest
 from dustvae.errors import DustvaeError
 from dustvae.dataset import DatasetSpec, draw_params, regenerate_patches, simulate_patches
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_here
 
 
 def test_each_model_draws_its_own_parameters():
@@ -35,9 +35,9 @@ def test_worker_processes_do_not_change_the_patches():
         np.testing.assert_array_equal(one.labels[name], two.labels[name])
 
 
-def test_make_dataset_command_records_model_and_labels(tmp_path, capsys):
+def test_make_dataset_command_records_model_and_labels(tmp_path):
     out = tmp_path / "data.h5"
-    run_cli("make-dataset", out, "--maps", 6, "--map-size", 64, "--patch-size", 32, "--model", "mixed",
+    run_here("make-dataset", out, "--maps", 6, "--map-size", 64, "--patch-size", 32, "--model", "mixed",
             "--workers", 1, "--quiet", check=True)  # the real command, end to end
     store = read_store(out)
     assert store.attrs["sky_model"] == "mixed"
@@ -63,5 +63,5 @@ def test_make_dataset_command_records_model_and_labels(tmp_path, capsys):
     tampered.amplitude = tampered.amplitude * 1.01
     with pytest.raises(DustvaeError, match="amplitude"):
         regenerate_patches(tampered, rows[:1])
-    assert_user_error(run_main(capsys, "make-dataset", tmp_path / "x.h5", "--model", "clouds"), "model")
-    assert_user_error(run_main(capsys, "make-dataset", tmp_path / "y.h5", "--workers", 0), "workers")
+    assert_user_error(run_here("make-dataset", tmp_path / "x.h5", "--model", "clouds"), "model")
+    assert_user_error(run_here("make-dataset", tmp_path / "y.h5", "--workers", 0), "workers")

@@ -26,7 +26,7 @@ from dustvae.models.apply import decode_array, encode_array
 from dustvae.models.checkpoint import load_model
 from dustvae.wst.layout import CoefficientLayout
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_here
 from helpers import synthetic_store, write_synthetic_store
 
 
@@ -34,7 +34,7 @@ from helpers import synthetic_store, write_synthetic_store
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("eval")
     data = write_synthetic_store(work / "data.h5", n=160, n_maps=16)
-    run_cli("train", data, "--latent", 85, "--epochs", 2, "--batch-size", 32, "--quiet", "-o", work / "vae-85", check=True)
+    run_here("train", data, "--latent", 85, "--epochs", 2, "--batch-size", 32, "--quiet", "-o", work / "vae-85", check=True)
     return work, data
 
 
@@ -56,7 +56,7 @@ def test_metrics_on_known_errors():
 def test_evaluate_writes_results_and_table(trained, tmp_path):
     work, data = trained
     out = tmp_path / "results.json"
-    proc = run_cli("evaluate", data, "--model", work / "vae-85", "-o", out, check=True)
+    proc = run_here("evaluate", data, "--model", work / "vae-85", "-o", out, check=True)
     assert "| compressor |" in proc.stdout and "| VAE-2 |" in proc.stdout and "| RWST Model 1 |" in proc.stdout
     results = json.loads(out.read_text())
     assert results["format"] == "dustvae-results" and results["format_version"] == RESULTS_VERSION
@@ -129,7 +129,7 @@ def test_label_scores_read_the_test_labels_only_to_score():
 def test_unsplit_store_is_all_test_and_skips_pca(tmp_path):
     path = tmp_path / "plain.h5"
     write_store(path, synthetic_store(n=20, split=False))
-    proc = run_cli("evaluate", path, "-o", tmp_path / "r.json", check=True)
+    proc = run_here("evaluate", path, "-o", tmp_path / "r.json", check=True)
     results = json.loads((tmp_path / "r.json").read_text())
     assert set(results["compressors"]) == {"rwst1", "rwst2"} and results["test"]["n_patches"] == 20
     assert "pca skipped" in proc.stdout
@@ -153,22 +153,22 @@ def test_a_model_evaluated_on_its_own_training_rows_is_flagged(trained, tmp_path
 
 def test_evaluate_bad_input(trained, tmp_path):
     work, data = trained
-    assert_user_error(run_cli("evaluate", data, "--baselines", "rwst3", "-o", tmp_path / "r.json"), "unknown baseline")
-    assert_user_error(run_cli("evaluate", tmp_path / "missing.h5"), "no such file")
+    assert_user_error(run_here("evaluate", data, "--baselines", "rwst3", "-o", tmp_path / "r.json"), "unknown baseline")
+    assert_user_error(run_here("evaluate", tmp_path / "missing.h5"), "no such file")
 
 
 def test_figures_are_written(trained, tmp_path):
     work, data = trained
     results = work / "results.json"
-    run_cli("evaluate", data, "--model", work / "vae-85" / "best.pt", "-o", results, "--overwrite", check=True)
+    run_here("evaluate", data, "--model", work / "vae-85" / "best.pt", "-o", results, "--overwrite", check=True)
     out = tmp_path / "figs"
-    proc = run_cli("figures", results, "-o", out, check=True)
+    proc = run_here("figures", results, "-o", out, check=True)
     for name in ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
                  "label_r2", "latent_space", "interpolation", "prior_samples"):
         for ext in ("pdf", "png"):
             assert (out / f"{name}.{ext}").stat().st_size > 1000, name
     assert "wrote 9 figures" in proc.stdout
-    assert_user_error(run_cli("figures", tmp_path / "none.json"), "no such results file")
+    assert_user_error(run_here("figures", tmp_path / "none.json"), "no such results file")
 
 
 def rmse(a, b, scale=1.0) -> float:
@@ -294,7 +294,7 @@ def test_labels_are_read_from_every_code(labelled, tmp_path):
 def test_paper_tables_define_every_macro_the_paper_uses(trained, tmp_path):
     work, data = trained
     results = tmp_path / "results.json"
-    run_cli("evaluate", data, "--model", work / "vae-85", "-o", results, check=True)
+    run_here("evaluate", data, "--model", work / "vae-85", "-o", results, check=True)
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, str(root / "scripts" / "make_paper_tables.py"), str(results),
                            "--paper-dir", str(tmp_path / "paper"), "--docs-dir", str(tmp_path / "docs")],

@@ -14,7 +14,7 @@ from scipy.stats import kurtosis
 from dustvae.sky.filaments import FilamentParams, power_spectra_teb, simulate_filaments
 from dustvae.sky.simulate import DustParams, power_spectrum_slope
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_here
 
 SEEDS = (1, 2, 3)
 #: k = 8..64 on 256 px: many modes per bin, filaments resolved along their length.
@@ -132,11 +132,11 @@ def test_bad_parameters_are_explained():
 
 def test_cli_simulates_filaments_with_parameters_in_header(tmp_path):
     out = tmp_path / "fil.fits"
-    run_cli("simulate", out, "--model", "filaments", "--size", 128, "--seed", 1, "--axis-ratio", 0.2, check=True)
+    run_here("simulate", out, "--model", "filaments", "--size", 128, "--seed", 1, "--axis-ratio", 0.2, check=True)
     header = fits.getheader(out, "Q")
     assert header["SIMMODEL"] == "filaments"
     assert FilamentParams.from_header(header) == FilamentParams(axis_ratio=0.2, field=DustParams(seed=1))
     assert fits.getdata(out, "U").shape == (128, 128)
-    assert_user_error(run_cli("simulate", tmp_path / "b.fits", "--model", "filaments", "--nside", 16), "--size")
-    assert_user_error(run_cli("simulate", tmp_path / "c.fits", "--model", "filaments", "--size", 64,
+    assert_user_error(run_here("simulate", tmp_path / "b.fits", "--model", "filaments", "--nside", 16), "--size")
+    assert_user_error(run_here("simulate", tmp_path / "c.fits", "--model", "filaments", "--size", 64,
                               "--misalignment", 500), "misalignment")

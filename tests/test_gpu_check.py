@@ -15,13 +15,13 @@ import torch
 
 from dustvae import doctor
 
-from conftest import run_cli
+from conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_doctor_reports_versions_budget_devices_and_passes_on_the_cpu():
-    proc = run_cli("doctor", "--device", "cpu", check=True)
+    proc = run_here("doctor", "--device", "cpu", check=True)
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("dustvae 0.") and "torch" in lines[1] and "kymatio" in lines[1]
     assert "budget" in lines[2] and lines[3].startswith("devices: cpu")
@@ -45,7 +45,7 @@ def test_doctor_fails_with_status_2_when_a_check_fails(tmp_path, monkeypatch):
 
 
 def test_doctor_refuses_an_unknown_device():
-    proc = run_cli("doctor", "--device", "cuda:7")
+    proc = run_here("doctor", "--device", "cuda:7")
     assert proc.returncode == 2 and proc.stderr.startswith("dustvae: error: device 'cuda:7' is not visible")
 
 

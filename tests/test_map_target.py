@@ -13,7 +13,7 @@ from dustvae.io.store import CoefficientStore
 from dustvae.io.store_writer import write_store
 from dustvae.models.train import TrainConfig, map_targets, train
 
-from conftest import run_cli
+from conftest import run_here
 from helpers import synthetic_store
 
 
@@ -97,7 +97,7 @@ def test_evaluate_on_another_store_without_a_split(tmp_path):
     data, other, out = tmp_path / "data.h5", tmp_path / "other.h5", tmp_path / "results.json"
     write_store(data, _map_store())
     write_store(other, _map_store(n_maps=6, seed=3, split=False))
-    proc = run_cli("evaluate", data, "--on", other, "--baselines", "pca,rrr", "-o", out, "--quiet", check=True)
+    proc = run_here("evaluate", data, "--on", other, "--baselines", "pca,rrr", "-o", out, "--quiet", check=True)
     results = json.loads(out.read_text())
     assert results["test"]["n_patches"] == 48 and results["test"]["n_maps"] == 6
     assert results["test"]["resampled"] == "map" and "another store" in results["test"]["split"]
@@ -117,12 +117,12 @@ def test_evaluate_on_another_store_without_a_split(tmp_path):
 def test_evaluate_on_refuses_the_same_store_and_another_layout(tmp_path):
     data = tmp_path / "data.h5"
     write_store(data, _map_store())
-    proc = run_cli("evaluate", data, "--on", data, "-o", tmp_path / "r.json")
+    proc = run_here("evaluate", data, "--on", data, "-o", tmp_path / "r.json")
     assert proc.returncode == 2 and "--on names the store the compressors are fitted on" in proc.stderr
     other = _map_store(seed=2, split=False)
     other = CoefficientStore(**{**other.__dict__, "attrs": {**other.attrs, "normalisation": "raw"}})
     write_store(tmp_path / "other.h5", other)
-    proc = run_cli("evaluate", data, "--on", tmp_path / "other.h5", "-o", tmp_path / "r.json")
+    proc = run_here("evaluate", data, "--on", tmp_path / "other.h5", "-o", tmp_path / "r.json")
     assert proc.returncode == 2 and "normalisation" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -12,7 +12,7 @@ from astropy.io import fits
 from dustvae.errors import DustvaeError
 from dustvae.io.maps import FlatMap, HealpixMap, read_map, write_healpix_map
 
-from conftest import assert_user_error, run_main
+from conftest import assert_user_error, run_here
 
 NSIDE = 16
 NPIX = hp.nside2npix(NSIDE)
@@ -54,7 +54,10 @@ def test_healpy_written_map(tmp_path):
     maps = rng.normal(size=(3, NPIX))
     path = tmp_path / "hp.fits"
     hp.write_map(path, maps, nest=True, column_units="uK_CMB")
-    sky = read_map(path, ["Q", "U"])
+    from dustvae.errors import DustvaeWarning
+
+    with pytest.warns(DustvaeWarning, match="no COORDSYS; Galactic is assumed"):  # healpy writes no frame
+        sky = read_map(path, ["Q", "U"])
     assert sky.nest and sky.units["U"] == "uK_CMB"
     np.testing.assert_allclose(sky.fields["U"], maps[2], rtol=1e-6)
 
@@ -92,15 +95,15 @@ def test_missing_field_is_named(tmp_path):
         read_map(path, ["Q"])
 
 
-def test_bad_files_give_one_line_errors(tmp_path, capsys):
+def test_bad_files_give_one_line_errors(tmp_path):
     text = tmp_path / "notes.fits"
     text.write_text("this is not a FITS file\n" * 100)
-    assert_user_error(run_main(capsys, "patches", text, "-o", tmp_path / "p.h5"), "not a readable FITS")
+    assert_user_error(run_here("patches", text, "-o", tmp_path / "p.h5"), "not a readable FITS")
 
     good = planck_like_file(tmp_path / "good.fits", False, {"Q_STOKES": np.ones(NPIX, np.float32), "U_STOKES": np.ones(NPIX, np.float32)})
     truncated = tmp_path / "truncated.fits"
     truncated.write_bytes(good.read_bytes()[: 2880 * 3])
-    assert_user_error(run_main(capsys, "patches", truncated, "-o", tmp_path / "p.h5"), "truncated")
+    assert_user_error(run_here("patches", truncated, "-o", tmp_path / "p.h5"), "truncated")
 
     wrong = tmp_path / "npix.fits"
     cols = [fits.Column(name=n, format="E", array=np.ones(1000, np.float32)) for n in ("Q_STOKES", "U_STOKES")]
@@ -108,10 +111,10 @@ def test_bad_files_give_one_line_errors(tmp_path, capsys):
     hdu.header["PIXTYPE"] = "HEALPIX"
     hdu.header["ORDERING"] = "RING"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(wrong)
-    assert_user_error(run_main(capsys, "patches", wrong, "-o", tmp_path / "p.h5"), "not a valid HEALPix size")
+    assert_user_error(run_here("patches", wrong, "-o", tmp_path / "p.h5"), "not a valid HEALPix size")
 
-    assert_user_error(run_main(capsys, "patches", tmp_path / "absent.fits"), "no such file")
-    assert_user_error(run_main(capsys, "patches", good, "--fields", "Q,X"), "unknown field")
+    assert_user_error(run_here("patches", tmp_path / "absent.fits"), "no such file")
+    assert_user_error(run_here("patches", good, "--fields", "Q,X"), "unknown field")
 
 
 def healpix_table(path, columns: dict[str, np.ndarray], units: dict[str, str] | None = None, **cards):
@@ -142,7 +145,7 @@ def _stokes_columns(maps: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("coordsys, letter", [("CELESTIAL", "C"), ("E", "E")])
-def test_rotated_frame_copy_gives_the_galactic_patches(tmp_path, capsys, coordsys, letter):
+def test_rotated_frame_copy_gives_the_galactic_patches(tmp_path, coordsys, letter):
     """A celestial or ecliptic copy of a Galactic map (rotated by healpy in harmonic space, Q/U included) gives
     the Galactic file's patches at the same Galactic centres, and --b-min 30 keeps the same sky."""
     from dustvae.io.patchfile import read_patches
@@ -155,7 +158,7 @@ def test_rotated_frame_copy_gives_the_galactic_patches(tmp_path, capsys, coordsy
     rot_file = healpix_table(tmp_path / "rot.fits", _stokes_columns(rotated), COORDSYS=coordsys)
     options = ["--fields", "I,Q,U", "--patch-size", 32, "--pixel-scale", 30, "--b-min", 30, "--max-masked", 0]
     for source, out in ((gal_file, "gal.h5"), (rot_file, "rot.h5")):
-        proc = run_main(capsys, "patches", source, "-o", tmp_path / out, *options)
+        proc = run_here("patches", source, "-o", tmp_path / out, *options)
         assert proc.returncode == 0 and "note" not in proc.stderr, proc.stderr
     a, b = read_patches(tmp_path / "gal.h5"), read_patches(tmp_path / "rot.h5")
     assert len(a) == len(b) > 0 and b.center_frame == "galactic"
@@ -172,7 +175,7 @@ def test_rotated_frame_copy_gives_the_galactic_patches(tmp_path, capsys, coordsy
     assert (np.abs(plain.patches - a.patches[:, 1:]).max(axis=(0, 2, 3)) / rms[1:] > 1).all()
 
 
-def test_frame_note_option_and_conflicts(tmp_path, capsys):
+def test_frame_note_option_and_conflicts(tmp_path):
     nside = 16
     maps = _smooth_iqu(nside, 12, seed=4)
     rotated = hp.Rotator(coord=["G", "C"]).rotate_map_alms(maps, lmax=12, use_pixel_weights=False)
@@ -180,13 +183,13 @@ def test_frame_note_option_and_conflicts(tmp_path, capsys):
     bare = healpix_table(tmp_path / "bare.fits", _stokes_columns(rotated), COORDSYS=None)
     options = ["--patch-size", 32, "--pixel-scale", 60, "--b-min", 30]
 
-    proc = run_main(capsys, "patches", bare, "-o", tmp_path / "assumed.h5", *options)
+    proc = run_here("patches", bare, "-o", tmp_path / "assumed.h5", *options)
     assert proc.returncode == 0, proc.stderr
     notes = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(notes) == 1 and notes[0].startswith("dustvae: note:") and "Galactic is assumed" in notes[0], proc.stderr
     assert "--frame" in notes[0]
-    assert run_main(capsys, "patches", bare, "-o", tmp_path / "bare.h5", "--frame", "celestial", *options).returncode == 0
-    assert run_main(capsys, "patches", stated, "-o", tmp_path / "stated.h5", *options).returncode == 0
+    assert run_here("patches", bare, "-o", tmp_path / "bare.h5", "--frame", "celestial", *options).returncode == 0
+    assert run_here("patches", stated, "-o", tmp_path / "stated.h5", *options).returncode == 0
     from dustvae.io.patchfile import read_patches
 
     a, b = read_patches(tmp_path / "bare.h5"), read_patches(tmp_path / "stated.h5")
@@ -194,24 +197,24 @@ def test_frame_note_option_and_conflicts(tmp_path, capsys):
     assert a.source_frame == "celestial" and read_patches(tmp_path / "assumed.h5").source_frame == "galactic"
 
     out = tmp_path / "no.h5"
-    assert_user_error(run_main(capsys, "patches", stated, "-o", out, "--frame", "ecliptic", *options), "says celestial",
+    assert_user_error(run_here("patches", stated, "-o", out, "--frame", "ecliptic", *options), "says celestial",
                       "--frame says ecliptic")
     odd = healpix_table(tmp_path / "odd.fits", _stokes_columns(rotated), COORDSYS="HORIZON")
-    assert_user_error(run_main(capsys, "patches", odd, "-o", out, *options), "COORDSYS", "HORIZON")
-    assert_user_error(run_main(capsys, "patches", stated, "-o", out, "--fields", "Q", *options), "needs the other Stokes field")
+    assert_user_error(run_here("patches", odd, "-o", out, *options), "COORDSYS", "HORIZON")
+    assert_user_error(run_here("patches", stated, "-o", out, "--fields", "Q", *options), "needs the other Stokes field")
     assert not out.exists()
 
     # compute-wst reads the same options and records the map's frame in the store.
     from dustvae.io.store import read_store
 
     store = tmp_path / "c.h5"
-    proc = run_main(capsys, "compute-wst", bare, "-o", store, "--frame", "celestial", "--b-min", 60, "--patch-size", 32,
+    proc = run_here("compute-wst", bare, "-o", store, "--frame", "celestial", "--b-min", 60, "--patch-size", 32,
                     "--pixel-scale", 60, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert read_store(store).attrs["source_frame"] == "celestial"
 
 
-def test_field_units_are_converted_or_refused(tmp_path, capsys):
+def test_field_units_are_converted_or_refused(tmp_path):
     import astropy.units as u
 
     rng = np.random.default_rng(5)
@@ -219,10 +222,10 @@ def test_field_units_are_converted_or_refused(tmp_path, capsys):
     mixed = {"I_STOKES": "MJy/sr", "Q_STOKES": "K_CMB", "U_STOKES": "K_CMB"}
     out = tmp_path / "p.h5"
     plain = healpix_table(tmp_path / "mixed.fits", values, mixed)
-    assert_user_error(run_main(capsys, "patches", plain, "-o", out, "--fields", "I,Q,U"), "different units", "--freq")
-    proc = run_main(capsys, "patches", plain, "-o", tmp_path / "qu.h5", "--fields", "Q,U", "--patch-size", 32, "--pixel-scale", 60)
+    assert_user_error(run_here("patches", plain, "-o", out, "--fields", "I,Q,U"), "different units", "--freq")
+    proc = run_here("patches", plain, "-o", tmp_path / "qu.h5", "--fields", "Q,U", "--patch-size", 32, "--pixel-scale", 60)
     assert proc.returncode == 0, proc.stderr  # Q and U agree
-    proc = run_main(capsys, "patches", plain, "-o", tmp_path / "f.h5", "--fields", "I,Q,U", "--freq", 353, "--patch-size", 32,
+    proc = run_here("patches", plain, "-o", tmp_path / "f.h5", "--fields", "I,Q,U", "--freq", 353, "--patch-size", 32,
                     "--pixel-scale", 60)
     assert proc.returncode == 0, proc.stderr
 
@@ -232,7 +235,7 @@ def test_field_units_are_converted_or_refused(tmp_path, capsys):
     assert sky.units == {"I": "MJy/sr", "Q": "MJy/sr", "U": "MJy/sr"}
     np.testing.assert_allclose(sky.fields["Q"], values["Q_STOKES"] * factor, rtol=1e-6)
     np.testing.assert_array_equal(sky.fields["I"], values["I_STOKES"])
-    assert_user_error(run_main(capsys, "patches", with_freq, "-o", out, "--fields", "I,Q,U", "--freq", 217), "353", "--freq")
+    assert_user_error(run_here("patches", with_freq, "-o", out, "--fields", "I,Q,U", "--freq", 217), "353", "--freq")
 
     rj = read_map(healpix_table(tmp_path / "rj.fits", values, {"Q_STOKES": "K_CMB", "U_STOKES": "uK_RJ"}),
                   ["Q", "U"], freq_ghz=353)
@@ -242,7 +245,7 @@ def test_field_units_are_converted_or_refused(tmp_path, capsys):
     np.testing.assert_allclose(micro.fields["U"], values["U_STOKES"] * 1e-6, rtol=1e-6)  # a prefix needs no frequency
 
     beam = healpix_table(tmp_path / "beam.fits", values, {"Q_STOKES": "K_CMB", "U_STOKES": "Jy/beam"}, FREQ="353")
-    assert_user_error(run_main(capsys, "patches", beam, "-o", out), "different units", "cannot convert")
+    assert_user_error(run_here("patches", beam, "-o", out), "different units", "cannot convert")
     assert not out.exists()
     for name, units in (("blank", {"Q_STOKES": "K_CMB"}), ("plain_k", {"Q_STOKES": "K", "U_STOKES": "MJy/sr"})):
         path = healpix_table(tmp_path / f"{name}.fits", values, units, FREQ="353")
@@ -251,10 +254,10 @@ def test_field_units_are_converted_or_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("polconv", ["XYZ", "IAU_FLIPPED"])
-def test_unknown_polarization_convention_is_refused(tmp_path, capsys, polconv):
+def test_unknown_polarization_convention_is_refused(tmp_path, polconv):
     values = {k: np.ones(NPIX, np.float32) for k in ("Q_STOKES", "U_STOKES")}
     path = healpix_table(tmp_path / "pol.fits", values, POLCCONV=polconv)
-    assert_user_error(run_main(capsys, "patches", path, "-o", tmp_path / "p.h5"), "POLCCONV", polconv, "neither COSMO nor IAU")
+    assert_user_error(run_here("patches", path, "-o", tmp_path / "p.h5"), "POLCCONV", polconv, "neither COSMO nor IAU")
     assert not (tmp_path / "p.h5").exists()
 
 
@@ -272,27 +275,27 @@ def _partial(path, pixels, nside=NSIDE, **cards):
     ([1, 2, 3], {"NSIDE": 48, "ORDERING": "NESTED"}, ("NSIDE = 48", "power of 2", "NESTED")),
     ([1, 2, 3], {"NSIDE": -4}, ("NSIDE = -4", "positive integer")),
 ])
-def test_bad_partial_sky_maps_are_one_line(tmp_path, capsys, pixels, cards, fragments):
+def test_bad_partial_sky_maps_are_one_line(tmp_path, pixels, cards, fragments):
     path = _partial(tmp_path / "partial.fits", pixels, **cards)
     before = path.read_bytes()
     out = tmp_path / "p.h5"
-    assert_user_error(run_main(capsys, "patches", path, "-o", out), *fragments)
+    assert_user_error(run_here("patches", path, "-o", out), *fragments)
     assert not out.exists() and path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["partial.fits"]  # no temporary file left
 
 
-def test_bad_nside_of_a_full_sky_map_is_one_line(tmp_path, capsys):
+def test_bad_nside_of_a_full_sky_map_is_one_line(tmp_path):
     values = {k: np.ones(NPIX, np.float32) for k in ("Q_STOKES", "U_STOKES")}
     path = healpix_table(tmp_path / "full.fits", values, NSIDE="abc")
-    assert_user_error(run_main(capsys, "patches", path, "-o", tmp_path / "p.h5"), "NSIDE = 'abc'")
+    assert_user_error(run_here("patches", path, "-o", tmp_path / "p.h5"), "NSIDE = 'abc'")
     nested = healpix_table(tmp_path / "n48.fits", {k: np.ones(12 * 48**2, np.float32) for k in ("Q_STOKES", "U_STOKES")},
                            ORDERING="NESTED")
-    assert_user_error(run_main(capsys, "patches", nested, "-o", tmp_path / "p.h5"), "NSIDE 48", "NESTED")
+    assert_user_error(run_here("patches", nested, "-o", tmp_path / "p.h5"), "NSIDE 48", "NESTED")
     ring = read_map(healpix_table(tmp_path / "r48.fits", {k: np.ones(12 * 48**2, np.float32) for k in ("Q_STOKES", "U_STOKES")}), ["Q"])
     assert ring.nside == 48  # RING ordering allows any NSIDE
 
 
-def test_a_tiny_partial_map_at_nside_8192_stays_small(tmp_path, capsys):
+def test_a_tiny_partial_map_at_nside_8192_stays_small(tmp_path):
     """A header claiming NSIDE 8192 costs memory in proportion to the file, not to the 805 million pixels of the sky."""
     import tracemalloc
 
@@ -313,7 +316,7 @@ def test_a_tiny_partial_map_at_nside_8192_stays_small(tmp_path, capsys):
     q = patch_set.patches[:, 0]
     assert 0 < len(patch_set) and np.isfinite(q).mean() >= 0.5
     np.testing.assert_allclose(q[np.isfinite(q)], 1.0, atol=1e-3)  # Q = 1, U = 0, turned by under a degree
-    proc = run_main(capsys, "patches", path, "-o", tmp_path / "p.h5", "--patch-size", 32, "--max-masked", 0.5)
+    proc = run_here("patches", path, "-o", tmp_path / "p.h5", "--patch-size", 32, "--max-masked", 0.5)
     assert proc.returncode == 0, proc.stderr
     assert f"{len(patch_set)} patches" in proc.stdout
 
@@ -352,7 +355,7 @@ def _replace_card(path, keyword: str, card: str, out):
     return out
 
 
-def test_headers_astropy_fixes_are_read_with_one_note_each_and_a_truncated_file_is_refused(tmp_path, capsys):
+def test_headers_astropy_fixes_are_read_with_one_note_each_and_a_truncated_file_is_refused(tmp_path):
     from dustvae.errors import DustvaeFileError
 
     q, u = np.random.default_rng(4).normal(size=(2, NPIX)).astype(np.float32)
@@ -380,15 +383,15 @@ def test_headers_astropy_fixes_are_read_with_one_note_each_and_a_truncated_file_
         read_map(truncated, ["Q", "U"])
     assert isinstance(caught.value, OSError) and isinstance(caught.value, ValueError)
     assert "\n" not in str(caught.value)
-    assert_user_error(run_main(capsys, "patches", truncated, "-o", tmp_path / "p.h5"), "truncated")
+    assert_user_error(run_here("patches", truncated, "-o", tmp_path / "p.h5"), "truncated")
 
 
-def test_a_header_card_astropy_cannot_parse_is_one_line(tmp_path, capsys):
+def test_a_header_card_astropy_cannot_parse_is_one_line(tmp_path):
     flat = tmp_path / "flat.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((32, 32), np.float32), name="Q"),
                   fits.ImageHDU(np.ones((32, 32), np.float32), name="U")]).writeto(flat)
     bad = _replace_card(flat, "EXTNAME", "EXTNAME = Q", tmp_path / "bad.fits")  # astropy names the HDU before it can fix this
-    assert_user_error(run_main(capsys, "patches", bad, "-o", tmp_path / "p.h5"), "not a readable FITS file", "EXTNAME")
+    assert_user_error(run_here("patches", bad, "-o", tmp_path / "p.h5"), "not a readable FITS file", "EXTNAME")
 
 
 def test_file_errors_are_os_errors_and_the_command_line_says_them_as_user_errors(tmp_path, capsys):

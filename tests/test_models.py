@@ -20,7 +20,7 @@ from dustvae.models import DilatedConvVAE, TrainConfig, kl_divergence, load_mode
 from dustvae.models.checkpoint import load_checkpoint
 from dustvae.models.train import Progress
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_cli, run_here
 from helpers import synthetic_store, write_synthetic_store
 
 # (layer, output (length, channels)) from the VAE-1 / VAE-2 tables, with c1 = 16.
@@ -183,44 +183,44 @@ def test_killed_training_resumes_to_identical_weights(tmp_path):
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("model")
     data = write_synthetic_store(work / "data.h5", n=128, n_maps=16)
-    run_cli("train", data, "--latent", 85, "--epochs", 3, "--batch-size", 32, "--quiet", "-o", work / "run", check=True)
+    run_here("train", data, "--latent", 85, "--epochs", 3, "--batch-size", 32, "--quiet", "-o", work / "run", check=True)
     return work, data, work / "run" / "best.pt"
 
 
-def test_model_commands_write_valid_files(trained, capsys):
+def test_model_commands_write_valid_files(trained):
     work, data, ckpt = trained
-    assert run_main(capsys, "encode", ckpt, data, "-o", work / "z.h5").returncode == 0
+    assert run_here("encode", ckpt, data, "-o", work / "z.h5").returncode == 0
     latents = read_latents(work / "z.h5")
     assert latents.mean.shape == (128, 85) and np.isfinite(latents.logvar).all()
 
-    proc = run_main(capsys, "reconstruct", ckpt, data, "-o", work / "r.h5")
+    proc = run_here("reconstruct", ckpt, data, "-o", work / "r.h5")
     assert proc.returncode == 0 and "RMSE" in proc.stdout, proc.stderr
     rec, original = read_store(work / "r.h5"), read_store(data)
     assert rec.coeffs.shape == original.coeffs.shape and rec.attrs["reconstructed_by"] == "vae-85"
     np.testing.assert_allclose(np.log2(rec.s1[:, 0]), rec.coeffs[:, :40], atol=1e-5)
 
-    assert run_main(capsys, "sample", ckpt, "-n", 7, "--seed", 2, "-o", work / "s.h5").returncode == 0
-    assert run_main(capsys, "sample", ckpt, "-n", 7, "--seed", 2, "-o", work / "s2.h5").returncode == 0
+    assert run_here("sample", ckpt, "-n", 7, "--seed", 2, "-o", work / "s.h5").returncode == 0
+    assert run_here("sample", ckpt, "-n", 7, "--seed", 2, "-o", work / "s2.h5").returncode == 0
     np.testing.assert_array_equal(read_store(work / "s.h5").coeffs, read_store(work / "s2.h5").coeffs)
 
-    proc = run_main(capsys, "interpolate", ckpt, data, "--from", 0, "--to", 5, "--steps", 4, "-o", work / "i.h5")
+    proc = run_here("interpolate", ckpt, data, "--from", 0, "--to", 5, "--steps", 4, "-o", work / "i.h5")
     assert proc.returncode == 0, proc.stderr
     assert read_store(work / "i.h5").coeffs.shape == (4, 1360) and proc.stdout.count("t=") == 4
 
 
-def test_model_commands_bad_input(tmp_path, capsys, trained):
+def test_model_commands_bad_input(tmp_path, trained):
     work, data, ckpt = trained
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00garbage" * 50)
-    assert_user_error(run_main(capsys, "encode", bad, data, "-o", tmp_path / "z.h5"), "not a readable dustvae checkpoint")
+    assert_user_error(run_here("encode", bad, data, "-o", tmp_path / "z.h5"), "not a readable dustvae checkpoint")
     truncated = tmp_path / "trunc.pt"
     truncated.write_bytes(ckpt.read_bytes()[:1000])
-    assert_user_error(run_main(capsys, "sample", truncated, "-o", tmp_path / "s.h5"), "checkpoint")
-    assert_user_error(run_main(capsys, "interpolate", ckpt, data, "--from", 0, "--to", 999), "out of range")
-    assert_user_error(run_main(capsys, "train", data, "--latent", 0, "-o", tmp_path / "r"), "latent")
-    assert_user_error(run_main(capsys, "train", data, "--latent", 85, "-o", work / "run"), "--resume")
-    assert_user_error(run_main(capsys, "train", data, "--batch-size", 1, "-o", tmp_path / "r1"), "batch-size")
-    assert_user_error(run_main(capsys, "train", data, "--warmup", -1, "-o", tmp_path / "r1"), "warmup")
+    assert_user_error(run_here("sample", truncated, "-o", tmp_path / "s.h5"), "checkpoint")
+    assert_user_error(run_here("interpolate", ckpt, data, "--from", 0, "--to", 999), "out of range")
+    assert_user_error(run_here("train", data, "--latent", 0, "-o", tmp_path / "r"), "latent")
+    assert_user_error(run_here("train", data, "--latent", 85, "-o", work / "run"), "--resume")
+    assert_user_error(run_here("train", data, "--batch-size", 1, "-o", tmp_path / "r1"), "batch-size")
+    assert_user_error(run_here("train", data, "--warmup", -1, "-o", tmp_path / "r1"), "warmup")
     assert not (tmp_path / "r1").exists()
 
     narrow = synthetic_store(n=32)
@@ -228,5 +228,5 @@ def test_model_commands_bad_input(tmp_path, capsys, trained):
     narrow.s0, narrow.s1, narrow.s2 = narrow.s0[:, :1], narrow.s1[:, :1], narrow.s2[:, :1]  # field Q alone
     narrow.attrs = {**narrow.attrs, "fields": "Q", "vector_length": 680}
     write_store(tmp_path / "q.h5", narrow)
-    assert_user_error(run_main(capsys, "train", tmp_path / "q.h5", "-o", tmp_path / "r2"), "1360")
-    assert_user_error(run_main(capsys, "reconstruct", ckpt, tmp_path / "q.h5", "-o", tmp_path / "r.h5"), "1360")
+    assert_user_error(run_here("train", tmp_path / "q.h5", "-o", tmp_path / "r2"), "1360")
+    assert_user_error(run_here("reconstruct", ckpt, tmp_path / "q.h5", "-o", tmp_path / "r.h5"), "1360")

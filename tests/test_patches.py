@@ -11,7 +11,7 @@ from dustvae.io.patchfile import read_patches
 from dustvae.sky.patches import cut_patches, healpix_patches
 from dustvae.sky.simulate import DustParams, simulate_healpix
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_cli, run_here
 
 
 def test_healpix_patches_centers_and_cut(healpix_file):
@@ -63,7 +63,7 @@ def test_flat_tiling(flat_file):
     assert whole.periodic and len(whole) == 1
 
 
-def test_cli_patches_round_trip(tmp_path, capsys, healpix_file):
+def test_cli_patches_round_trip(tmp_path, healpix_file):
     out = tmp_path / "p.h5"
     proc = run_cli("patches", healpix_file, "-o", out, "--patch-size", 32, check=True)  # the real command, end to end
     assert "patches" in proc.stdout
@@ -71,8 +71,8 @@ def test_cli_patches_round_trip(tmp_path, capsys, healpix_file):
     assert patches.patches.shape[1:] == (2, 32, 32)
     assert patches.centers.shape == (len(patches), 2)
     assert patches.source_name == healpix_file.name and len(patches.source_sha256) == 64
-    assert_user_error(run_main(capsys, "patches", healpix_file, "-o", out), "exists")
-    assert_user_error(run_main(capsys, "patches", healpix_file, "-o", tmp_path / "q.h5", "--patch-size", 40), "multiple of 2**J")
+    assert_user_error(run_here("patches", healpix_file, "-o", out), "exists")
+    assert_user_error(run_here("patches", healpix_file, "-o", tmp_path / "q.h5", "--patch-size", 40), "multiple of 2**J")
 
 
 def _uniform_angle_sky(nside: int, psi_deg: float, polconv: str) -> HealpixMap:

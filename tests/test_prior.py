@@ -17,7 +17,7 @@ from dustvae.models.pca_init import init_from_pca
 from dustvae.models.prior import LatentPrior, fit_mixture, load_prior, save_prior
 from dustvae.models.vae import DilatedConvVAE
 
-from conftest import assert_user_error, run_main
+from conftest import assert_user_error, run_here
 from helpers import synthetic_store, write_synthetic_store
 
 
@@ -137,17 +137,17 @@ def test_a_stale_prior_is_refused(tmp_path, squeezed_model):
 
 # -- the commands, as a user meets them ---------------------------------------------------------
 
-def test_fit_prior_and_sample_commands(tmp_path, capsys):
+def test_fit_prior_and_sample_commands(tmp_path):
     store = write_synthetic_store(tmp_path / "d.h5", n=64, n_maps=8)
     run = tmp_path / "run"
     train(read_store(store), run, TrainConfig(latent_dim=8, epochs=1, batch_size=32), device="cpu", progress=False)
-    assert_user_error(run_main(capsys, "sample", run, "-n", 5, "--prior", "fitted", "-o", tmp_path / "s.h5"), "fit-prior")
+    assert_user_error(run_here("sample", run, "-n", 5, "--prior", "fitted", "-o", tmp_path / "s.h5"), "fit-prior")
     assert not (tmp_path / "s.h5").exists()
 
-    done = run_main(capsys, "fit-prior", run, store, "--components", 2)
+    done = run_here("fit-prior", run, store, "--components", 2)
     assert done.returncode == 0 and "2-component" in done.stdout, done.stderr
     assert load_prior(run / "best.prior.npz").meta["n_train"] == int((read_store(store).split == 0).sum())
-    assert run_main(capsys, "sample", run, "-n", 6, "--prior", "fitted", "--seed", 4, "-o", tmp_path / "a.h5").returncode == 0
+    assert run_here("sample", run, "-n", 6, "--prior", "fitted", "--seed", 4, "-o", tmp_path / "a.h5").returncode == 0
     model, _ = load_model(run)
     a = read_store(tmp_path / "a.h5")
     assert str(a.attrs["prior"]).startswith("fitted")

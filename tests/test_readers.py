@@ -26,7 +26,7 @@ from dustvae.io.store_writer import write_store
 from dustvae.models.checkpoint import load_checkpoint, save_checkpoint
 from dustvae.models.train import TrainConfig, train
 
-from conftest import assert_user_error, run_main
+from conftest import assert_user_error, run_here
 from helpers import synthetic_store, write_synthetic_store
 
 
@@ -103,10 +103,10 @@ def _label_link(h5):  # a link deeper in the file, where the reader does not loo
     (_soft_link, "soft link"),
     (_label_link, "labels/elsewhere is a link"),
 ])
-def test_a_store_that_reads_other_files_is_refused(tmp_path, capsys, run, edit, fragment):
+def test_a_store_that_reads_other_files_is_refused(tmp_path, run, edit, fragment):
     store = _crafted(tmp_path, edit)
     before = _snapshot(tmp_path)
-    assert_user_error(run_main(capsys, "encode", run, store, "-o", tmp_path / "z.h5"), fragment, "inside the file")
+    assert_user_error(run_here("encode", run, store, "-o", tmp_path / "z.h5"), fragment, "inside the file")
     assert _snapshot(tmp_path) == before
 
 
@@ -117,12 +117,12 @@ def _patch_file(path: Path) -> Path:
                                         masked_fraction=np.zeros(4, np.float32)))
 
 
-def test_patch_and_latent_files_that_read_other_files_are_refused(tmp_path, capsys, run):
+def test_patch_and_latent_files_that_read_other_files_are_refused(tmp_path, run):
     patches = _patch_file(tmp_path / "p.h5")
     with h5py.File(patches, "r+") as h5:
         h5["labels/x"] = h5py.ExternalLink(_other_file(h5), "/coeffs")
     before = _snapshot(tmp_path)
-    proc = run_main(capsys, "compute-wst", patches, "-o", tmp_path / "c.h5", "--quiet", "--device", "cpu")
+    proc = run_here("compute-wst", patches, "-o", tmp_path / "c.h5", "--quiet", "--device", "cpu")
     assert_user_error(proc, "labels/x is a link to", "inside the file")
 
     latents = write_latents(tmp_path / "z.h5", LatentSet(np.zeros((3, 8)), np.zeros((3, 8)), {"model": "vae-8"}))
@@ -132,7 +132,7 @@ def test_patch_and_latent_files_that_read_other_files_are_refused(tmp_path, caps
         del h5["mean"]
         h5.create_virtual_dataset("mean", layout)
     before = _snapshot(tmp_path)
-    proc = run_main(capsys, "synthesize", "--model", run, "--latent-file", latents, "-o", tmp_path / "s.fits", "--quiet")
+    proc = run_here("synthesize", "--model", run, "--latent-file", latents, "-o", tmp_path / "s.fits", "--quiet")
     assert_user_error(proc, "virtual dataset")
     assert _snapshot(tmp_path) == before
 
@@ -153,14 +153,14 @@ def _unwritten_store(path: Path, n: int) -> Path:
 
 
 @pytest.mark.parametrize("rows", [400_000, 10_000_000])
-def test_a_store_declaring_rows_it_does_not_hold_is_refused_at_once(tmp_path, capsys, run, rows):
+def test_a_store_declaring_rows_it_does_not_hold_is_refused_at_once(tmp_path, run, rows):
     store = _unwritten_store(tmp_path / "crafted.h5", rows)
     assert store.stat().st_size < 200_000
     before = _snapshot(tmp_path)
     for command in (["encode", run, store, "-o", tmp_path / "z.h5"],
                     ["train", store, "--latent", 8, "-o", tmp_path / "r", "--quiet"],
                     ["evaluate", store, "-o", tmp_path / "r.json", "--baselines", "rwst1"]):
-        assert_user_error(run_main(capsys, *command), "stores only part of its data")
+        assert_user_error(run_here(*command), "stores only part of its data")
     assert _snapshot(tmp_path) == before
 
 
@@ -231,13 +231,13 @@ F32 = np.float32
     (_replace("map_index", np.zeros(n + 1, np.int64)), "different numbers of rows"),
 ])
 @pytest.mark.parametrize("command", ["encode", "train", "evaluate"])
-def test_a_damaged_store_is_one_line(tmp_path, capsys, run, edit, fragment, command):
+def test_a_damaged_store_is_one_line(tmp_path, run, edit, fragment, command):
     store = _crafted(tmp_path, edit)
     before = _snapshot(tmp_path)
     args = {"encode": ["encode", run, store, "-o", tmp_path / "z.h5"],
             "train": ["train", store, "--latent", 8, "-o", tmp_path / "r", "--epochs", 1, "--quiet"],
             "evaluate": ["evaluate", store, "-o", tmp_path / "r.json", "--baselines", "rwst1"]}[command]
-    assert_user_error(run_main(capsys, *args), fragment)
+    assert_user_error(run_here(*args), fragment)
     assert _snapshot(tmp_path) == before
 
 
@@ -255,7 +255,7 @@ def _rezip(src: Path, dst: Path, compression: int) -> Path:
     return dst
 
 
-def test_a_checkpoint_holding_more_than_its_model_is_refused(tmp_path, capsys, run):
+def test_a_checkpoint_holding_more_than_its_model_is_refused(tmp_path, run):
     payload = load_checkpoint(run / "best.pt")
     store = write_synthetic_store(tmp_path / "c.h5")
     # an extra 30M-element zero tensor, deflated: 120 MB inflated from a few hundred KiB
@@ -265,25 +265,25 @@ def test_a_checkpoint_holding_more_than_its_model_is_refused(tmp_path, capsys, r
     big.unlink()
     assert deflated.stat().st_size < 10_000_000
     before = _snapshot(tmp_path)
-    assert_user_error(run_main(capsys, "encode", deflated, store, "-o", tmp_path / "z.h5"), "is compressed")
+    assert_user_error(run_here("encode", deflated, store, "-o", tmp_path / "z.h5"), "is compressed")
     assert _snapshot(tmp_path) == before  # nothing written, nothing changed
     # the same stored plainly: more tensor data than weights and optimizer state take
     save_checkpoint(tmp_path / "extra.pt", {**payload, "extra": torch.zeros(3_000_000)})
     before = _snapshot(tmp_path)
-    assert_user_error(run_main(capsys, "encode", tmp_path / "extra.pt", store, "-o", tmp_path / "z.h5"), "extra")
+    assert_user_error(run_here("encode", tmp_path / "extra.pt", store, "-o", tmp_path / "z.h5"), "extra")
     assert _snapshot(tmp_path) == before
     # weights that are not the model's: an extra tensor, a tensor of another shape
     model = dict(payload["model"])
     save_checkpoint(tmp_path / "names.pt", {**payload, "model": {**model, "head.extra": torch.zeros(3)}})
-    assert_user_error(run_main(capsys, "encode", tmp_path / "names.pt", store, "-o", tmp_path / "z.h5"), "extra entry head.extra")
+    assert_user_error(run_here("encode", tmp_path / "names.pt", store, "-o", tmp_path / "z.h5"), "extra entry head.extra")
     save_checkpoint(tmp_path / "shape.pt", {**payload, "model": {**model, "head.bias": torch.zeros(3)}})
-    assert_user_error(run_main(capsys, "sample", tmp_path / "shape.pt", "-o", tmp_path / "s.h5"), "head.bias of shape (3,)")
+    assert_user_error(run_here("sample", tmp_path / "shape.pt", "-o", tmp_path / "s.h5"), "head.bias of shape (3,)")
     save_checkpoint(tmp_path / "config.pt", {**payload, "model_config": {**payload["model_config"], "latent_dim": 10**9}})
-    assert_user_error(run_main(capsys, "sample", tmp_path / "config.pt", "-o", tmp_path / "s.h5"), "model_config")
+    assert_user_error(run_here("sample", tmp_path / "config.pt", "-o", tmp_path / "s.h5"), "model_config")
     assert not (tmp_path / "z.h5").exists() and not (tmp_path / "s.h5").exists()
 
 
-def test_a_compressed_prior_file_is_refused(tmp_path, capsys, run):
+def test_a_compressed_prior_file_is_refused(tmp_path, run):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     buffer = io.BytesIO()
@@ -291,15 +291,15 @@ def test_a_compressed_prior_file_is_refused(tmp_path, capsys, run):
                         covariances=np.eye(8)[None], meta=np.array("{}"))
     (copy / "best.prior.npz").write_bytes(buffer.getvalue())
     before = _snapshot(tmp_path)
-    proc = run_main(capsys, "sample", copy, "--prior", "fitted", "-o", tmp_path / "s.h5")
+    proc = run_here("sample", copy, "--prior", "fitted", "-o", tmp_path / "s.h5")
     assert_user_error(proc, "is compressed", "not a dustvae latent prior")
     assert _snapshot(tmp_path) == before
 
 
-def test_a_run_whose_best_pt_is_a_directory_says_so(tmp_path, capsys):
+def test_a_run_whose_best_pt_is_a_directory_says_so(tmp_path):
     store = write_synthetic_store(tmp_path / "c.h5")
     (tmp_path / "run" / "best.pt").mkdir(parents=True)
-    proc = run_main(capsys, "encode", tmp_path / "run", store, "-o", tmp_path / "z.h5")
+    proc = run_here("encode", tmp_path / "run", store, "-o", tmp_path / "z.h5")
     assert_user_error(proc, "best.pt: is a directory, not a checkpoint")
 
 

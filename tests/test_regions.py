@@ -10,7 +10,7 @@ from dustvae.io.store import read_store
 from dustvae.sky.regions import GUARD, GUARD_WIDTHS, TEST, TRAIN, VALIDATION, region_split
 from dustvae.sky.simulate import DustParams, simulate_flat
 
-from conftest import assert_user_error, run_main
+from conftest import assert_user_error, run_here
 
 
 def _grid(n: int, stride: float) -> np.ndarray:
@@ -78,11 +78,11 @@ def test_a_random_split_of_one_sky_flatters_and_the_region_split_does_not():
     assert random_error < 0.05 < 0.2 < region_error  # measured: 0.032 and 0.38
 
 
-def test_compute_wst_writes_a_region_split_and_evaluate_names_it(tmp_path, capsys):
+def test_compute_wst_writes_a_region_split_and_evaluate_names_it(tmp_path):
     maps = simulate_flat(512, DustParams(seed=5))
     sky = write_flat_map(tmp_path / "sky.fits", maps, pixel_scale_arcmin=5.0)
     out = tmp_path / "c.h5"
-    proc = run_main(capsys, "compute-wst", sky, "-o", out, "--patch-size", 32, "--split", "regions", "--quiet")
+    proc = run_here("compute-wst", sky, "-o", out, "--patch-size", 32, "--split", "regions", "--quiet")
     assert proc.returncode == 0 and "split by 16 sky regions" in proc.stdout, proc.stderr
     store = read_store(out)
     assert store.attrs["split_kind"] == "regions" and store.attrs["split_regions"] == 16
@@ -97,14 +97,14 @@ def test_compute_wst_writes_a_region_split_and_evaluate_names_it(tmp_path, capsy
     assert set(store.split[train]) == {TRAIN} and set(store.split[val]) == {VALIDATION}
 
 
-def test_one_sky_without_a_split_trains_on_regions(tmp_path, capsys):
+def test_one_sky_without_a_split_trains_on_regions(tmp_path):
     """A store of one map and no split: training's own split is by region, never a neighbour on both sides."""
     from dustvae.models.train import training_split
 
     maps = simulate_flat(512, DustParams(seed=6))
     sky = write_flat_map(tmp_path / "sky.fits", maps, pixel_scale_arcmin=5.0)
     out = tmp_path / "c.h5"
-    assert run_main(capsys, "compute-wst", sky, "-o", out, "--patch-size", 32, "--quiet").returncode == 0
+    assert run_here("compute-wst", sky, "-o", out, "--patch-size", 32, "--quiet").returncode == 0
     store = read_store(out)
     assert store.split is None and len(np.unique(store.map_index)) == 1
     train, val = training_split(store)
@@ -112,8 +112,8 @@ def test_one_sky_without_a_split_trains_on_regions(tmp_path, capsys):
     assert gap >= GUARD_WIDTHS * 32 and len(train) + len(val) < len(store)  # guard rows left out
 
 
-def test_too_small_a_sky_for_a_region_split_is_one_line(tmp_path, capsys, flat_file):
-    proc = run_main(capsys, "compute-wst", flat_file, "-o", tmp_path / "c.h5", "--patch-size", 64, "--split", "regions")
+def test_too_small_a_sky_for_a_region_split_is_one_line(tmp_path, flat_file):
+    proc = run_here("compute-wst", flat_file, "-o", tmp_path / "c.h5", "--patch-size", 64, "--split", "regions")
     assert_user_error(proc, "too few to split by region")
     assert not (tmp_path / "c.h5").exists()
 

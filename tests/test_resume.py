@@ -29,7 +29,7 @@ from dustvae.io.maps import FlatMap
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.wst.compute import work_dir_for
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_here
 from helpers import assert_same_store, synthetic_store, write_synthetic_store
 
 N_BATCHES = 8
@@ -47,7 +47,7 @@ def patch_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(patch_file) -> Path:
     out = patch_file.with_name("reference.h5")
-    run_cli("compute-wst", patch_file, "-o", out, "--batch-size", 2, "--quiet", check=True)
+    run_here("compute-wst", patch_file, "-o", out, "--batch-size", 2, "--quiet", check=True)
     return out
 
 
@@ -99,7 +99,7 @@ def test_interrupted_run_resumes_to_identical_store(tmp_path, patch_file, refere
     done = len(list(work.glob("rows_*.npz")))
     assert 2 <= done < N_BATCHES
 
-    proc = run_cli("compute-wst", patch_file, "-o", out, "--batch-size", 2, check=True)
+    proc = run_here("compute-wst", patch_file, "-o", out, "--batch-size", 2, check=True)
     assert f"resumed: {2 * done} of 16" in proc.stderr
     assert out.exists() and not work.exists()
     assert_same_store(reference, out)
@@ -114,7 +114,7 @@ def test_resume_with_another_batch_size_keeps_finished_rows(tmp_path, patch_file
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     done = len(list(work.glob("rows_*.npz")))
-    proc = run_cli("compute-wst", patch_file, "-o", out, "--batch-size", 3, check=True)
+    proc = run_here("compute-wst", patch_file, "-o", out, "--batch-size", 3, check=True)
     assert f"resumed: {2 * done} of 16" in proc.stderr
     assert_same_store(reference, out, rounding=True)  # other batches: equal to float32 rounding
 
@@ -127,9 +127,9 @@ TRAIN_ARGS = ["--latent", 16, "--batch-size", 16, "--warmup", 1, "--quiet", "--d
 def test_training_resume_refuses_another_store(tmp_path):
     a = write_synthetic_store(tmp_path / "a.h5", n=64, n_maps=8)
     b = write_synthetic_store(tmp_path / "b.h5", n=64, n_maps=8, seed=1)
-    run_cli("train", a, *TRAIN_ARGS, "--epochs", 1, "-o", tmp_path / "run", check=True)
+    run_here("train", a, *TRAIN_ARGS, "--epochs", 1, "-o", tmp_path / "run", check=True)
     before = (tmp_path / "run" / "last.pt").read_bytes()
-    assert_user_error(run_cli("train", b, *TRAIN_ARGS, "--epochs", 2, "-o", tmp_path / "run", "--resume"), "different store")
+    assert_user_error(run_here("train", b, *TRAIN_ARGS, "--epochs", 2, "-o", tmp_path / "run", "--resume"), "different store")
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
 
 

@@ -15,7 +15,7 @@ import pytest
 from dustvae.errors import DustvaeError
 from dustvae.wst.shard import Shard, shard_from_environment
 
-from conftest import assert_user_error, run_cli, run_torchrun
+from conftest import assert_user_error, run_here, run_torchrun
 from helpers import assert_same_store
 
 
@@ -44,7 +44,7 @@ def parts(tmp_path_factory, flat_file):
     """An unsharded compute-wst of 16 patches and its three shards (the middle one from SLURM's variables)."""
     root = tmp_path_factory.mktemp("shards")
     full = root / "full.h5"
-    run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", full, "--quiet", check=True)
+    run_here("compute-wst", flat_file, "--patch-size", 32, "-o", full, "--quiet", check=True)
     paths = []
     for k in range(3):
         out = root / f"part{k}.h5"
@@ -55,7 +55,7 @@ def parts(tmp_path_factory, flat_file):
             assert proc.returncode == 0, proc.stderr
             assert "shard 1/3" in proc.stdout
         else:
-            run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", out, "--shard", f"{k}/3", "--quiet", check=True)
+            run_here("compute-wst", flat_file, "--patch-size", 32, "-o", out, "--shard", f"{k}/3", "--quiet", check=True)
         paths.append(out)
     return full, paths
 
@@ -63,7 +63,7 @@ def parts(tmp_path_factory, flat_file):
 def test_merged_shards_equal_the_unsharded_store(parts, tmp_path):
     full, paths = parts
     merged = tmp_path / "merged.h5"
-    run_cli("merge", paths[2], paths[0], paths[1], "-o", merged, check=True)  # any order
+    run_here("merge", paths[2], paths[0], paths[1], "-o", merged, check=True)  # any order
     assert_same_store(merged, full, rounding=True)
 
 
@@ -81,27 +81,27 @@ def test_torchrun_ranks_split_the_work_and_rank_0_merges(parts, tmp_path, flat_f
 def test_wrong_sets_of_parts_are_refused(parts, tmp_path, flat_file):
     full, paths = parts
     out = tmp_path / "m.h5"
-    assert_user_error(run_cli("merge", paths[0], paths[2], "-o", out), "shard 1/3 is missing")
-    assert_user_error(run_cli("merge", paths[0], paths[1], paths[1], paths[2], "-o", out), "more than once")
-    assert_user_error(run_cli("merge", paths[0], full, "-o", out), "not a shard store")
+    assert_user_error(run_here("merge", paths[0], paths[2], "-o", out), "shard 1/3 is missing")
+    assert_user_error(run_here("merge", paths[0], paths[1], paths[1], paths[2], "-o", out), "more than once")
+    assert_user_error(run_here("merge", paths[0], full, "-o", out), "not a shard store")
     other = tmp_path / "other1.h5"  # a shard of another run: the same input, other settings
-    run_cli("compute-wst", flat_file, "--patch-size", 32, "--L", 4, "-o", other, "--shard", "1/3", "--quiet", check=True)
-    assert_user_error(run_cli("merge", paths[0], other, paths[2], "-o", out), "not parts of one run")
+    run_here("compute-wst", flat_file, "--patch-size", 32, "--L", 4, "-o", other, "--shard", "1/3", "--quiet", check=True)
+    assert_user_error(run_here("merge", paths[0], other, paths[2], "-o", out), "not parts of one run")
     assert not out.exists()
-    assert_user_error(run_cli("compute-wst", flat_file, "--patch-size", 32, "-o", out, "--shard", "3/3"), "0 <= K < N")
+    assert_user_error(run_here("compute-wst", flat_file, "--patch-size", 32, "-o", out, "--shard", "3/3"), "0 <= K < N")
 
 
 @pytest.mark.slow
 def test_make_dataset_shards_merge_to_the_whole_dataset(tmp_path):
     args = ("--maps", 6, "--map-size", 64, "--patch-size", 32, "--model", "mixed", "--workers", 1, "--quiet")
     full = tmp_path / "full.h5"
-    run_cli("make-dataset", full, *args, check=True)
+    run_here("make-dataset", full, *args, check=True)
     paths = [tmp_path / f"d{k}.h5" for k in range(2)]
     for k, path in enumerate(paths):
-        proc = run_cli("make-dataset", path, *args, "--shard", f"{k}/2", check=True)
+        proc = run_here("make-dataset", path, *args, "--shard", f"{k}/2", check=True)
         assert f"shard {k}/2: maps {3 * k}-{3 * k + 2} of 6" in proc.stdout
     merged = tmp_path / "merged.h5"
-    run_cli("merge", *paths, "-o", merged, check=True)
+    run_here("merge", *paths, "-o", merged, check=True)
     assert_same_store(merged, full, rounding=True)
     # Two torchrun ranks split the maps the same way and rank 0 merges.
     ranked = tmp_path / "ranked.h5"

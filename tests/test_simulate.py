@@ -9,7 +9,7 @@ from astropy.io import fits
 from dustvae.io.maps import read_map
 from dustvae.sky.simulate import DustParams, power_spectrum_slope, simulate_flat, simulate_healpix
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_cli, run_here
 
 
 @pytest.mark.parametrize("slope", [2.0, 2.8])
@@ -40,23 +40,23 @@ def test_seeded_and_reproducible():
     assert not np.allclose(a["Q"], c["Q"])
 
 
-def test_cli_writes_parameters_to_header(tmp_path, capsys):
+def test_cli_writes_parameters_to_header(tmp_path):
     out = tmp_path / "sky.fits"
     run_cli("simulate", out, "--nside", 16, "--seed", 3, "--slope", 2.2, check=True)  # the real command, end to end
     sky = read_map(out, ["I", "Q", "U"])
     assert sky.nside == 16 and set(sky.fields) == {"I", "Q", "U"}
     assert DustParams.from_header(sky.header) == DustParams(slope=2.2, seed=3)
     flat = tmp_path / "flat.fits"
-    assert run_main(capsys, "simulate", flat, "--size", 64, "--seed", 3).returncode == 0
+    assert run_here("simulate", flat, "--size", 64, "--seed", 3).returncode == 0
     assert fits.getheader(flat, "Q")["SIMSEED"] == 3
 
 
-def test_cli_bad_parameters(tmp_path, capsys):
-    assert_user_error(run_main(capsys, "simulate", tmp_path / "a.fits", "--nside", 100), "power of 2")
-    assert_user_error(run_main(capsys, "simulate", tmp_path / "a.fits", "--p0", 2), "p0")
-    assert_user_error(run_main(capsys, "simulate", tmp_path / "a.fits", "--nside", 16, "--size", 64), "either")
+def test_cli_bad_parameters(tmp_path):
+    assert_user_error(run_here("simulate", tmp_path / "a.fits", "--nside", 100), "power of 2")
+    assert_user_error(run_here("simulate", tmp_path / "a.fits", "--p0", 2), "p0")
+    assert_user_error(run_here("simulate", tmp_path / "a.fits", "--nside", 16, "--size", 64), "either")
     (tmp_path / "file").write_text("")
-    assert_user_error(run_main(capsys, "simulate", tmp_path / "file" / "a.fits", "--size", 32), "check the path")
+    assert_user_error(run_here("simulate", tmp_path / "file" / "a.fits", "--size", 32), "check the path")
 
 
 @pytest.mark.parametrize("slope", [2.0, 2.8])

@@ -37,7 +37,7 @@ from dustvae.wst.compute import compute_store
 from dustvae.wst.layout import CoefficientLayout
 from dustvae.wst.transform import normalise, prepare, scattering_means
 
-from conftest import assert_user_error, run_cli
+from conftest import assert_user_error, run_here
 from helpers import write_synthetic_store
 
 SIZE = 64
@@ -201,7 +201,7 @@ def cli_in_process(capsys, *args) -> tuple[int, str]:
 
 
 def test_synthesize_command_writes_a_fits_map_astropy_reads(tmp_path, store_file):
-    proc = run_cli("synthesize", store_file, "--row", 0, "-o", tmp_path / "s.fits", "--steps", 10, "--seed", 7, "--quiet", check=True)
+    proc = run_here("synthesize", store_file, "--row", 0, "-o", tmp_path / "s.fits", "--steps", 10, "--seed", 7, "--quiet", check=True)
     assert "wrote" in proc.stdout
     store = read_store(store_file)
     with fits.open(tmp_path / "s.fits") as hdul:
@@ -226,7 +226,7 @@ def test_synthesize_from_a_map_and_from_a_model(tmp_path, store_file, capsys):
     code, err = cli_in_process(capsys, "train", data, "--latent", 85, "--epochs", 1, "--batch-size", 32, "--quiet",
                                "--device", "cpu", "-o", tmp_path / "run")
     assert code == 0, err
-    run_cli("synthesize", "--model", tmp_path / "run", "--sample", 2, "--size", 32, "--steps", 2, "--quiet",
+    run_here("synthesize", "--model", tmp_path / "run", "--sample", 2, "--size", 32, "--steps", 2, "--quiet",
             "-o", tmp_path / "p.fits", check=True)
     for k in range(2):
         with fits.open(tmp_path / f"p_{k}.fits") as hdul:
@@ -244,8 +244,8 @@ def test_synthesize_from_a_map_and_from_a_model(tmp_path, store_file, capsys):
 
 
 def test_synthesize_bad_input_is_one_line(tmp_path, store_file, capsys):
-    assert_user_error(run_cli("synthesize", store_file, "--row", 5, "-o", tmp_path / "s.fits"), "out of range")
-    assert_user_error(run_cli("synthesize", "--sample", 2, "-o", tmp_path / "s.fits"), "--model")
+    assert_user_error(run_here("synthesize", store_file, "--row", 5, "-o", tmp_path / "s.fits"), "out of range")
+    assert_user_error(run_here("synthesize", "--sample", 2, "-o", tmp_path / "s.fits"), "--model")
     (tmp_path / "taken.fits").write_text("x")
     (tmp_path / "notes.txt").write_text("not a map")
     cases = [

@@ -13,16 +13,16 @@ from dustvae.io.store import read_store
 from dustvae.wst.layout import CoefficientLayout
 from dustvae.wst.transform import denormalise, normalise
 
-from conftest import assert_user_error, run_cli, run_main
+from conftest import assert_user_error, run_here
 
 
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory, healpix_file):
     work = tmp_path_factory.mktemp("wst")
     patches = work / "p.h5"
-    run_cli("patches", healpix_file, "-o", patches, "--patch-size", 32, check=True)
+    run_here("patches", healpix_file, "-o", patches, "--patch-size", 32, check=True)
     store = work / "c.h5"
-    run_cli("compute-wst", patches, "-o", store, "--quiet", check=True)
+    run_here("compute-wst", patches, "-o", store, "--quiet", check=True)
     return patches, store
 
 
@@ -61,10 +61,10 @@ def test_store_matches_independent_kymatio(computed):
     np.testing.assert_allclose(store.s1[:, 0, 8:16], np.stack([means[((1,), (t,))][:, 0] for t in range(8)], axis=1), rtol=1e-5)
 
 
-def test_kymatio_engine_gives_the_same_store(computed, tmp_path, capsys):
+def test_kymatio_engine_gives_the_same_store(computed, tmp_path):
     patch_path, store_path = computed
     out = tmp_path / "k.h5"
-    proc = run_main(capsys, "compute-wst", patch_path, "-o", out, "--quiet", "--engine", "kymatio")
+    proc = run_here("compute-wst", patch_path, "-o", out, "--quiet", "--engine", "kymatio")
     assert proc.returncode == 0, proc.stderr
     ours, theirs = read_store(store_path), read_store(out)
     assert theirs.attrs["wst_engine"] == "kymatio"
@@ -105,13 +105,13 @@ def test_reader_refuses_foreign_and_mismatched(tmp_path, computed):
         read_store(text)
 
 
-def test_compute_wst_bad_input(tmp_path, capsys, healpix_file, computed):
-    assert_user_error(run_main(capsys, "compute-wst", healpix_file, "-o", computed[1]), "exists")
-    assert_user_error(run_main(capsys, "compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 48),
+def test_compute_wst_bad_input(tmp_path, healpix_file, computed):
+    assert_user_error(run_here("compute-wst", healpix_file, "-o", computed[1]), "exists")
+    assert_user_error(run_here("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 48),
                       "multiple of 2**J")
-    assert_user_error(run_main(capsys, "compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 32,
+    assert_user_error(run_here("compute-wst", healpix_file, "-o", tmp_path / "x.h5", "--patch-size", 32,
                                "--device", "cuda:0" if not torch.cuda.is_available() else "tpu"), "device")
-    assert_user_error(run_main(capsys, "compute-wst", tmp_path / "none.fits"), "no such file")
+    assert_user_error(run_here("compute-wst", tmp_path / "none.fits"), "no such file")
 
 
 def test_normalisation_is_a_versioned_code_and_old_spellings_still_match():
