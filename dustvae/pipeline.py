@@ -38,11 +38,12 @@ class DemoPlan:
 
     def configs(self) -> list:
         """The training configurations of the demo, in the order they run: the table VAEs, then the variants."""
+        from .models.model_config import ModelConfig
         from .models.train_config import TrainConfig
 
-        table = [TrainConfig(latent_dim=d, epochs=self.epochs, patience=self.patience) for d in self.latents]
-        started = [TrainConfig(latent_dim=d, epochs=self.variant_epochs, patience=self.variant_patience,
-                               linear_path=True, pca_init=True, augment=True) for d in self.variant_latents]
+        table = [TrainConfig(ModelConfig(d), epochs=self.epochs, patience=self.patience) for d in self.latents]
+        started = [TrainConfig(ModelConfig(d, linear_path=True, pca_init=True), epochs=self.variant_epochs,
+                               patience=self.variant_patience, augment=True) for d in self.variant_latents]
         return table + started
 
 
@@ -73,7 +74,7 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
     checkpoints = []
     for step, config in enumerate(configs, start=2):
         run_dir = out / config.name
-        say(f"[{step}/{steps}] {registry.label(config.name)}: {config.latent_dim} latents (at most {config.epochs} "
+        say(f"[{step}/{steps}] {registry.label(config.name)}: {config.model.latent_dim} latents (at most {config.epochs} "
             f"epochs) -> {run_dir}")
         best, trained = train_unless_finished(store, run_dir, config, device=device, progress=progress, say=say)
         if not trained:

@@ -53,7 +53,7 @@ from dustvae.io.atomic import atomic_path
 from dustvae.io.maps import FlatMap
 from dustvae.io.store import read_store
 from dustvae.models.checkpoint import load_checkpoint
-from dustvae.models.train import TrainConfig, train
+from dustvae.models.train import ModelConfig, TrainConfig, train
 from dustvae.models.vae import INPUT_LENGTH, DilatedConvVAE
 from dustvae.sky.patches import flat_patches
 from dustvae.sky.simulate import DustParams, simulate_flat
@@ -228,14 +228,14 @@ def _dataset(plan: Plan, device: torch.device, work: Path) -> Path:
 def _config(plan: Plan, epochs: int) -> tuple[list[str], TrainConfig]:
     args = list(plan.train_args) + ["--epochs", str(epochs)]
     options = dict(zip(args[::2], args[1::2]))
-    config = TrainConfig(latent_dim=int(options["--latent"]), epochs=epochs, batch_size=int(options["--batch-size"]),
+    config = TrainConfig(ModelConfig(int(options["--latent"])), epochs=epochs, batch_size=int(options["--batch-size"]),
                          warmup_epochs=int(options["--warmup"]), patience=int(options["--patience"]), augment=True)
     return args, config
 
 
 def _start_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
     torch.manual_seed(config.seed)
-    return {k: v.double() for k, v in DilatedConvVAE(config.latent_dim).state_dict().items()}
+    return {k: v.double() for k, v in DilatedConvVAE(**asdict(config.model)).state_dict().items()}
 
 
 def check_resume(plan: Plan, device: torch.device, work: Path) -> dict:

@@ -30,8 +30,7 @@ from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.models.apply import decode_array, encode_array
 from dustvae.models.checkpoint import load_model
-from dustvae.models.train import TrainConfig, train_unless_finished
-from dustvae.models.vae import model_name
+from dustvae.models.train import ModelConfig, TrainConfig, train_unless_finished
 from dustvae.numerics import rmse
 from dustvae.pipeline import DemoPlan
 
@@ -92,8 +91,8 @@ def main() -> None:
         for latent, name in zip(LATENTS, ("VAE-2", "VAE-1")):
             pca = PCACompressor(latent).fit(train_x)
             row["rmse_log2"][f"PCA-{latent}"] = rmse(pca.decode(pca.encode(test)), test)
-            config = TrainConfig(latent_dim=latent, epochs=args.epochs, patience=args.patience)
-            run_dir = full_runs / model_name(latent) if fraction == 1.0 else args.output / f"frac{fraction:g}" / model_name(latent)
+            config = TrainConfig(ModelConfig(latent), epochs=args.epochs, patience=args.patience)
+            run_dir = full_runs / config.name if fraction == 1.0 else args.output / f"frac{fraction:g}" / config.name
             tic = time.perf_counter()
             _, trained = train_unless_finished(subset, run_dir, config, progress=False)
             if trained:

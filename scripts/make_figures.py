@@ -39,7 +39,7 @@ from dustvae.io.store import read_store
 from dustvae.models.apply import encode_array, decode_array
 from dustvae.models.checkpoint import load_model
 from dustvae.models.loss import kl_divergence
-from dustvae.models.train import DEFAULT_BETA, TrainConfig, train_unless_finished
+from dustvae.models.train import DEFAULT_BETA, ModelConfig, TrainConfig, train_unless_finished
 from dustvae.numerics import rmse
 from dustvae.pipeline import DemoPlan, run_demo
 
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def trained(store, run_dir: Path, config: TrainConfig) -> Path:
-    print(f"{run_dir.name}: {config.latent_dim} latents, beta {config.beta:g}, at most {config.epochs} epochs", flush=True)
+    print(f"{run_dir.name}: {config.model.latent_dim} latents, beta {config.beta:g}, at most {config.epochs} epochs", flush=True)
     return train_unless_finished(store, run_dir, config, progress=False)[0]
 
 
@@ -92,9 +92,9 @@ def main() -> None:
 
     sweeps = {"latent": {}, "beta": {}, "epochs": args.sweep_epochs}
     for latent in args.latents:
-        ckpt = trained(store, out / "sweep" / f"vae-{latent}",
-                       TrainConfig(latent_dim=latent, epochs=args.sweep_epochs, patience=plan.patience))
-        row = evaluate(store, [ckpt], baselines=(), labels=False)["compressors"][f"vae-{latent}"]
+        config = TrainConfig(ModelConfig(latent), epochs=args.sweep_epochs, patience=plan.patience)
+        ckpt = trained(store, out / "sweep" / config.name, config)
+        row = evaluate(store, [ckpt], baselines=(), labels=False)["compressors"][config.name]
         sweeps["latent"][str(latent)] = {"rmse_log2": row["rmse_log2"], "rel_err_s1": row["rel_err_s1"]}
     for beta in args.betas:  # every point trained alike (sweep epochs), the default beta included
         ckpt = trained(store, out / "sweep" / f"vae-85-beta{beta:g}",

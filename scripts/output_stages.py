@@ -28,10 +28,10 @@ def _train(job: tuple) -> dict:
 
     torch.set_num_threads(1)
     from dustvae.io.store import read_store
-    from dustvae.models.train import TrainConfig, train_unless_finished
+    from dustvae.models.train import ModelConfig, TrainConfig, train_unless_finished
 
     store_path, out, latent, stage, epochs = job
-    config = TrainConfig(latent_dim=latent, epochs=epochs, patience=epochs, output_stage=stage)
+    config = TrainConfig(ModelConfig(latent, output_stage=stage), epochs=epochs, patience=epochs)
     best, _ = train_unless_finished(read_store(store_path), Path(out) / config.name, config, progress=False)
     history = [json.loads(line) for line in (best.parent / "metrics.jsonl").read_text().splitlines()]
     best_row = min(history, key=lambda r: r["val_rmse_log2"])

@@ -40,7 +40,7 @@ from dustvae.analysis.evaluate import evaluate
 from dustvae.analysis.rate_distortion import CURVE_SIZES, curve_section, verdict
 from dustvae.analysis.results import read_results, write_results
 from dustvae.io.store import read_store
-from dustvae.models.train import TrainConfig, train_unless_finished
+from dustvae.models.train import ModelConfig, TrainConfig, train_unless_finished
 from dustvae.pipeline import DemoPlan
 
 FAMILIES = ("pca-start", "map", "table", "table-map")
@@ -50,10 +50,10 @@ def config_for(family: str, size: int, epochs: int, patience: int) -> TrainConfi
     """The training configuration of one learned family at one size."""
     if family in ("table", "table-map"):
         plan = DemoPlan()
-        return TrainConfig(latent_dim=size, epochs=plan.epochs, patience=plan.patience,
-                           target="map" if family == "table-map" else "patch")
-    return TrainConfig(latent_dim=size, epochs=epochs, patience=patience, linear_path=True, pca_init=True, augment=True,
-                       target="map" if family == "map" else "patch")
+        return TrainConfig(ModelConfig(size, target="map" if family == "table-map" else "patch"), epochs=plan.epochs,
+                           patience=plan.patience)
+    return TrainConfig(ModelConfig(size, linear_path=True, pca_init=True, target="map" if family == "map" else "patch"),
+                       epochs=epochs, patience=patience, augment=True)
 
 
 def main() -> None:

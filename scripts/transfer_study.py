@@ -92,7 +92,7 @@ def main() -> None:
     for fit, other in (("turbulence", "filaments"), ("filaments", "turbulence")):
         checkpoints = []
         for config in plan.configs():
-            if config.pca_init and config.latent_dim in sizes:  # the PCA-started variants, as the demo trains them
+            if config.model.pca_init and config.model.latent_dim in sizes:  # the PCA-started variants, as the demo trains them
                 tic = time.perf_counter()
                 best, _ = train_unless_finished(stores[fit], out / fit / config.name, config, device=args.device,
                                                 progress=False)

@@ -24,6 +24,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from dataclasses import replace
 
 import pytest
@@ -32,7 +33,7 @@ import torch
 from dustvae.distributed import Ranks, launched_ranks
 from dustvae.errors import DustvaeError
 from dustvae.models.checkpoint import load_checkpoint
-from dustvae.models.train import TrainConfig, generator_states, restore_generators, train
+from dustvae.models.train import ModelConfig, TrainConfig, generator_states, restore_generators, train
 from dustvae.models.vae import DilatedConvVAE
 
 from conftest import assert_user_error, run_torchrun
@@ -40,7 +41,7 @@ from helpers import synthetic_store, write_synthetic_store
 
 WEIGHT_TOLERANCE = 0.1  # |w_ranks - w_one| / |w_one - w_start|
 RMSE_TOLERANCE = 1e-4  # relative, each epoch's validation RMSE
-CONFIG = TrainConfig(latent_dim=16, epochs=2, batch_size=16, warmup_epochs=1, patience=1000, augment=True)
+CONFIG = TrainConfig(ModelConfig(16), epochs=2, batch_size=16, warmup_epochs=1, patience=1000, augment=True)
 ARGS = ["--latent", "16", "--batch-size", "16", "--warmup", "1", "--patience", "1000", "--augment", "--quiet", "--device", "cpu"]
 
 
@@ -60,7 +61,7 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(tmp_path):
     one, ranked = tmp_path / "one", tmp_path / "ranked"
     train(store, one, CONFIG, device="cpu", progress=False)
     torch.manual_seed(CONFIG.seed)
-    start = {k: v.double() for k, v in DilatedConvVAE(CONFIG.latent_dim).state_dict().items()}
+    start = {k: v.double() for k, v in DilatedConvVAE(**asdict(CONFIG.model)).state_dict().items()}
 
     proc = run_torchrun("train", store_path, *ARGS, "--epochs", "2", "-o", ranked)
     assert proc.returncode == 0, proc.stderr[-3000:]

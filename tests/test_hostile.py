@@ -154,11 +154,11 @@ def _files(folder):
 def small_run(tmp_path_factory):
     """A store and a tiny run trained on it for two epochs (latent 8)."""
     from dustvae.io.store import read_store
-    from dustvae.models.train import TrainConfig, train
+    from dustvae.models.train import ModelConfig, TrainConfig, train
 
     root = tmp_path_factory.mktemp("small")
     store = write_synthetic_store(root / "c.h5")
-    train(read_store(store), root / "run", TrainConfig(latent_dim=8, epochs=2, batch_size=32), device="cpu", progress=False)
+    train(read_store(store), root / "run", TrainConfig(ModelConfig(8), epochs=2, batch_size=32), device="cpu", progress=False)
     return store, root / "run"
 
 

@@ -11,7 +11,7 @@ import torch
 from dustvae.baselines.rrr import ReducedRankRegression
 from dustvae.io.store import CoefficientStore
 from dustvae.io.store_writer import write_store
-from dustvae.models.train import TrainConfig, map_targets, train
+from dustvae.models.train import ModelConfig, TrainConfig, map_targets, train
 
 from conftest import run_here
 from helpers import synthetic_store
@@ -57,8 +57,7 @@ def test_training_never_reads_validation_or_test_patches(tmp_path, one_torch_thr
     other = _map_store(seed=7)
     changed = np.isin(store.split, (1, 2))
     moved = CoefficientStore(**{**store.__dict__, "coeffs": np.where(changed[:, None], other.coeffs, store.coeffs)})
-    config = TrainConfig(latent_dim=4, epochs=2, patience=10, batch_size=32, linear_path=True, pca_init=True,
-                         target=target, augment=True)
+    config = TrainConfig(ModelConfig(4, linear_path=True, pca_init=True, target=target), epochs=2, patience=10, batch_size=32, augment=True)
     assert config.name == {"patch": "vae-4+pca", "map": "vae-4+rrr+map"}[target]
     runs = [train(s, tmp_path / f"run{k}", config, device="cpu", progress=False) for k, s in enumerate((store, moved))]
     weights = [torch.load(r.run_dir / "last.pt", weights_only=False)["model"] for r in runs]
@@ -75,7 +74,7 @@ def test_the_start_is_the_reduced_rank_regression_to_the_map_mean(tmp_path, one_
     rrr = ReducedRankRegression(4).fit(store.coeffs[list(pairs)], np.array(list(pairs.values())))
     val_target = np.array(list(val_pairs.values()))
     expected = np.sqrt(np.mean((rrr.reconstruct(store.coeffs[list(val_pairs)]) - val_target) ** 2))
-    config = TrainConfig(latent_dim=4, epochs=1, batch_size=32, linear_path=True, pca_init=True, target="map")
+    config = TrainConfig(ModelConfig(4, linear_path=True, pca_init=True, target="map"), epochs=1, batch_size=32)
     result = train(store, tmp_path / "run", config, device="cpu", progress=False)
     assert result.history[0]["epoch"] == 0
     assert result.history[0]["val_rmse_log2"] == pytest.approx(expected, rel=1e-3)
@@ -89,7 +88,7 @@ def test_map_target_needs_maps_with_two_patches(tmp_path):
     from dustvae.errors import DustvaeError
 
     with pytest.raises(DustvaeError, match="at least two training patches"):
-        train(store, tmp_path / "run", TrainConfig(latent_dim=4, epochs=1, target="map"), device="cpu", progress=False)
+        train(store, tmp_path / "run", TrainConfig(ModelConfig(4, target="map"), epochs=1), device="cpu", progress=False)
 
 
 def test_evaluate_on_another_store_without_a_split(tmp_path):
@@ -133,7 +132,7 @@ def test_rate_distortion_section_reads_the_evaluation(tmp_path, one_torch_thread
     from dustvae.analysis.rate_distortion import curve_section, verdict
 
     store = _map_store()
-    config = TrainConfig(latent_dim=4, epochs=1, batch_size=32, linear_path=True, pca_init=True, target="map")
+    config = TrainConfig(ModelConfig(4, linear_path=True, pca_init=True, target="map"), epochs=1, batch_size=32)
     run = train(store, tmp_path / config.name, config, device="cpu", progress=False)
     results = evaluate(store, [run.run_dir / "best.pt"], ("pca", "pca-sym", "rrr"), sizes=(2, 4), labels=False,
                        generative=False, n_resamples=300)

@@ -18,7 +18,7 @@ from dustvae.io.store_writer import write_store
 from dustvae import defaults
 from dustvae.models import DilatedConvVAE, TrainConfig, kl_divergence, load_model, negative_elbo, train
 from dustvae.models.checkpoint import load_checkpoint
-from dustvae.models.train import Progress
+from dustvae.models.train import ModelConfig, Progress
 
 from conftest import assert_user_error, run_cli, run_here
 from helpers import synthetic_store, write_synthetic_store
@@ -125,7 +125,7 @@ def test_early_stopping_counts_only_after_the_warmup():
 
 def test_training_lowers_validation_rmse_and_records_it(tmp_path):
     store = synthetic_store(n=128, n_maps=16)
-    config = TrainConfig(latent_dim=85, epochs=6, batch_size=16, lr=3e-3, warmup_epochs=2, patience=50)
+    config = TrainConfig(ModelConfig(85), epochs=6, batch_size=16, lr=3e-3, warmup_epochs=2, patience=50)
     result = train(store, tmp_path / "run", config, progress=False)
     rmse = [h["val_rmse_log2"] for h in result.history]
     assert min(rmse) < 0.9 * rmse[0]

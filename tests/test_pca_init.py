@@ -157,12 +157,12 @@ def test_pca_start_is_kept_by_training(tmp_path, one_torch_thread):
     epochs; full rate 0.4469 after the first. The bound, 1% above PCA, is
     three times the drift seen and a quarter of the full rate's first step.
     """
-    from dustvae.models.train import TrainConfig, parameter_groups, train
+    from dustvae.models.train import ModelConfig, TrainConfig, parameter_groups, train
 
     store = synthetic_store(n=192, n_maps=24, rank=24)
     val = store.subset("validation").coeffs
     pca_val = np.sqrt(np.mean((PCACompressor(16).fit(store.subset("train").coeffs).reconstruct(val) - val) ** 2))
-    config = TrainConfig(latent_dim=16, epochs=3, warmup_epochs=1, linear_path=True, pca_init=True, batch_size=32)
+    config = TrainConfig(ModelConfig(16, linear_path=True, pca_init=True), epochs=3, warmup_epochs=1, batch_size=32)
     groups = parameter_groups(_pca_model(16, store.subset("train").coeffs), config)
     assert [g["lr_scale"] for g in groups] == [1.0, config.pca_linear_lr_scale]
     assert groups[1]["weight_decay"] == 0.0
@@ -177,12 +177,12 @@ def test_pca_start_is_kept_by_training(tmp_path, one_torch_thread):
 def test_start_is_epoch_zero_and_a_candidate(tmp_path, one_torch_thread):
     """The linear start is scored as epoch 0 (PCA's validation RMSE) and kept as best.pt when no epoch beats it."""
     from dustvae.models.checkpoint import load_model
-    from dustvae.models.train import TrainConfig, train
+    from dustvae.models.train import ModelConfig, TrainConfig, train
 
     store = synthetic_store(n=192, n_maps=24, rank=24)
     train_rows, val = store.subset("train").coeffs, store.subset("validation").coeffs
     pca_val = np.sqrt(np.mean((PCACompressor(16).fit(train_rows).reconstruct(val) - val) ** 2))
-    config = TrainConfig(latent_dim=16, epochs=2, linear_path=True, pca_init=True, batch_size=32, pca_linear_lr_scale=1.0)
+    config = TrainConfig(ModelConfig(16, linear_path=True, pca_init=True), epochs=2, batch_size=32, pca_linear_lr_scale=1.0)
     assert config.warmup_epochs == 0  # no KL warm-up for a start whose latents are whitened already
     result = train(store, tmp_path / "run", config, device="cpu", progress=False)
     start = result.history[0]

@@ -11,7 +11,7 @@ from dustvae.errors import DustvaeError
 from dustvae.io.store import read_store
 from dustvae.models.apply import (decode_array, encode_array, fit_latent_prior, fit_store_prior, interpolate_array,
                                   load_fitted_prior, prior_path, sample_array, sample_priors)
-from dustvae.models import TrainConfig, train
+from dustvae.models import ModelConfig, TrainConfig, train
 from dustvae.models.checkpoint import load_model
 from dustvae.models.pca_init import init_from_pca
 from dustvae.models.prior import LatentPrior, fit_mixture, load_prior, save_prior
@@ -140,7 +140,7 @@ def test_a_stale_prior_is_refused(tmp_path, squeezed_model):
 def test_fit_prior_and_sample_commands(tmp_path):
     store = write_synthetic_store(tmp_path / "d.h5", n=64, n_maps=8)
     run = tmp_path / "run"
-    train(read_store(store), run, TrainConfig(latent_dim=8, epochs=1, batch_size=32), device="cpu", progress=False)
+    train(read_store(store), run, TrainConfig(ModelConfig(8), epochs=1, batch_size=32), device="cpu", progress=False)
     assert_user_error(run_here("sample", run, "-n", 5, "--prior", "fitted", "-o", tmp_path / "s.h5"), "fit-prior")
     assert not (tmp_path / "s.h5").exists()
 

@@ -24,7 +24,7 @@ from dustvae.io.patchfile import PatchSet, write_patches
 from dustvae.io.store import open_store, read_store
 from dustvae.io.store_writer import write_store
 from dustvae.models.checkpoint import load_checkpoint, save_checkpoint
-from dustvae.models.train import TrainConfig, train
+from dustvae.models.train import ModelConfig, TrainConfig, train
 
 from conftest import assert_user_error, run_here
 from helpers import synthetic_store, write_synthetic_store
@@ -35,7 +35,7 @@ def run(tmp_path_factory) -> Path:
     """A tiny trained run (latent 8, two epochs) and the store it was trained on."""
     root = tmp_path_factory.mktemp("run")
     store = write_synthetic_store(root / "c.h5")
-    train(read_store(store), root / "run", TrainConfig(latent_dim=8, epochs=2, batch_size=32), device="cpu", progress=False)
+    train(read_store(store), root / "run", TrainConfig(ModelConfig(8), epochs=2, batch_size=32), device="cpu", progress=False)
     return root / "run"
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from dustvae.errors import DustvaeError
 from dustvae.io.patchfile import write_patches
-from dustvae.models import TrainConfig, train
+from dustvae.models import ModelConfig, TrainConfig, train
 from dustvae.models.checkpoint import load_checkpoint
 from dustvae.sky.patches import flat_patches
 from dustvae.io.maps import FlatMap
@@ -136,7 +136,7 @@ def test_training_resume_refuses_another_store(tmp_path):
 def test_finished_training_continues_to_a_larger_epoch_count(tmp_path):
     store = synthetic_store(n=64, n_maps=8)
     run = tmp_path / "run"
-    config = TrainConfig(latent_dim=16, epochs=2, batch_size=16, warmup_epochs=1, patience=1000)
+    config = TrainConfig(ModelConfig(16), epochs=2, batch_size=16, warmup_epochs=1, patience=1000)
     first = train(store, run, config, progress=False, device="cpu")
     assert first.epochs_run == 2 and load_checkpoint(run / "last.pt")["finished"]
     metrics = (run / "metrics.jsonl").read_text()
@@ -160,23 +160,23 @@ def test_one_training_run_per_directory(tmp_path):
     with open(run / ".lock", "w") as held:  # as a second process training into it would hold it
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(DustvaeError, match="another training run"):
-            train(synthetic_store(n=64, n_maps=8), run, TrainConfig(latent_dim=16, epochs=1, batch_size=16), progress=False, device="cpu")
+            train(synthetic_store(n=64, n_maps=8), run, TrainConfig(ModelConfig(16), epochs=1, batch_size=16), progress=False, device="cpu")
     assert not (run / "last.pt").exists()
 
 
 def test_a_finished_run_is_reused_only_for_its_store_and_settings(tmp_path, one_torch_thread):
     """Same store and settings: reused. Other settings or another store: moved aside, said why, trained anew."""
-    from dustvae.models.train import TrainConfig, train_unless_finished
+    from dustvae.models.train import ModelConfig, TrainConfig, train_unless_finished
 
     from helpers import synthetic_store
 
     store = synthetic_store(n=96, n_maps=12)
-    config = TrainConfig(latent_dim=4, epochs=1, batch_size=32)
+    config = TrainConfig(ModelConfig(4), epochs=1, batch_size=32)
     said: list[str] = []
     run = tmp_path / "run"
     assert train_unless_finished(store, run, config, progress=False, say=said.append)[1]
     assert not train_unless_finished(store, run, config, progress=False, say=said.append)[1] and not said
-    other = TrainConfig(latent_dim=4, epochs=1, batch_size=32, augment=True)
+    other = TrainConfig(ModelConfig(4), epochs=1, batch_size=32, augment=True)
     assert train_unless_finished(store, run, other, progress=False, say=said.append)[1]
     assert said == [f"{run}: trained again: it was trained with other settings (augment); the old run is in {run}.old"]
     assert (tmp_path / "run.old" / "best.pt").exists()

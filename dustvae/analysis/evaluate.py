@@ -83,6 +83,7 @@ def _compressors(store: CoefficientStore, split: ScoredRows, checkpoints, baseli
                          "evaluated as test rows; its numbers measure fit, not generalisation")
             held_out = False
         found.append((VAECompressor(model), {"checkpoint": str(ckpt), "best_epoch": payload.get("best_epoch"),
+                                             "model_config": payload.get("model_config"),
                                              "train_config": payload.get("train_config"), "held_out": held_out}))
         best = ckpt if Path(ckpt).is_file() else Path(ckpt) / "best.pt"
         inputs["checkpoints"][model.name] = {"path": str(ckpt), "sha256": sha256sum(best)}

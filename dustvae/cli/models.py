@@ -57,21 +57,23 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
           augment, linear_path, pca_init, pca_linear_lr_scale, target, output_stage, seed, device, resume, dry_run, quiet):
     """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation RMSE."""
     from ..io.store import read_store
-    from ..models.train import TrainConfig, check_vae_store, train as run_training
+    from dataclasses import asdict, replace
+
+    from ..models.train import ModelConfig, TrainConfig, check_vae_store, train as run_training
     from ..analysis import registry
     from ..models.vae import DilatedConvVAE, model_name
 
-    linear_path = linear_path or pca_init
-    config = TrainConfig(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         beta=beta, kl_form=kl_form, warmup_epochs=warmup_epochs, patience=patience, grad_clip=grad_clip,
-                         augment=augment, seed=seed, linear_path=linear_path, pca_init=pca_init,
-                         pca_linear_lr_scale=pca_linear_lr_scale, output_stage=output_stage, target=target)
+    model_config = ModelConfig(latent_dim=latent_dim, linear_path=linear_path or pca_init, output_stage=output_stage,
+                               pca_init=pca_init, target=target)
+    config = TrainConfig(model_config, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, beta=beta,
+                         kl_form=kl_form, warmup_epochs=warmup_epochs, patience=patience, grad_clip=grad_clip,
+                         augment=augment, seed=seed, pca_linear_lr_scale=pca_linear_lr_scale)
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
-            model = DilatedConvVAE(d, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)
+            model = DilatedConvVAE(**asdict(replace(model_config, latent_dim=d)))
             label = f" ({registry.TABLE_VAES[d]})" if d in registry.TABLE_VAES and model.name == model_name(d) else ""
             click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        click.echo(str(DilatedConvVAE(latent_dim, linear_path=linear_path, output_stage=output_stage, pca_init=pca_init)))
+        click.echo(str(DilatedConvVAE(**asdict(model_config))))
         return
     store = read_store(coeffs, columns=("coeffs", "map_index", "centers"), splits=("train", "validation"),
                        finite=True)  # what training reads

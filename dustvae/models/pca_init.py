@@ -28,6 +28,8 @@ the start's covariance. The reconstruction does not depend on this choice
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -141,7 +143,7 @@ def init_from_linear(model: DilatedConvVAE, start: Compressor, x_train: np.ndarr
         for layer in (model.head, model.output_conv.conv):  # the ends of the convolutional paths
             layer.weight.zero_()
             layer.bias.zero_()
-    model.pca_init = True
+    model.spec = replace(model.spec, pca_init=True)
 
 
 def _vectors(x_train, latent_dim: int, model: DilatedConvVAE | None = None) -> np.ndarray:

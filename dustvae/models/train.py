@@ -102,6 +102,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 # The names of the parts not used here are re-exported: callers import every part of training from this module.
 from .parallel import _data_parallel, _rank_slice
 from .run_lock import check_not_training, locked  # noqa: F401
+from .model_config import ModelConfig  # noqa: F401  (with TrainConfig, the configurations callers make)
 from .train_config import DEFAULT_BETA, TrainConfig  # noqa: F401
 from .train_data import _one_sky_split, check_vae_store, map_targets, mean_variance, training_split  # noqa: F401
 from .train_state import Progress, TrainingState, TrainResult, generator_states, restore_generators  # noqa: F401
@@ -122,14 +123,13 @@ def _new_model(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor
     symmetries (:func:`dustvae.models.pca_init.fit_linear_start`).
     """
     torch.manual_seed(config.seed)
-    model = DilatedConvVAE(config.latent_dim, config.first_channels, config.linear_path,
-                           output_stage=config.output_stage, pca_init=config.pca_init, target=config.target)
+    model = DilatedConvVAE(**asdict(config.model))
     model.set_standardisation(x_train.mean(0), x_train.std(0))
-    if config.pca_init:
+    if config.model.pca_init:
         from .pca_init import fit_linear_start, init_from_linear
 
         x = x_train.double().numpy()
-        start = fit_linear_start(config.latent_dim, x, None if y_train is None else y_train.double().numpy(),
+        start = fit_linear_start(config.model.latent_dim, x, None if y_train is None else y_train.double().numpy(),
                                  None if symmetries is None else symmetries.cpu().numpy())
         init_from_linear(model, start, x)
     return model
@@ -186,7 +186,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
     ranks = distributed.current()
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     y_train = y_val = None
-    if config.target == "map":  # each split's targets from its own rows only
+    if config.model.target == "map":  # each split's targets from its own rows only
         train_idx, y = map_targets(store.coeffs, store.map_index, train_idx, "training")
         y_train = torch.from_numpy(y)
         val_idx, y = map_targets(store.coeffs, store.map_index, val_idx, "validation")
@@ -221,14 +221,15 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
 
     if ranks.is_main:
         with atomic_path(run_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps({"train": asdict(config), "model": config.name, "layout": layout_attrs,
-                                       "n_train": len(train_idx), "n_validation": len(val_idx), "ranks": ranks.world,
+            tmp.write_text(json.dumps({"model": config.name, "model_config": asdict(config.model),
+                                       "train": config.training_settings(), "layout": layout_attrs, "n_train": len(train_idx),
+                                       "n_validation": len(val_idx), "ranks": ranks.world,
                                        "train_mean_variance_log2": mean_variance(x_train)}, indent=2))
     x_train, x_val_std = x_train.to(torch_device), model.standardise(x_val.to(torch_device))
     y_val_std = None if y_val is None else model.standardise(y_val.to(torch_device))
     if y_train is not None:
         y_train = y_train.to(torch_device)
-    if config.pca_init and state.progress.epochs_done == 0 and not state.progress.history:
+    if config.model.pca_init and state.progress.epochs_done == 0 and not state.progress.history:
         # The linear start is a candidate like every epoch: selection never ends above where it began.
         row = start_row(model, x_train, y_train, x_val_std, y_val_std, config)
         state.progress.record(row, config)
@@ -257,7 +258,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
             codes = None
             if symmetries is not None:  # one exact symmetry per vector, drawn from the saved generator
                 codes = torch.randint(len(symmetries), (len(rows),), generator=state.generator)
-            noise = torch.randn((len(rows), config.latent_dim), device=torch_device)
+            noise = torch.randn((len(rows), config.model.latent_dim), device=torch_device)
             mine = _rank_slice(len(rows), ranks)
             xb = x_train[rows[mine].to(torch_device)]
             yb = None if y_train is None else y_train[rows[mine].to(torch_device)]
@@ -337,8 +338,7 @@ def stale_reason(payload: dict, store: CoefficientStore, config: TrainConfig) ->
     """Why a checkpoint's run is not a run of ``config`` on ``store`` (None when it is, ``epochs`` aside)."""
     if payload.get("store_fingerprint") != store.fingerprint():
         return "it was trained on another store"
-    saved = payload.get("train_config") or {}
-    changed = [k for k, v in asdict(config).items() if k != "epochs" and saved.get(k) != v]
+    changed = config.changed_from(payload)
     return f"it was trained with other settings ({', '.join(changed)})" if changed else None
 
 

@@ -1,5 +1,10 @@
 """The settings of one training run, checked when made, and the schedules they define.
 
+A :class:`TrainConfig` holds the model it trains (a
+:class:`~dustvae.models.model_config.ModelConfig`: architecture, start,
+target) and how it trains it (epochs, batches, optimiser, schedule, seed);
+a checkpoint stores each once (``model_config`` and ``train_config``).
+
 Choices, and why:
 
 * A cosine learning rate from ``lr`` to ``lr * TRAIN_LR_FLOOR`` over
@@ -22,12 +27,12 @@ Choices, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from .. import defaults
 from ..errors import DustvaeError
 from .loss import KL_FORMS
-from .vae import INPUT_LENGTH, OUTPUT_STAGES, TARGETS, model_name
+from .model_config import ModelConfig
 
 #: Default KL weight (see dustvae.models.loss for its meaning and how earlier weights map to it).
 DEFAULT_BETA = defaults.TRAIN_BETA
@@ -35,14 +40,20 @@ DEFAULT_BETA = defaults.TRAIN_BETA
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (defaults in :mod:`dustvae.defaults`).
+    """The model to train and the hyper-parameters of its training (defaults in :mod:`dustvae.defaults`).
 
     ``warmup_epochs=None`` is resolved when the configuration is made:
-    0 for a linear start (``pca_init``), :data:`dustvae.defaults.TRAIN_WARMUP_EPOCHS`
-    otherwise. ``target`` is one of :data:`dustvae.models.vae.TARGETS`.
+    0 for a linear start (``model.pca_init``), :data:`dustvae.defaults.TRAIN_WARMUP_EPOCHS`
+    otherwise.
+
+    Examples
+    --------
+    >>> config = TrainConfig(ModelConfig(latent_dim=170, linear_path=True, pca_init=True), epochs=20, augment=True)
+    >>> config.name, config.warmup_epochs
+    ('vae-170+pca', 0)
     """
 
-    latent_dim: int = defaults.LATENT_VAE2
+    model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = defaults.TRAIN_EPOCHS
     batch_size: int = defaults.TRAIN_BATCH_SIZE
     lr: float = defaults.TRAIN_LR
@@ -51,24 +62,19 @@ class TrainConfig:
     warmup_epochs: int | None = None
     patience: int = defaults.TRAIN_PATIENCE
     seed: int = 0
-    first_channels: int = 16
-    linear_path: bool = False
     grad_clip: float = defaults.TRAIN_GRAD_CLIP
     weight_decay: float = defaults.TRAIN_WEIGHT_DECAY
     augment: bool = False
-    output_stage: str = "table"
-    pca_init: bool = False
     pca_linear_lr_scale: float = defaults.TRAIN_PCA_LINEAR_LR_SCALE
-    target: str = "patch"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model, ModelConfig):
+            raise DustvaeError(f"`model` must be a ModelConfig, not {type(self.model).__name__}")
         if self.warmup_epochs is None:  # frozen: the resolved value is set once, here
-            object.__setattr__(self, "warmup_epochs", 0 if self.pca_init else defaults.TRAIN_WARMUP_EPOCHS)
-        if self.target not in TARGETS:
-            raise DustvaeError(f"unknown training target {self.target!r}; use one of {', '.join(TARGETS)}")
+            object.__setattr__(self, "warmup_epochs", 0 if self.model.pca_init else defaults.TRAIN_WARMUP_EPOCHS)
         if self.kl_form not in KL_FORMS:
             raise DustvaeError(f"unknown KL form {self.kl_form!r}; use analytic or mc")
-        for name in ("epochs", "latent_dim", "patience"):
+        for name in ("epochs", "patience"):
             if getattr(self, name) < 1:
                 raise DustvaeError(f"`{name}` must be positive")
         if self.batch_size < 2:
@@ -79,19 +85,31 @@ class TrainConfig:
         if not (finite and self.lr > 0 and self.beta >= 0 and self.weight_decay >= 0 and self.grad_clip > 0):
             raise DustvaeError(f"`lr` ({self.lr}) and `grad_clip` ({self.grad_clip}) must be positive, `beta` ({self.beta}) "
                                f"and `weight_decay` ({self.weight_decay}) non-negative, all but `grad_clip` finite")
-        if self.latent_dim > INPUT_LENGTH:
-            raise DustvaeError(f"`latent_dim` {self.latent_dim} is larger than the {INPUT_LENGTH} inputs; use e.g. 85 or 170")
-        if self.output_stage not in OUTPUT_STAGES:
-            raise DustvaeError(f"unknown output stage {self.output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
-        if self.pca_init and not self.linear_path:
-            raise DustvaeError("the PCA start needs the linear paths (`linear_path`)")
         if not (math.isfinite(self.pca_linear_lr_scale) and self.pca_linear_lr_scale > 0):
             raise DustvaeError("`pca_linear_lr_scale` must be positive")
 
     @property
     def name(self) -> str:
-        """Name of the trained model in results (see :func:`dustvae.models.vae.model_name`)."""
-        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage, self.target)
+        """Name of the trained model in results (:attr:`ModelConfig.name`)."""
+        return self.model.name
+
+    def training_settings(self) -> dict:
+        """The training hyper-parameters alone (``model`` left out): a checkpoint's ``train_config``."""
+        settings = asdict(self)
+        settings.pop("model")
+        return settings
+
+    def changed_from(self, payload: dict) -> list[str]:
+        """Settings of this configuration that a checkpoint's run was not made with, ``epochs`` aside.
+
+        The model's are compared with the checkpoint's ``model_config``, the
+        training's with its ``train_config`` (which in checkpoints written
+        before the two were split also held the model's; those are ignored there).
+        """
+        model = payload.get("model_config") or {}
+        saved = payload.get("train_config") or {}
+        changed = [k for k, v in asdict(self.model).items() if model.get(k) != v]
+        return changed + [k for k, v in self.training_settings().items() if k != "epochs" and saved.get(k) != v]
 
     def learning_rate(self, epoch: int) -> float:
         """Cosine schedule: ``lr`` at epoch 0 down to ``lr * TRAIN_LR_FLOOR`` at the last epoch."""

@@ -121,7 +121,7 @@ class TrainingState:
         rng = generator_states(self.generator, self.model.data_mean.device)
         return {
             "model": self.model.state_dict(), "model_config": self.model.config(),
-            "optimizer": self.optimizer.state_dict(), "train_config": asdict(self.config), "layout": self.layout,
+            "optimizer": self.optimizer.state_dict(), "train_config": self.config.training_settings(), "layout": self.layout,
             "store_fingerprint": self.store_fingerprint, "train_rows": self.train_rows,
             "validation_rows": self.validation_rows, **rng, **asdict(self.progress),
         }
@@ -131,8 +131,7 @@ class TrainingState:
         if payload.get("store_fingerprint") != self.store_fingerprint:
             raise DustvaeError(f"{run_dir}: was trained on a different store; resume with the store it was trained on, "
                                f"or choose another -o for a new run")
-        saved = payload.get("train_config") or {}
-        changed = [k for k, v in asdict(self.config).items() if k != "epochs" and saved.get(k) != v]
+        changed = self.config.changed_from(payload)
         if changed:  # the same rule as dustvae.models.train.stale_reason, which reuses runs
             raise DustvaeError(f"{run_dir}: `resume` with different settings ({', '.join(changed)}); use the original ones")
 

@@ -83,7 +83,7 @@ def parameter_groups(model: DilatedConvVAE, config: TrainConfig) -> list[dict]:
     configured weight decay.
     """
     linear = []
-    if config.pca_init and model.linear_path:
+    if config.model.pca_init and model.linear_path:
         linear = [*model.linear_encoder.parameters(), *model.linear_decoder.parameters()]
     ids = {id(p) for p in linear}
     rest = [p for p in model.parameters() if id(p) not in ids]

@@ -47,20 +47,15 @@ vectors, never standardised ones.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 
 import torch
 from torch import nn
 
-from .. import defaults
-from ..errors import DustvaeError
+from .model_config import INPUT_LENGTH, OUTPUT_STAGES, TARGETS, ModelConfig, model_name  # noqa: F401  (re-exported)
 
-#: Length of the vector the family is built for: Q and U, J = 5, L = 8.
-INPUT_LENGTH = 1360
 #: Log-variance is clamped to this range (exp stays finite in float16/bfloat16 too).
 LOGVAR_RANGE = (-12.0, 8.0)
-#: Decoder output stages and training targets (their one home is dustvae.defaults).
-OUTPUT_STAGES = defaults.OUTPUT_STAGES
-TARGETS = defaults.TRAIN_TARGETS
 #: Channels of the next-to-last decoder stage with ``output_stage="wide"``.
 WIDE_CHANNELS = 16
 
@@ -126,16 +121,8 @@ class DilatedConvVAE(nn.Module):
     def __init__(self, latent_dim: int = 85, first_channels: int = 16, linear_path: bool = False,
                  output_stage: str = "table", pca_init: bool = False, target: str = "patch"):
         super().__init__()
-        if target not in TARGETS:
-            raise DustvaeError(f"unknown training target {target!r}; use one of {', '.join(TARGETS)}")
-        if not 1 <= latent_dim <= INPUT_LENGTH:
-            raise DustvaeError(f"latent size must be in [1, {INPUT_LENGTH}], got {latent_dim}")
-        if output_stage not in OUTPUT_STAGES:
-            raise DustvaeError(f"unknown output stage {output_stage!r}; use one of {', '.join(OUTPUT_STAGES)}")
-        if pca_init and not linear_path:
-            raise DustvaeError("the PCA start needs the linear paths (linear_path=True)")
-        self.latent_dim = int(latent_dim)
-        self.first_channels = int(first_channels)
+        self.spec = ModelConfig(int(latent_dim), int(first_channels), bool(linear_path), output_stage, bool(pca_init),
+                                target)  # checked there; the attributes below read it
         self.small = latent_dim <= 85  # VAE-2 trunk
         blocks = [
             _conv_block(1, first_channels, 28, 1, 27),  # (1360, c1)
@@ -159,14 +146,18 @@ class DilatedConvVAE(nn.Module):
             *_output_stage(output_stage),  # (1360, 1) [(1360, 16) if wide], then (1360, 1), linear output
             nn.Flatten(),
         )
-        self.output_stage = output_stage
-        self.pca_init = bool(pca_init)
-        self.target = target
-        self.linear_path = bool(linear_path)
         self.linear_encoder = nn.Linear(INPUT_LENGTH, 2 * latent_dim) if linear_path else None
         self.linear_decoder = nn.Linear(latent_dim, INPUT_LENGTH) if linear_path else None
         self.register_buffer("data_mean", torch.zeros(INPUT_LENGTH))
         self.register_buffer("data_std", torch.ones(INPUT_LENGTH))
+
+    # -- what the model is (its ModelConfig, the one home of these) --------------------------
+    latent_dim = property(lambda self: self.spec.latent_dim, doc="Latent size.")
+    first_channels = property(lambda self: self.spec.first_channels, doc="Channels of the first convolution.")
+    linear_path = property(lambda self: self.spec.linear_path, doc="Whether the linear paths are there.")
+    output_stage = property(lambda self: self.spec.output_stage, doc="The decoder's last stage.")
+    pca_init = property(lambda self: self.spec.pca_init, doc="Whether the weights started at a linear optimum.")
+    target = property(lambda self: self.spec.target, doc="What the model reconstructs.")
 
     # -- standardisation ------------------------------------------------------------------
     def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -237,9 +228,8 @@ class DilatedConvVAE(nn.Module):
         return self.decoder[-2]
 
     def config(self) -> dict:
-        """Constructor arguments, for checkpoints."""
-        return {"latent_dim": self.latent_dim, "first_channels": self.first_channels, "linear_path": self.linear_path,
-                "output_stage": self.output_stage, "pca_init": self.pca_init, "target": self.target}
+        """Constructor arguments (the :class:`ModelConfig`), for checkpoints."""
+        return asdict(self.spec)
 
     def fingerprint(self) -> str:
         """SHA-256 of every parameter and buffer: identifies these exact weights (e.g. for a fitted prior)."""
@@ -252,7 +242,7 @@ class DilatedConvVAE(nn.Module):
     @property
     def name(self) -> str:
         """Name used in results (see :func:`model_name`)."""
-        return model_name(self.latent_dim, self.linear_path, self.pca_init, self.output_stage, self.target)
+        return self.spec.name
 
 
 def _output_stage(kind: str) -> list[nn.Module]:
@@ -262,19 +252,3 @@ def _output_stage(kind: str) -> list[nn.Module]:
     if kind == "linear":  # no ReLU or BatchNorm on the single channel: it cannot die
         return [CroppedConvTranspose1d(32, 1, 56, 2), CroppedConvTranspose1d(1, 1, 56, 1)]
     return [_tconv_block(32, WIDE_CHANNELS, 56, 2), CroppedConvTranspose1d(WIDE_CHANNELS, 1, 56, 1)]
-
-
-def model_name(latent_dim: int, linear_path: bool = False, pca_init: bool = False, output_stage: str = "table",
-               target: str = "patch") -> str:
-    """Name used in results.
-
-    ``vae-170`` is VAE-1 and ``vae-85`` VAE-2; variants append ``+lin``
-    (linear paths), ``+pca`` (linear paths started from PCA, in place of
-    ``+lin``; ``+rrr`` for the map target, whose linear start is the
-    reduced-rank regression), ``+linout`` or ``+wideout`` (output stage),
-    and ``+map`` when trained on the map-level target.
-    """
-    start = "+rrr" if target == "map" else "+pca"
-    name = f"vae-{latent_dim}" + (start if pca_init else "+lin" if linear_path else "")
-    name += {"table": "", "linear": "+linout", "wide": "+wideout"}[output_stage]
-    return name + ("+map" if target == "map" else "")
