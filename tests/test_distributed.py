@@ -24,8 +24,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import asdict
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
