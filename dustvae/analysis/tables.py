@@ -103,10 +103,17 @@ def render(table: Table, fmt: str) -> str:
     raise ValueError(f"unknown table format {fmt!r}; choose among {', '.join(FORMATS)}")
 
 
+#: Tables with more columns than this are shrunk to the line width when wider (graphicx's resizebox; never enlarged).
+WIDE_COLUMNS = 6
+
+
 def latex_float(table: Table, caption: str, label: str, small: bool = True) -> str:
     """A LaTeX ``table`` float around the rendered ``tabular``; ``caption`` is LaTeX already."""
+    body = render(table, "latex")
+    if len(table.columns) > WIDE_COLUMNS:
+        body = "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n" + body + "}"
     return "\n".join(["\\begin{table}", "\\centering", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
-                      *(["\\small"] if small else []), render(table, "latex"), "\\end{table}"])
+                      *(["\\small"] if small else []), body, "\\end{table}"])
 
 
 # -- the tables of a results file -------------------------------------------------------------------
@@ -291,7 +298,7 @@ def bootstrap_sentence(results: dict) -> list[str]:
 
 
 #: Column order of the rate-distortion table: the linear codes, then the learned families.
-CURVE_ORDER = ("pca", "pca-sym", "rrr", "rrr-sym", "vae+pca", "vae+rrr+map", "vae+map", "vae")
+CURVE_ORDER = ("pca", "pca-sym", "rrr", "rrr-sym", "vae+pca", "vae+rrr+map", "vae", "vae+map")
 
 
 def curve_table(section: dict, target: str) -> Table | None:
