@@ -24,6 +24,7 @@ import torch
 from astropy.io import fits
 
 from dustvae.cli import main
+from dustvae.errors import DustvaeError
 from dustvae.io.maps import read_map, write_flat_map
 from dustvae.io.store import read_store
 from dustvae.sky.patches import cut_patches
@@ -33,6 +34,7 @@ from dustvae.synthesis.compare import (excess_kurtosis, gaussian_counterpart, in
                                        spectrum_error, summarise)
 from dustvae.analysis.synthesis_figure import fig_synthesis, save_figure
 from dustvae.synthesis.output import output_paths, write_synthesis
+from dustvae.synthesis.optimize import initial_map
 from dustvae.wst.compute import compute_store
 from dustvae.wst.layout import CoefficientLayout
 from dustvae.wst.transform import normalise, prepare, scattering_means
@@ -145,6 +147,27 @@ def small_target(seed: int = 0) -> Target:
     means = scattering_means(x, boundary="periodic")
     layout = CoefficientLayout()
     return Target(normalise(means.s1, means.s2, layout)[0], layout, 32, amplitude=float(amp[0]), mean=means.s0[0])
+
+
+def test_a_start_at_the_original_stays_there_and_weights_shape_the_loss():
+    maps = lognormal_maps(32, 0)
+    original = np.stack([maps["Q"], maps["U"]])
+    target = small_target(0)
+    start = original / target.amplitude  # the original in the optimiser's units: its vector is the target
+    result = synthesize(target, steps=3, progress=False, initial=start)
+    assert result.initial_loss < 1e-9  # float32 rounding of the vector only
+    np.testing.assert_allclose(result.maps, original, atol=1e-4 * np.abs(original).max())
+    # All weight on the first layer: the starting loss is the mean squared error of that block alone.
+    layer = target.layout.layer
+    first = synthesize(target, steps=1, seed=2, progress=False, weights=(layer == 1).astype(float))
+    noise = initial_map(target, 2)
+    error = (WSTVector(32)(noise)[0].numpy() - target.vector) ** 2
+    assert first.history[0][1] == pytest.approx(error[layer == 1].mean(), rel=1e-4)
+    assert error[layer == 1].mean() != pytest.approx(error.mean(), rel=1e-2)  # so the weights changed the loss
+    with pytest.raises(DustvaeError, match="`weights`"):
+        synthesize(target, steps=1, progress=False, weights=-np.ones(len(layer)))
+    with pytest.raises(DustvaeError, match="initial map has shape"):
+        synthesize(target, steps=1, progress=False, initial=start[:1])
 
 
 def test_seeds_reproduce_and_adam_also_descends():

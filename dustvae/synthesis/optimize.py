@@ -153,6 +153,8 @@ def synthesize(
     threads: int | None = defaults.SYNTHESIS_THREADS,
     progress: bool = True,
     description: str = "synthesis",
+    initial: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> Synthesis:
     """Synthesise a periodic map whose normalised WST matches ``target.vector``.
 
@@ -183,17 +185,25 @@ def synthesize(
         Show a progress bar with the current loss.
     description : str
         The progress bar's label.
+    initial : ndarray (F, n, n), optional
+        The starting map, in amplitude-normalised units [default: white
+        noise from ``seed``, :func:`initial_map`].
+    weights : ndarray (D,), optional
+        Non-negative weight of each coefficient in the loss (normalised to
+        mean 1) [default: all equal].
 
     Returns
     -------
     Synthesis
     """
     with _torch_threads(threads):
-        return _synthesize(target, steps, optimizer, lr, seed, torch.device(device), engine, progress, description)
+        return _synthesize(target, steps, optimizer, lr, seed, torch.device(device), engine, progress, description,
+                           initial, weights)
 
 
 def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, seed: int, device: torch.device,
-                engine: str, progress: bool, description: str) -> Synthesis:
+                engine: str, progress: bool, description: str, initial: np.ndarray | None = None,
+                weights: np.ndarray | None = None) -> Synthesis:
     if optimizer not in OPTIMIZERS:
         raise DustvaeError(f"unknown optimizer {optimizer!r}; use lbfgs or adam")
     if steps < 1:
@@ -207,11 +217,19 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     goal = torch.from_numpy(np.asarray(target.vector, dtype=np.float32)).to(device)
     if not torch.isfinite(goal).all():
         raise DustvaeError("the target vector has non-finite entries; it cannot be synthesised")
-    x = initial_map(target, seed).to(device).requires_grad_(True)
+    shape = (len(target.layout.fields), target.size, target.size)
+    if initial is not None and np.shape(initial) != shape:
+        raise DustvaeError(f"the initial map has shape {np.shape(initial)}; the target needs {shape}")
+    start = initial_map(target, seed) if initial is None else torch.from_numpy(np.asarray(initial, np.float32)[None])
+    x = start.to(device).requires_grad_(True)
+    weight = torch.ones_like(goal) if weights is None else torch.as_tensor(np.asarray(weights, np.float32), device=device)
+    if weight.shape != goal.shape or not (torch.isfinite(weight).all() and (weight >= 0).all() and weight.sum() > 0):
+        raise DustvaeError(f"`weights` must be {len(goal)} non-negative finite numbers, not all zero")
+    weight = weight / weight.mean()
     evaluations, latest = [0], [math.nan]
 
     def loss_of(y: torch.Tensor) -> torch.Tensor:
-        return torch.mean((wst(y)[0] - goal) ** 2)
+        return torch.mean(weight * (wst(y)[0] - goal) ** 2)
 
     if optimizer == "lbfgs":
         # max_eval: torch's default (1.25 evaluations per iteration) would end a chunk early whenever the
@@ -255,7 +273,7 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     with torch.no_grad():
         y = set_level(x.detach(), target, wst)  # the WST does not see it; see the module docstring
         vector = wst(y)[0]
-        final = float(torch.mean((vector - goal) ** 2))
+        final = float(torch.mean(weight * (vector - goal) ** 2))
     seconds = time.perf_counter() - tic
     if history and history[-1][0] == done:  # L-BFGS converged: that entry is this point
         history.pop()
