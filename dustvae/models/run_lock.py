@@ -38,5 +38,6 @@ def locked(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DustvaeError(f"{run_dir}: another training run is using this directory; wait for it or choose another -o") from None
+            raise DustvaeError(f"{run_dir}: another training run is using this directory; wait for it or choose "
+                               f"another `run_dir`") from None
         yield

@@ -206,7 +206,7 @@ def _train_locked(store: CoefficientStore, train_idx: np.ndarray, val_idx: np.nd
             state.restore(payload)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise DustvaeError(f"{last_path}: cannot be resumed from ({type(exc).__name__}); it is damaged: "
-                               f"train again with another -o") from exc
+                               f"train again with another `run_dir`") from exc
         done = state.progress
         if config.epochs < done.epochs_done:
             raise DustvaeError(f"{run_dir}: `epochs` {config.epochs} is fewer than the {done.epochs_done} epochs this run "

@@ -130,7 +130,7 @@ class TrainingState:
         """Refuse, in one line, to continue a run on another store or with other settings."""
         if payload.get("store_fingerprint") != self.store_fingerprint:
             raise DustvaeError(f"{run_dir}: was trained on a different store; resume with the store it was trained on, "
-                               f"or choose another -o for a new run")
+                               f"or choose another `run_dir` for a new run")
         changed = self.config.changed_from(payload)
         if changed:  # the same rule as dustvae.models.train.stale_reason, which reuses runs
             raise DustvaeError(f"{run_dir}: `resume` with different settings ({', '.join(changed)}); use the original ones")
