@@ -19,7 +19,7 @@ normalised WST vector of the map is the target, and this measures:
   (as much weight in S1 as in the 640 S2/S1 per field), and with more
   iterations.
 
-Writes docs/_generated/diagnose_synthesis.rst and, with --output, a JSON file.
+Writes docs/_generated/diagnose_synthesis_<size>.rst and, with --output, a JSON file.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def diagnose(sky: str, size: int, seed: int, steps: int) -> dict:
 
 
 def page(rows: list[dict], args: argparse.Namespace) -> str:
-    lines = ["Why syntheses lose the non-Gaussianity", "^" * 38, "",
+    title = f"Why syntheses lose the non-Gaussianity ({args.size} px)"
+    lines = [title, "^" * len(title), "",
              f"``scripts/diagnose_synthesis.py --size {args.size} --maps {args.maps} --steps {args.steps}``: {machine()}.", "",
              "WST distance (log2 RMSE: whole vector / S1 / S2 over S1) from the original to its Gaussian counterpart "
              "(same spectrum, random phases) and to another realisation of its parameters; excess kurtosis (Q and U) "
@@ -114,12 +115,13 @@ def main() -> None:
             rows.append(diagnose(sky, args.size, seed, args.steps))
             print(page(rows[-1:], args).split("::\n\n", 1)[1], end="", flush=True)
     text = page(rows, args)
-    with atomic_path(DOCS / "diagnose_synthesis.rst") as tmp:
+    page_path = DOCS / f"diagnose_synthesis_{args.size}.rst"
+    with atomic_path(page_path) as tmp:
         tmp.write_text(text)
     if args.output:
         with atomic_path(args.output) as tmp:
             tmp.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {DOCS / 'diagnose_synthesis.rst'}")
+    print(f"wrote {page_path}")
 
 
 if __name__ == "__main__":
