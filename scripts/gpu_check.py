@@ -235,7 +235,7 @@ def _config(plan: Plan, epochs: int) -> tuple[list[str], TrainConfig]:
 
 def _start_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
     torch.manual_seed(config.seed)
-    return {k: v.double() for k, v in DilatedConvVAE(**asdict(config.model)).state_dict().items()}
+    return {k: v.double() for k, v in DilatedConvVAE.from_config(config.model).state_dict().items()}
 
 
 def check_resume(plan: Plan, device: torch.device, work: Path) -> dict:

@@ -24,7 +24,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import pytest
 import torch
@@ -60,7 +60,7 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(tmp_path):
     one, ranked = tmp_path / "one", tmp_path / "ranked"
     train(store, one, CONFIG, device="cpu", progress=False)
     torch.manual_seed(CONFIG.seed)
-    start = {k: v.double() for k, v in DilatedConvVAE(**asdict(CONFIG.model)).state_dict().items()}
+    start = {k: v.double() for k, v in DilatedConvVAE.from_config(CONFIG.model).state_dict().items()}
 
     proc = run_torchrun("train", store_path, *ARGS, "--epochs", "2", "-o", ranked)
     assert proc.returncode == 0, proc.stderr[-3000:]

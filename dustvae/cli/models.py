@@ -57,7 +57,7 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
           augment, linear_path, pca_init, pca_linear_lr_scale, target, output_stage, seed, device, resume, dry_run, quiet):
     """Train a VAE on the train split of COEFFS (a coefficient store); early stopping on validation RMSE."""
     from ..io.store import read_store
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     from ..models.train import ModelConfig, TrainConfig, check_vae_store, train as run_training
     from ..analysis import registry
@@ -70,10 +70,10 @@ def train(coeffs, latent_dim, run_dir, epochs, batch_size, lr, weight_decay, bet
                          augment=augment, seed=seed, pca_linear_lr_scale=pca_linear_lr_scale)
     if dry_run:
         for d in sorted({defaults.LATENT_VAE1, defaults.LATENT_VAE2, latent_dim}, reverse=True):
-            model = DilatedConvVAE(**asdict(replace(model_config, latent_dim=d)))
+            model = DilatedConvVAE.from_config(replace(model_config, latent_dim=d))
             label = f" ({registry.TABLE_VAES[d]})" if d in registry.TABLE_VAES and model.name == model_name(d) else ""
             click.echo(f"{model.name}{label}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        click.echo(str(DilatedConvVAE(**asdict(model_config))))
+        click.echo(str(DilatedConvVAE.from_config(model_config)))
         return
     store = read_store(coeffs, columns=("coeffs", "map_index", "centers"), splits=("train", "validation"),
                        finite=True)  # what training reads

@@ -19,7 +19,7 @@ from .options import SEED, check_output
                    "symmetries), rrr (reduced-rank regression to the leave-one-out map mean; not in the default); "
                    "'none' for none.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("results.json"), show_default=True)
-@click.option("--on", "on", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--on", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Score on every row of this other store (another simulator, an MHD simulation, the real sky) instead"
                    " of the test split of COEFFS; everything is still fitted on COEFFS.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the VAEs (timings are reported with it).")

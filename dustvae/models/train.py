@@ -123,7 +123,7 @@ def _new_model(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor
     symmetries (:func:`dustvae.models.pca_init.fit_linear_start`).
     """
     torch.manual_seed(config.seed)
-    model = DilatedConvVAE(**asdict(config.model))
+    model = DilatedConvVAE.from_config(config.model)
     model.set_standardisation(x_train.mean(0), x_train.std(0))
     if config.model.pca_init:
         from .pca_init import fit_linear_start, init_from_linear

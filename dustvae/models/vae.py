@@ -227,6 +227,11 @@ class DilatedConvVAE(nn.Module):
         """The decoder's last (linear) convolution: the end of the convolutional decoder path."""
         return self.decoder[-2]
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> "DilatedConvVAE":
+        """The model a :class:`ModelConfig` describes (untrained)."""
+        return cls(**asdict(config))
+
     def config(self) -> dict:
         """Constructor arguments (the :class:`ModelConfig`), for checkpoints."""
         return asdict(self.spec)
