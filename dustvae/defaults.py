@@ -49,6 +49,9 @@ KL_FORMS = ("analytic", "mc")
 PRIORS = ("normal", "fitted")
 #: Optimisers of a synthesis (dustvae.synthesis.optimize); the first is the default.
 SYNTHESIS_OPTIMIZERS = ("lbfgs", "adam")
+#: What a synthesis matches: the WST vector, or the vector and the envelope statistics of the original map
+#: (:mod:`dustvae.synthesis.envelopes`; only for targets computed from a map).
+SYNTHESIS_CONSTRAINTS = ("wst", "wst+envelopes")
 #: How compute-wst splits one sky (dustvae.sky.regions): not at all, or by region with a guard band.
 SKY_SPLITS = ("none", "regions")
 #: Decoder output stages: the tables' single ReLU+BatchNorm channel, that stage without them, or wider

@@ -19,7 +19,16 @@ normalised WST vector of the map is the target, and this measures:
   (as much weight in S1 as in the 640 S2/S1 per field), and with more
   iterations.
 
-Writes docs/_generated/diagnose_synthesis_<size>.rst and, with --output, a JSON file.
+With ``--envelopes STARTS`` it measures instead whether the envelope
+statistics (:mod:`dustvae.synthesis.envelopes`: how the wavelet envelopes of
+scales and fields line up, and each scale's sparsity) bring the tails back:
+each map is synthesised from STARTS white-noise starts matching the WST
+vector alone and the vector with the original's envelope statistics, and
+the excess kurtosis of Q, U and P = sqrt(Q**2 + U**2) of every synthesis is
+set against the original's and its Gaussian counterpart's.
+
+Writes docs/_generated/diagnose_synthesis_<size>.rst (with --envelopes:
+diagnose_envelopes_<size>.rst) and, with --output, a JSON file.
 """
 
 from __future__ import annotations
@@ -81,6 +90,54 @@ def diagnose(sky: str, size: int, seed: int, steps: int) -> dict:
     return row
 
 
+def kurtosis_qup(maps: np.ndarray) -> list[float]:
+    """Excess kurtosis of Q, of U and of P = sqrt(Q**2 + U**2)."""
+    return [excess_kurtosis(maps[:1]), excess_kurtosis(maps[1:2]), excess_kurtosis(np.hypot(maps[0], maps[1])[None])]
+
+
+def envelope_study(sky: str, size: int, seed: int, steps: int, starts: int) -> dict:
+    """Kurtosis of Q, U, P of syntheses from several starts, matching the WST alone and with the envelope statistics."""
+    original = simulate(sky, size, seed, 1.0)
+    target = target_of(original)
+    row = {"sky": sky, "size": size, "seed": seed, "original": kurtosis_qup(original),
+           "gaussian": kurtosis_qup(gaussian_counterpart(original, seed + 1000)), "syntheses": {}}
+    for constraints in ("wst", "wst+envelopes"):
+        runs = []
+        for start in range(starts):
+            tic = time.perf_counter()
+            result = synthesize(target, steps=steps, seed=100 * seed + start, progress=False, constraints=constraints)
+            runs.append({"kurtosis": kurtosis_qup(result.maps), "pixel_distance": pixel_distance(original, result.maps),
+                         "wst_rmse": rmse(result.vector, target.vector), "envelope_rmse": result.envelope_rmse,
+                         "seconds": time.perf_counter() - tic})
+        row["syntheses"][constraints] = runs
+    return row
+
+
+def _qup(values) -> str:
+    return " ".join(f"{v:6.2f}" for v in values)
+
+
+def envelope_page(rows: list[dict], args: argparse.Namespace) -> str:
+    title = f"Do the envelope statistics bring the tails back? ({args.size} px)"
+    lines = [title, "^" * len(title), "",
+             f"``scripts/diagnose_synthesis.py --size {args.size} --maps {args.maps} --steps {args.steps} "
+             f"--envelopes {args.envelopes}``: {machine()}.", "",
+             "Excess kurtosis of Q, U and P of the original, of its Gaussian counterpart, and of syntheses from "
+             f"{args.envelopes} white-noise starts matching the WST vector alone (``wst``) or with the original's "
+             "envelope statistics (``wst+envelopes``): median over the starts, then [lowest, highest]; W1 (pixel "
+             "distance over the original's std) and WST RMSE are medians:", "", "::", ""]
+    for r in rows:
+        lines.append(f"    {r['sky']:<10} seed {r['seed']}   Q / U / P   original {_qup(r['original'])}   "
+                     f"Gaussian {_qup(r['gaussian'])}")
+        for name, runs in r["syntheses"].items():
+            k = np.array([run["kurtosis"] for run in runs])
+            spread = " ".join(f"[{lo:.1f}, {hi:.1f}]" for lo, hi in zip(k.min(0), k.max(0)))
+            lines.append(f"        {name:<14} {_qup(np.median(k, 0))}  {spread}  W1 "
+                         f"{np.median([run['pixel_distance'] for run in runs]):.3f}  WST RMSE "
+                         f"{np.median([run['wst_rmse'] for run in runs]):.4f}")
+    return "\n".join(lines) + "\n"
+
+
 def page(rows: list[dict], args: argparse.Namespace) -> str:
     title = f"Why syntheses lose the non-Gaussianity ({args.size} px)"
     lines = [title, "^" * len(title), "",
@@ -107,15 +164,20 @@ def main() -> None:
     parser.add_argument("--maps", type=int, default=2)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--skies", default="turbulence,filaments")
+    parser.add_argument("--envelopes", type=int, default=0, metavar="STARTS",
+                        help="compare syntheses with and without the envelope statistics, from STARTS starts each")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    study, render, stem = ((lambda sky, seed: envelope_study(sky, args.size, seed, args.steps, args.envelopes)),
+                           envelope_page, "diagnose_envelopes") if args.envelopes else (
+        (lambda sky, seed: diagnose(sky, args.size, seed, args.steps)), page, "diagnose_synthesis")
     rows = []
     for sky in args.skies.split(","):
         for seed in range(args.maps):
-            rows.append(diagnose(sky, args.size, seed, args.steps))
-            print(page(rows[-1:], args).split("::\n\n", 1)[1], end="", flush=True)
-    text = page(rows, args)
-    page_path = DOCS / f"diagnose_synthesis_{args.size}.rst"
+            rows.append(study(sky, seed))
+            print(render(rows[-1:], args).split("::\n\n", 1)[1], end="", flush=True)
+    text = render(rows, args)
+    page_path = DOCS / f"{stem}_{args.size}.rst"
     with atomic_path(page_path) as tmp:
         tmp.write_text(text)
     if args.output:

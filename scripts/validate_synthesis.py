@@ -59,7 +59,7 @@ def target_of(original: np.ndarray) -> Target:
     means = scattering_means(x, boundary="periodic")
     layout = CoefficientLayout(fields=FIELDS)
     return Target(normalise(means.s1, means.s2, layout)[0], layout, original.shape[-1], amplitude=float(amp[0]),
-                  mean=means.s0[0])
+                  mean=means.s0[0], original=original.astype(np.float64))
 
 
 def validate(original: np.ndarray, steps: int, device, seed: int) -> dict:

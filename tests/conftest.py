@@ -104,3 +104,19 @@ def one_torch_thread():
     yield
     torch.set_num_threads(before)
 
+
+
+@pytest.fixture
+def quick_label_regression(monkeypatch):
+    """Boosting with 10 rounds in place of 100, for tests of the chain around the label regression.
+
+    Those tests check what is written and reused, not the scores; the tests of the regression itself
+    (tests/test_evaluate.py) use the regressor as evaluate builds it. A hundred rounds on 1360-column
+    codes are most of an evaluation's time at the tests' sizes.
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from dustvae.analysis import physics
+
+    monkeypatch.setattr(physics, "_boosting", lambda: HistGradientBoostingRegressor(
+        max_iter=10, max_leaf_nodes=15, early_stopping=False, random_state=0))

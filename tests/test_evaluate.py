@@ -157,7 +157,7 @@ def test_evaluate_bad_input(trained, tmp_path):
     assert_user_error(run_here("evaluate", tmp_path / "missing.h5"), "no such file")
 
 
-def test_figures_are_written(trained, tmp_path):
+def test_figures_are_written(trained, tmp_path, quick_label_regression):
     work, data = trained
     results = work / "results.json"
     run_here("evaluate", data, "--model", work / "vae-85" / "best.pt", "-o", results, "--overwrite", check=True)

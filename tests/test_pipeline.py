@@ -14,7 +14,7 @@ from dustvae.pipeline import DemoPlan, run_demo
 
 
 @pytest.mark.slow
-def test_demo_chain_and_reuse(tmp_path):
+def test_demo_chain_and_reuse(tmp_path, quick_label_regression):
     plan = DemoPlan(n_maps=16, patch_size=64, epochs=1, patience=1, variant_epochs=1, variant_patience=1)  # 192 training patches
     said: list[str] = []
     results = run_demo(tmp_path, plan, device="cpu", progress=False, say=said.append)

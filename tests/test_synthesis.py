@@ -170,6 +170,58 @@ def test_a_start_at_the_original_stays_there_and_weights_shape_the_loss():
         synthesize(target, steps=1, progress=False, initial=start[:1])
 
 
+def _envelope_statistics_numpy(maps: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """The envelope statistics of :mod:`dustvae.synthesis.envelopes`, written out in float64 numpy."""
+    moduli = np.abs(np.fft.ifft2(np.fft.fft2(maps)[:, None, None] * bank))  # (F, J, L, n, n)
+    envelope = moduli.mean(2).reshape(len(maps), bank.shape[0], -1)
+    J = bank.shape[0]
+    within = [np.corrcoef(envelope[f][j], envelope[f][k])[0, 1] for f in range(len(maps)) for j in range(J)
+              for k in range(j + 1, J)]
+    cross = [np.corrcoef(envelope[0][j], envelope[1][k])[0, 1] for j in range(J) for k in range(J)]
+    m1, m2, m4 = (np.mean(moduli**p, axis=(-2, -1)) for p in (1, 2, 4))
+    sparsity = np.stack([np.log2(m2 / m1**2), np.log2(m4 / m2**2)], -1).mean(2)
+    return np.concatenate([within, cross, sparsity.ravel()])
+
+
+def test_envelope_statistics_equal_a_direct_computation_and_see_what_the_vector_does_not():
+    from dustvae.synthesis.envelopes import EnvelopeMoments
+    from dustvae.wst.kymatio_operator import wavelet_bank
+
+    maps = lognormal_maps(32, 1)
+    original = np.stack([maps["Q"], maps["U"]])
+    moments = EnvelopeMoments(32)
+    values = moments.of_map(original)
+    assert len(values) == moments.count(2) == 65
+    np.testing.assert_allclose(values, _envelope_statistics_numpy(original, wavelet_bank(32, 5, 8)), atol=2e-4)
+    np.testing.assert_allclose(moments.of_map(3.0 * original + 5.0), values, atol=2e-4)  # no units, no level
+    # The Gaussian counterpart has the original's spectrum; its envelopes line up much less across scales.
+    gaussian = moments.of_map(gaussian_counterpart(original, 0))
+    assert values[:20].mean() > gaussian[:20].mean() + 0.1
+
+
+def test_the_envelope_constraint_is_matched_and_needs_the_original():
+    maps = lognormal_maps(32, 0)
+    target = small_target(0)
+    with pytest.raises(DustvaeError, match="computed from the original map"):
+        synthesize(target, steps=1, progress=False, constraints="wst+envelopes")
+    with pytest.raises(DustvaeError, match="unknown `constraints`"):
+        synthesize(target, steps=1, progress=False, constraints="pixels")
+    target.original = np.stack([maps["Q"], maps["U"]])
+    result = synthesize(target, steps=30, progress=False, constraints="wst+envelopes")
+    plain = synthesize(target, steps=30, progress=False)
+    assert result.constraints == "wst+envelopes" and plain.envelope_rmse is None
+    from dustvae.synthesis.envelopes import EnvelopeMoments
+
+    moments = EnvelopeMoments(32)
+    goal = moments.of_map(target.original / target.amplitude)
+    def distance(m):
+        return np.sqrt(np.mean((moments.of_map(m / target.amplitude) - goal) ** 2))
+
+    assert distance(result.maps) == pytest.approx(result.envelope_rmse, rel=1e-3, abs=1e-6)
+    assert distance(result.maps) < 0.5 * distance(plain.maps)
+    assert result.final_loss < 0.1 * result.initial_loss
+
+
 def test_seeds_reproduce_and_adam_also_descends():
     target = small_target()
     a = synthesize(target, steps=5, seed=4, progress=False)

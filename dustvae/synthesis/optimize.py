@@ -38,10 +38,14 @@ from .. import defaults
 from ..numerics import rmse
 from ..errors import DustvaeError
 from ..memory import check_memory
+from .envelopes import EnvelopeMoments
 from .targets import Target
 from .vector import WSTVector
 
 OPTIMIZERS = defaults.SYNTHESIS_OPTIMIZERS
+#: Weight of the envelope statistics' mean squared difference against the WST's (both without units; at 1 both
+#: are matched to < 0.03 on 64-px maps in 300 iterations, ``scripts/validate_synthesis.py``).
+ENVELOPE_WEIGHT = 1.0
 #: Past L-BFGS steps used to approximate the inverse Hessian.
 LBFGS_HISTORY = 50
 #: Peak memory of a synthesis on the CPU per map pixel (J = 5, L = 8): measured 2.4-2.6 KB per pixel added from
@@ -76,6 +80,11 @@ class Synthesis:
         Evaluations of the loss with its gradient.
     engine : str
         How the scattering means were computed.
+    constraints : str
+        What was matched (``defaults.SYNTHESIS_CONSTRAINTS``).
+    envelope_rmse : float or None
+        With ``constraints="wst+envelopes"``: RMS difference of the result's
+        envelope statistics from the original's.
     """
 
     maps: np.ndarray
@@ -88,6 +97,8 @@ class Synthesis:
     seconds: float
     evaluations: int
     engine: str = defaults.ENGINE
+    constraints: str = "wst"
+    envelope_rmse: float | None = None
 
     @property
     def initial_loss(self) -> float:
@@ -155,6 +166,7 @@ def synthesize(
     description: str = "synthesis",
     initial: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    constraints: str = defaults.SYNTHESIS_CONSTRAINTS[0],
 ) -> Synthesis:
     """Synthesise a periodic map whose normalised WST matches ``target.vector``.
 
@@ -191,6 +203,13 @@ def synthesize(
     weights : ndarray (D,), optional
         Non-negative weight of each coefficient in the loss (normalised to
         mean 1) [default: all equal].
+    constraints : {"wst", "wst+envelopes"}
+        Match the WST vector only, or also the envelope statistics of the
+        target's original map (:mod:`dustvae.synthesis.envelopes`: how the
+        envelopes of scales and fields line up, and each scale's sparsity;
+        65 numbers for Q, U), which the vector leaves free and the pixel
+        distribution's tails depend on. Needs ``target.original`` (targets
+        computed from a map).
 
     Returns
     -------
@@ -198,12 +217,29 @@ def synthesize(
     """
     with _torch_threads(threads):
         return _synthesize(target, steps, optimizer, lr, seed, torch.device(device), engine, progress, description,
-                           initial, weights)
+                           initial, weights, constraints)
+
+
+def _envelope_goal(target: Target, constraints: str, device: torch.device) -> tuple[EnvelopeMoments | None, torch.Tensor | None]:
+    """The envelope statistics to match, and the function computing them (None, None for the WST alone)."""
+    if constraints not in defaults.SYNTHESIS_CONSTRAINTS:
+        raise DustvaeError(f"unknown `constraints` {constraints!r}; use {' or '.join(defaults.SYNTHESIS_CONSTRAINTS)}")
+    if constraints == "wst":
+        return None, None
+    if target.original is None:
+        raise DustvaeError("the envelope statistics are computed from the original map, and this target has none "
+                           "(it is a stored or decoded vector); synthesise a map file's patch, or use `constraints` wst")
+    if target.original.shape[-1] != target.size:
+        raise DustvaeError(f"the envelope statistics come from the {target.original.shape[-1]}-px original; "
+                           f"synthesise at that size, not {target.size}")
+    moments = EnvelopeMoments(target.size, target.layout.J, target.layout.L, device)
+    goal = moments.of_map(target.original / target.scale())
+    return moments, torch.as_tensor(goal, dtype=torch.float32, device=device)
 
 
 def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, seed: int, device: torch.device,
                 engine: str, progress: bool, description: str, initial: np.ndarray | None = None,
-                weights: np.ndarray | None = None) -> Synthesis:
+                weights: np.ndarray | None = None, constraints: str = "wst") -> Synthesis:
     if optimizer not in OPTIMIZERS:
         raise DustvaeError(f"unknown optimizer {optimizer!r}; use lbfgs or adam")
     if steps < 1:
@@ -226,10 +262,14 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     if weight.shape != goal.shape or not (torch.isfinite(weight).all() and (weight >= 0).all() and weight.sum() > 0):
         raise DustvaeError(f"`weights` must be {len(goal)} non-negative finite numbers, not all zero")
     weight = weight / weight.mean()
+    moments, moments_goal = _envelope_goal(target, constraints, device)
     evaluations, latest = [0], [math.nan]
 
     def loss_of(y: torch.Tensor) -> torch.Tensor:
-        return torch.mean(weight * (wst(y)[0] - goal) ** 2)
+        loss = torch.mean(weight * (wst(y)[0] - goal) ** 2)
+        if moments is not None:
+            loss = loss + ENVELOPE_WEIGHT * torch.mean((moments(y[0]) - moments_goal) ** 2)
+        return loss
 
     if optimizer == "lbfgs":
         # max_eval: torch's default (1.25 evaluations per iteration) would end a chunk early whenever the
@@ -273,7 +313,8 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     with torch.no_grad():
         y = set_level(x.detach(), target, wst)  # the WST does not see it; see the module docstring
         vector = wst(y)[0]
-        final = float(torch.mean(weight * (vector - goal) ** 2))
+        final = float(loss_of(y))
+        envelope_rmse = None if moments is None else float(torch.sqrt(torch.mean((moments(y[0]) - moments_goal) ** 2)))
     seconds = time.perf_counter() - tic
     if history and history[-1][0] == done:  # L-BFGS converged: that entry is this point
         history.pop()
@@ -282,5 +323,5 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
     return Synthesis(
         maps=normalised * target.scale(), normalised=normalised, vector=vector.cpu().numpy(),
         history=history, seed=int(seed), optimizer=optimizer, iterations=done, seconds=seconds,
-        evaluations=evaluations[0], engine=engine,
+        evaluations=evaluations[0], engine=engine, constraints=constraints, envelope_rmse=envelope_rmse,
     )

@@ -79,3 +79,16 @@ def kymatio_operator(size: int, J: int, L: int, boundary: str, out_type: str = "
     op.register_filters()
     op.unpad = lambda x: x.reshape(x.shape[:-1])
     return op
+
+
+def wavelet_bank(size: int, J: int, L: int) -> np.ndarray:
+    """Kymatio's Morlet wavelets in Fourier, built at ``size`` (periodic maps), as an array ``(J, L, size, size)``.
+
+    ``[j, l]`` is the wavelet of scale ``j`` and angle index ``l``, the filter the
+    periodic operator of :func:`kymatio_operator` multiplies a map's FFT with.
+    """
+    op = kymatio_operator(size, J, L, "periodic")
+    bank = np.zeros((J, L, size, size), np.float64)
+    for psi in op.psi:
+        bank[psi["j"], psi["theta"]] = np.asarray(psi["levels"][0])
+    return bank
