@@ -316,6 +316,15 @@ def test_synthesize_from_a_map_and_from_a_model(tmp_path, store_file, capsys):
     assert code == 0, err
     with fits.open(tmp_path / "z.fits") as hdul:
         assert hdul["Q"].header["SYNSRC"] == "latent" and hdul["Q"].header["SYNROW"] == 3
+    # The envelope statistics come from a map: from a map file they are matched, from a decoded latent refused.
+    proc = run_here("synthesize", store_file.with_name("map.fits"), "--constraints", "wst+envelopes", "--steps", 2,
+                    "--quiet", "-o", tmp_path / "e.fits", check=True)
+    assert "envelope statistics" in proc.stdout
+    with fits.open(tmp_path / "e.fits") as hdul:
+        assert hdul["Q"].header["SYNCONST"] == "wst+envelopes" and hdul["Q"].header["SYNENVR"] > 0
+    assert_user_error(run_here("synthesize", "--model", tmp_path / "run", "--latent-file", tmp_path / "z.h5", "--row", 3,
+                               "--size", 32, "--steps", 1, "--constraints", "wst+envelopes", "-o", tmp_path / "y.fits"),
+                      "computed from the original map", "--constraints wst")
 
 
 def test_synthesize_bad_input_is_one_line(tmp_path, store_file, capsys):

@@ -40,14 +40,17 @@ if TYPE_CHECKING:
               help="Optimiser iterations (L-BFGS stops sooner when converged).")
 @click.option("--optimizer", type=click.Choice(defaults.SYNTHESIS_OPTIMIZERS), default=defaults.SYNTHESIS_OPTIMIZERS[0], show_default=True)
 @click.option("--lr", type=float, default=None, help=f"Step size [default: 1 for L-BFGS, {defaults.SYNTHESIS_ADAM_LR} for Adam].")
+@click.option("--constraints", type=click.Choice(defaults.SYNTHESIS_CONSTRAINTS), default=defaults.SYNTHESIS_CONSTRAINTS[0],
+              show_default=True, help="What to match: the WST vector, or also the envelope statistics of the original "
+              "map (SOURCE a FITS map or patch file; they bring back much of the tail of P).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--threads", type=int, default=defaults.SYNTHESIS_THREADS, show_default=True, help="CPU threads while optimising.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr, seed,
-               device, threads, overwrite, quiet):
+def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr,
+               constraints, seed, device, threads, overwrite, quiet):
     """Synthesise periodic Q, U maps whose normalised WST matches a target vector.
 
     The target is a row of SOURCE (a coefficient store, or a patch of a FITS
@@ -73,11 +76,12 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
     for k, (target, path) in enumerate(zip(targets, paths)):
         result = run_synthesis(target, steps=steps, optimizer=optimizer, lr=lr, seed=seed + k,
                                device=torch_device, threads=threads, progress=not quiet,
-                               description=f"synthesis {k + 1}/{len(targets)}")
+                               description=f"synthesis {k + 1}/{len(targets)}", constraints=constraints)
         write_synthesis(path, target, result, overwrite=overwrite)
         units = "" if target.amplitude_known else "; amplitude unknown, maps in normalised units"
         click.echo(f"wrote {path}: {', '.join(target.layout.fields)} {target.size} x {target.size} px; loss "
-                   f"{result.initial_loss:.3g} -> {result.final_loss:.3g} (RMSE {result.final_loss ** 0.5:.4f} log2) "
+                   f"{result.initial_loss:.3g} -> {result.final_loss:.3g} (WST RMSE {result.rmse(target.vector):.4f} log2"
+                   f"{'' if result.envelope_rmse is None else f', envelope statistics {result.envelope_rmse:.4f}'}) "
                    f"in {result.iterations} {optimizer} iterations, {result.seconds:.1f} s{units}")
 
 

@@ -21,11 +21,14 @@ def header_cards(target: Target, result: Synthesis) -> dict:
         "SYNITER": result.iterations,
         "SYNLOSS0": result.initial_loss,
         "SYNLOSS": result.final_loss,
-        "SYNRMSE": math.sqrt(result.final_loss),
+        "SYNRMSE": result.rmse(target.vector),  # of the WST vector alone, whatever else the loss held
         "SYNENGIN": result.engine,
+        "SYNCONST": result.constraints,
         "WSTJ": target.layout.J,
         "WSTL": target.layout.L,
     })
+    if result.envelope_rmse is not None:
+        cards["SYNENVR"] = result.envelope_rmse
     return cards
 
 
