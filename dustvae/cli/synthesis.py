@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 @click.option("--constraints", type=click.Choice(defaults.SYNTHESIS_CONSTRAINTS), default=defaults.SYNTHESIS_CONSTRAINTS[0],
               show_default=True, help="What to match: the WST vector, or also the envelope statistics of the original "
               "map (SOURCE a FITS map or patch file; they bring back much of the tail of P).")
+@click.option("--boundary", type=click.Choice(defaults.BOUNDARIES), default=None,
+              help="The WST operator's boundary [default: the one the target vector was computed with].")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial noise (map k uses SEED + k) and of the prior draws.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synthesize(source, output, rows, model, sample, prior, latent_file, size, patch_size, fields, frame, freq, steps, optimizer, lr,
-               constraints, seed, device, threads, overwrite, quiet):
+               constraints, boundary, seed, device, threads, overwrite, quiet):
     """Synthesise periodic Q, U maps whose normalised WST matches a target vector.
 
     The target is a row of SOURCE (a coefficient store, or a patch of a FITS
@@ -76,7 +78,8 @@ def synthesize(source, output, rows, model, sample, prior, latent_file, size, pa
     for k, (target, path) in enumerate(zip(targets, paths)):
         result = run_synthesis(target, steps=steps, optimizer=optimizer, lr=lr, seed=seed + k,
                                device=torch_device, threads=threads, progress=not quiet,
-                               description=f"synthesis {k + 1}/{len(targets)}", constraints=constraints)
+                               description=f"synthesis {k + 1}/{len(targets)}", constraints=constraints,
+                               boundary=boundary)
         write_synthesis(path, target, result, overwrite=overwrite)
         units = "" if target.amplitude_known else "; amplitude unknown, maps in normalised units"
         click.echo(f"wrote {path}: {', '.join(target.layout.fields)} {target.size} x {target.size} px; loss "

@@ -1,5 +1,11 @@
 """Gradient descent on a map until its normalised WST matches a target vector.
 
+The operator is the one that made the vector: Kymatio's reflection padding
+for sky patches (a store's ``boundary`` attribute, carried by the target),
+the periodic one for periodic maps. The synthesised map is then a patch
+whose reflection-padded statistics are the target's, not a periodic tile
+(``scripts/validate_sky_synthesis.py`` compares the two operators).
+
 The loss is the mean squared difference, over the coefficients, between the
 map's normalised vector and the target: the square of the log2 RMSE that
 compressors are judged by, in the space the store uses. The map lives in
@@ -7,8 +13,9 @@ amplitude-normalised units (the store's vectors describe the patch divided
 by its amplitude A); A multiplies the result at the end.
 
 The level of each field is not in the loss, and need not be: every
-wavelet of the bank has zero mean, so under the periodic boundary ``S1``
-and ``S2`` are exactly unchanged when a constant is added to a field, and
+wavelet of the bank has zero mean, so under either boundary (a reflected
+constant is a constant) ``S1`` and ``S2`` are exactly unchanged when a
+constant is added to a field, and
 the gradient of the loss sums to zero over the pixels. Gradient steps
 (L-BFGS directions are sums of gradients) therefore never move the mean.
 The WST vector cannot fix it, and Q and U maps may have a mean of any value
@@ -38,6 +45,7 @@ from .. import defaults
 from ..numerics import rmse
 from ..errors import DustvaeError
 from ..memory import check_memory
+from ..wst.transform import padded_size
 from .envelopes import EnvelopeMoments
 from .targets import Target
 from .vector import WSTVector
@@ -85,6 +93,8 @@ class Synthesis:
     envelope_rmse : float or None
         With ``constraints="wst+envelopes"``: RMS difference of the result's
         envelope statistics from the original's.
+    boundary : str
+        The WST operator's boundary mode.
     """
 
     maps: np.ndarray
@@ -99,6 +109,7 @@ class Synthesis:
     engine: str = defaults.ENGINE
     constraints: str = "wst"
     envelope_rmse: float | None = None
+    boundary: str = "periodic"
 
     @property
     def initial_loss(self) -> float:
@@ -167,8 +178,9 @@ def synthesize(
     initial: np.ndarray | None = None,
     weights: np.ndarray | None = None,
     constraints: str = defaults.SYNTHESIS_CONSTRAINTS[0],
+    boundary: str | None = None,
 ) -> Synthesis:
-    """Synthesise a periodic map whose normalised WST matches ``target.vector``.
+    """Synthesise a map whose normalised WST matches ``target.vector``.
 
     Parameters
     ----------
@@ -210,6 +222,9 @@ def synthesize(
         65 numbers for Q, U), which the vector leaves free and the pixel
         distribution's tails depend on. Needs ``target.original`` (targets
         computed from a map).
+    boundary : {"reflect", "periodic"}, optional
+        The WST operator's boundary [default: ``target.boundary``, the mode
+        the vector was computed with].
 
     Returns
     -------
@@ -217,7 +232,7 @@ def synthesize(
     """
     with _torch_threads(threads):
         return _synthesize(target, steps, optimizer, lr, seed, torch.device(device), engine, progress, description,
-                           initial, weights, constraints)
+                           initial, weights, constraints, target.boundary if boundary is None else boundary)
 
 
 def _envelope_goal(target: Target, constraints: str, device: torch.device) -> tuple[EnvelopeMoments | None, torch.Tensor | None]:
@@ -239,17 +254,20 @@ def _envelope_goal(target: Target, constraints: str, device: torch.device) -> tu
 
 def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, seed: int, device: torch.device,
                 engine: str, progress: bool, description: str, initial: np.ndarray | None = None,
-                weights: np.ndarray | None = None, constraints: str = "wst") -> Synthesis:
+                weights: np.ndarray | None = None, constraints: str = "wst", boundary: str = "periodic") -> Synthesis:
     if optimizer not in OPTIMIZERS:
         raise DustvaeError(f"unknown optimizer {optimizer!r}; use lbfgs or adam")
     if steps < 1:
         raise DustvaeError(f"`steps` must be positive, got {steps}")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise DustvaeError(f"`lr` {lr} must be a positive number (leave it out for the optimizer's default)")
-    if device.type == "cpu":  # on a GPU the work is in the GPU's memory
-        check_memory(target.size**2 * SYNTHESIS_BYTES_PER_PIXEL, f"a synthesis of {target.size} x {target.size} pixels",
+    if boundary not in defaults.BOUNDARIES:
+        raise DustvaeError(f"unknown `boundary` {boundary!r}; use reflect or periodic")
+    if device.type == "cpu":  # on a GPU the work is in the GPU's memory; the padded map is what is transformed
+        side = padded_size(target.size, target.layout.J, boundary)
+        check_memory(side**2 * SYNTHESIS_BYTES_PER_PIXEL, f"a synthesis of {target.size} x {target.size} pixels",
                      "choose a smaller `size`")
-    wst = WSTVector(target.size, target.layout.J, target.layout.L, device, engine)
+    wst = WSTVector(target.size, target.layout.J, target.layout.L, device, engine, boundary)
     goal = torch.from_numpy(np.asarray(target.vector, dtype=np.float32)).to(device)
     if not torch.isfinite(goal).all():
         raise DustvaeError("the target vector has non-finite entries; it cannot be synthesised")
@@ -324,4 +342,5 @@ def _synthesize(target: Target, steps: int, optimizer: str, lr: float | None, se
         maps=normalised * target.scale(), normalised=normalised, vector=vector.cpu().numpy(),
         history=history, seed=int(seed), optimizer=optimizer, iterations=done, seconds=seconds,
         evaluations=evaluations[0], engine=engine, constraints=constraints, envelope_rmse=envelope_rmse,
+        boundary=boundary,
     )

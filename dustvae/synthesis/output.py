@@ -24,6 +24,7 @@ def header_cards(target: Target, result: Synthesis) -> dict:
         "SYNRMSE": result.rmse(target.vector),  # of the WST vector alone, whatever else the loss held
         "SYNENGIN": result.engine,
         "SYNCONST": result.constraints,
+        "SYNOPBND": result.boundary,
         "WSTJ": target.layout.J,
         "WSTL": target.layout.L,
     })

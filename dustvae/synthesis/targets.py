@@ -49,6 +49,10 @@ class Target:
         Provenance as FITS cards (keys of at most 8 characters).
     original : ndarray (F, n, n) or None
         The patch itself, when the target was computed from a map.
+    boundary : {"periodic", "reflect"}
+        The boundary mode the vector was computed with (a store's, or the
+        training store's for a model's vectors); the synthesis uses the
+        same operator unless told otherwise.
     """
 
     vector: np.ndarray
@@ -59,8 +63,11 @@ class Target:
     pixel_scale_arcmin: float = float("nan")
     header: dict = field(default_factory=dict)
     original: np.ndarray | None = None
+    boundary: str = "periodic"
 
     def __post_init__(self) -> None:
+        if self.boundary not in defaults.BOUNDARIES:
+            raise DustvaeError(f"unknown boundary {self.boundary!r}; use reflect or periodic")
         self.vector = np.asarray(self.vector, dtype=np.float32).ravel()
         if len(self.vector) != len(self.layout):
             raise DustvaeError(f"target has {len(self.vector)} coefficients but the layout needs {len(self.layout)}")
@@ -104,14 +111,15 @@ def targets_from_store(store: CoefficientStore, rows: Sequence[int], *, size: in
     size = int(size if size is not None else store.attrs.get("patch_size") or defaults.DATASET_PATCH_SIZE)
     scale = float(store.attrs.get("pixel_scale_arcmin", float("nan")))
     base = _base_header(kind, source)
+    boundary = str(store.attrs.get("boundary") or "periodic")
     out = []
     for row in rows:
-        header = {**base, "SYNROW": row, "SYNBOUND": str(store.attrs.get("boundary", ""))}
+        header = {**base, "SYNROW": row, "SYNBOUND": boundary}
         for key in ("reconstructed_by", "sampled_by", "interpolated_by"):
             if key in store.attrs:
                 header["SYNMODEL"] = str(store.attrs[key])
         out.append(Target(vector=store.coeffs[row], layout=layout, size=size, amplitude=float(store.amplitude[row]),
-                          mean=store.s0[row], pixel_scale_arcmin=scale, header=header))
+                          mean=store.s0[row], pixel_scale_arcmin=scale, header=header, boundary=boundary))
     return out
 
 
@@ -189,6 +197,11 @@ def _model_layout(payload: dict, source: str | Path) -> CoefficientLayout:
     return CoefficientLayout.from_attrs(layout)
 
 
+def _model_boundary(payload: dict) -> str:
+    """The boundary of the store the model was trained on (periodic when the checkpoint does not say)."""
+    return str((payload.get("layout") or {}).get("boundary") or "periodic")
+
+
 def targets_from_prior(run: str | Path, count: int, *, seed: int = 0, prior: str = "normal", size: int | None = None,
                        device: str = "cpu") -> list[Target]:
     """Vectors decoded from ``count`` seeded draws of a trained VAE's prior; amplitude unknown.
@@ -211,7 +224,7 @@ def targets_from_prior(run: str | Path, count: int, *, seed: int = 0, prior: str
     for index, vector in enumerate(vectors):
         header = {**_base_header("prior", None), "SYNMODEL": model.name, "SYNCKPT": Path(run).name,
                   "SYNPRIOR": prior, "SYNZSEED": int(seed), "SYNZIDX": index}
-        out.append(Target(vector=vector, layout=layout, size=size, header=header))
+        out.append(Target(vector=vector, layout=layout, size=size, header=header, boundary=_model_boundary(payload)))
     return out
 
 
@@ -233,7 +246,7 @@ def targets_from_latents(run: str | Path, latent_file: str | Path, rows: Sequenc
     out = []
     for row, vector in zip(rows, vectors):
         header = {**base, "SYNROW": row, "SYNMODEL": model.name, "SYNCKPT": Path(run).name}
-        out.append(Target(vector=vector, layout=layout, size=size, header=header))
+        out.append(Target(vector=vector, layout=layout, size=size, header=header, boundary=_model_boundary(payload)))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The normalised WST vector of maps as a differentiable torch function, periodic boundary.
+"""The normalised WST vector of maps as a differentiable torch function, either boundary.
 
 Synthesis needs the gradient, with respect to the pixels, of exactly the
 vector the store keeps: per field ``log2 S1`` then ``log2 S2/S1(j1, theta1)``
@@ -20,7 +20,7 @@ from ..wst.transform import means_operator
 
 
 class WSTVector:
-    """Normalised log2 WST vectors of ``(N, F, size, size)`` maps, differentiable, periodic boundary.
+    """Normalised log2 WST vectors of ``(N, F, size, size)`` maps, differentiable.
 
     Parameters
     ----------
@@ -31,13 +31,16 @@ class WSTVector:
     device : torch.device or str
     engine : {"batched", "kymatio"}
         How the scattering means are computed (``defaults.ENGINES``).
+    boundary : {"periodic", "reflect"}
+        The operator's boundary: periodic (filters at the map size), or
+        Kymatio's reflection padding, as sky patches are transformed.
     """
 
     def __init__(self, size: int, J: int = defaults.J, L: int = defaults.L, device: torch.device | str = "cpu",
-                 engine: str = defaults.ENGINE):
-        self.size, self.engine = size, engine
+                 engine: str = defaults.ENGINE, boundary: str = "periodic"):
+        self.size, self.engine, self.boundary = size, engine, boundary
         self.device = torch.device(device)
-        self.op = means_operator(size, J, L, "periodic", self.device, engine)
+        self.op = means_operator(size, J, L, boundary, self.device, engine)
         one = CoefficientLayout(fields=("Q",), J=J, L=L)
         self._parent = torch.from_numpy(one.parent_s1()[one.n_s1 :]).to(self.device)
 
