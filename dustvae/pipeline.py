@@ -93,7 +93,8 @@ def run_demo(out: str | Path, plan: DemoPlan = DemoPlan(), *, device: str = "aut
         old = results["format_version"] < RESULTS_VERSION  # kept: it may hold rows the demo does not make
         version = results["format_version"]
         lacks = ("without bootstrap intervals" if version < 3 else "its map mean includes the patch" if version < 4
-                 else "without the rows of the PCA-started variants")
+                 else "without the rows of the PCA-started variants" if version < 5
+                 else "without the data of the latent-space, interpolation and prior-sample figures")
         say(f"[{steps}/{steps}] evaluation: reusing {results_path}" + (f" (format {results['format_version']}, {lacks}; "
             "delete it to evaluate again)" if old else ""))
     else:

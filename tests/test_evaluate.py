@@ -157,10 +157,22 @@ def test_evaluate_bad_input(trained, tmp_path):
     assert_user_error(run_here("evaluate", tmp_path / "missing.h5"), "no such file")
 
 
-def test_figures_are_written(trained, tmp_path, quick_label_regression):
+def test_figures_are_written(trained, tmp_path, quick_label_regression, monkeypatch):
     work, data = trained
     results = work / "results.json"
     run_here("evaluate", data, "--model", work / "vae-85" / "best.pt", "-o", results, "--overwrite", check=True)
+    # The model figures read what evaluate kept: the prior-sample bands are the percentiles of the samples it scored.
+    kept = json.loads(results.read_text())["figure_data"]
+    model, _ = load_model(work / "vae-85" / "best.pt", "cpu")
+    from dustvae.models.apply import sample_array
+
+    test = read_store(data).subset("test").coeffs
+    np.testing.assert_allclose(kept["prior_samples"]["vae-85"]["p50"],
+                               np.percentile(sample_array(model, len(test), 0), 50, axis=0), atol=1e-4)
+    assert kept["interpolation"]["model"] == "vae-85" and len(kept["interpolation"]["path"]) == 9
+    import dustvae.models.checkpoint
+
+    monkeypatch.setattr(dustvae.models.checkpoint, "load_model", lambda *a, **k: pytest.fail("the figures loaded a model"))
     out = tmp_path / "figs"
     proc = run_here("figures", results, "-o", out, check=True)
     for name in ("training_curves", "coefficients", "error_per_pair", "error_per_layer", "error_vs_latent",
@@ -168,6 +180,13 @@ def test_figures_are_written(trained, tmp_path, quick_label_regression):
         for ext in ("pdf", "png"):
             assert (out / f"{name}.{ext}").stat().st_size > 1000, name
     assert "wrote 9 figures" in proc.stdout
+    # A file written before the figure data (and no training run beside it): the other figures, and how to get the three
+    older = json.loads(results.read_text())
+    del older["figure_data"]
+    older["format_version"] = 5
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    proc = run_here("figures", tmp_path / "old.json", "-o", tmp_path / "old", check=True)
+    assert "wrote 5 figures" in proc.stdout and "evaluate again to draw the latent-space" in proc.stdout
     assert_user_error(run_here("figures", tmp_path / "none.json"), "no such results file")
 
 

@@ -40,6 +40,7 @@ from ..wst.symmetry import exact_symmetry_permutations
 from ..wst.layout import CoefficientLayout
 from . import registry
 from .bootstrap import N_RESAMPLES, bootstrap, floor_terms, row_terms
+from .figure_data import PRIOR_SEP, figure_data
 from .linear import FAMILIES, PCA_CURVE_SIZES, PCAFits, choose_linear, family_of, make, pca_rmse_curve
 from .metrics import generative_metrics, leave_one_out_means, noise_floor, reconstruction_metrics, rmse, standardised_rmse
 from .physics import label_regression, label_targets
@@ -208,7 +209,7 @@ def evaluate(store: CoefficientStore, checkpoints: Sequence[str | Path] = (), ba
     has_labels = labels and train is not None and bool(label_targets(store.labels)[0])
     n_vaes = sum(isinstance(c, VAECompressor) for c, _ in compressors) if generative else 0
     resampled = bool(compressors) and len(np.unique(split.groups)) > 1
-    stages = Stages(1 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes) + resampled
+    stages = Stages(2 + labels + bool(pca_sizes or curve_sizes) + bool(curve_sizes) + resampled
                     + len(compressors) * (1 + has_labels) + n_vaes, "evaluate", progress)
     with stages:
         results = _evaluate(store, split, layout, compressors, pca_sizes, curve_sizes, families, labels, notes, seed,
@@ -253,6 +254,7 @@ def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLay
     results: dict[str, dict] = {}
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
     recon_examples: dict[str, list] = {}
+    samples: dict[str, np.ndarray] = {}  # the prior samples scored, kept (as bands) for the prior-sample figure
     terms: dict[str, dict] = {}  # per-row sums of each figure, for the bootstrap
     pcas, linear = None, None
     if pca_sizes or curve_sizes:
@@ -264,13 +266,16 @@ def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLay
             row, latent, recon, compressor, terms[compressor.name] = _score(compressor, extra, split, layout, floor, pcas)
         if isinstance(compressor, VAECompressor) and generative:
             with stages.stage(f"{compressor.name} generative"):
-                row.update(_generative(compressor, split, seed))
+                row.update(_generative(compressor, split, seed, samples))
         if regression is not None:
             with stages.stage(f"{compressor.name} label regression"):
                 row["label_r2"] = regression.r2(compressor.encode(train.coeffs), latent)
         results[compressor.name] = row
         recon_examples[compressor.name] = np.asarray(recon[:N_EXAMPLES], np.float64).tolist()
     examples["reconstructions"] = recon_examples
+    vaes = {c.name: c for c, _ in compressors if isinstance(c, VAECompressor)}
+    with stages.stage("figure data"):
+        figures = figure_data(vaes, test.coeffs, test.labels, samples)
     boot = None
     if n_resamples:
         with stages.stage("bootstrap"):
@@ -314,6 +319,7 @@ def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLay
         "pca_curve_std": curves.get("pca_curve_std", {}),
         **{k: v for k, v in curves.items() if not k.startswith("pca_curve")},
         "examples": examples,
+        "figure_data": figures,
     }
 
 
@@ -368,15 +374,20 @@ def _identity_row(identity: dict) -> dict:
     return out
 
 
-def _generative(compressor: VAECompressor, split: ScoredRows, seed: int) -> dict:
-    """The generative check of a VAE: prior samples against the test vectors, with N(0, I) and the fitted prior."""
+def _generative(compressor: VAECompressor, split: ScoredRows, seed: int, samples: dict[str, np.ndarray]) -> dict:
+    """The generative check of a VAE: prior samples against the test vectors, with N(0, I) and the fitted prior.
+
+    The samples are added to ``samples`` (``name``, ``name|fitted``) for the figures.
+    """
     test, train = split.test, split.train
-    samples = compressor.sample(len(test), seed)
+    name = compressor.name
+    samples[name] = compressor.sample(len(test), seed)
     reference = train.coeffs if train is not None else test.coeffs
-    out = {"generative": generative_metrics(samples, test.coeffs, reference, split.scale)}
+    out = {"generative": generative_metrics(samples[name], test.coeffs, reference, split.scale)}
     if train is not None:  # the ex-post density of the training posterior means (dustvae fit-prior)
         fitted = fit_latent_prior(compressor.model, train.coeffs, seed=seed)
-        out["generative_fitted"] = {**generative_metrics(compressor.sample(len(test), seed, fitted), test.coeffs,
+        samples[name + PRIOR_SEP + "fitted"] = compressor.sample(len(test), seed, fitted)
+        out["generative_fitted"] = {**generative_metrics(samples[name + PRIOR_SEP + "fitted"], test.coeffs,
                                                          reference, split.scale),
                                     "prior": fitted.summary(), "components": fitted.n_components}
     return out

@@ -1,9 +1,9 @@
 """The paper's figures from one results file: which ones it allows, and drawing them all (``dustvae figures``).
 
 :func:`make_figures` draws each figure of :mod:`dustvae.analysis.figures`
-that the results file and the inputs it records allow; the latent-space,
-interpolation and prior-sample figures load the store and checkpoints the
-results name.
+that the results file and the inputs it records allow. It only draws: the
+latent-space, interpolation and prior-sample figures read what the
+evaluation kept of the models (``figure_data``, :mod:`.figure_data`).
 """
 
 from __future__ import annotations
@@ -26,22 +26,10 @@ from .figures import (PRIOR_SEP, _save, fig_beta_tradeoff, fig_coefficients, fig
 from .results import read_results
 
 
-def _resolve(path: str | None, base: Path) -> Path | None:
-    if not path:
-        return None
-    p = Path(path)
-    for candidate in (p, base / p, base / p.name):
-        if candidate.exists():
-            return candidate
-    return None
-
-
 # -- individual figures ------------------------------------------------------------------------
 
 #: Models whose fitted-prior samples the prior-sample figure shows beside their N(0, I) ones.
 TABLE_PRIOR_FIGURE = ("vae-85", "vae-170")
-#: The figures drawn from the store and the checkpoints (the model work of :func:`make_figures`).
-MODEL_FIGURES = ("latent_space", "interpolation", "prior_samples")
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -111,13 +99,12 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
 
     ``run_root`` is where VAE run directories (``vae-85/``, ``vae-170/``) and
     ``sweeps.json`` are looked for (default: beside the results file).
-    ``progress`` shows a bar over the figures and the model work they need.
+    ``progress`` shows a bar over the figures.
     """
     results_path = Path(results_path)
     results = read_results(results_path)
     compressors = results["compressors"]
-    base = results_path.parent
-    run_root = Path(run_root) if run_root else base
+    run_root = Path(run_root) if run_root else results_path.parent
     layout = check_drawable(results, str(results_path))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,21 +114,17 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
     vaes = [n for n in order if registry.is_vae(n)]
     written: list[Path] = []
     runs = {n: run_root / n for n in vaes if (run_root / n / "metrics.jsonl").exists()}
-    store_path = _resolve(results["inputs"].get("store"), base)
-    ckpts = {n: _resolve(c["path"], base) for n, c in results["inputs"].get("checkpoints", {}).items()}
-    ckpts = {n: p for n, p in ckpts.items() if p is not None}
-    with_models = store_path is not None and bool(ckpts)
+    data = results.get("figure_data")
+    if vaes and data is None:
+        say(f"figures: {results_path} was written before the evaluation kept the models' figure data; "
+            "evaluate again to draw the latent-space, interpolation and prior-sample figures")
 
     def files(name: str) -> list[Path]:
         return [out_dir / f"{name}.pdf", out_dir / f"{name}.png"]
 
-    def kept(name: str) -> bool:
-        """Whether ``skip_existing`` keeps ``name``, already drawn."""
-        return skip_existing and all(f.exists() for f in files(name))
-
     def draw(name: str, build):
         with stages.stage(name):
-            if kept(name):
+            if skip_existing and all(f.exists() for f in files(name)):
                 written.extend(files(name))
                 return
             with plt.rc_context(STYLE):
@@ -149,29 +132,17 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
                 if fig is not None:
                     written.extend(_save(fig, out_dir, name))
 
-    # The model work (loading, sampling, fitting priors) only feeds these figures: none of it when all are kept.
-    models_kept = with_models and all(kept(name) for name in MODEL_FIGURES)
-    if models_kept:
-        written.extend(f for name in MODEL_FIGURES for f in files(name))
     planned = 4 + bool(runs) + bool(results.get("label_regression")) + bool(sweeps and "beta" in sweeps)
-    stages = Stages(planned + (4 + len(ckpts) if with_models and not models_kept else 0), "figures", progress)
+    planned += sum(key in (data or {}) for key in ("latent_space", "interpolation")) + bool(data and vaes)
+    stages = Stages(planned, "figures", progress)
     with stages:
-        _draw_all(draw, stages, results, layout, order, runs, sweeps, store_path, None if models_kept else ckpts, say)
+        _draw_all(draw, results, layout, order, runs, sweeps, data if vaes else None)
     return written
 
 
-def _draw_all(draw, stages: Stages, results: dict, layout: CoefficientLayout, order: list[str], runs: dict,
-              sweeps: dict | None, store_path: Path | None, ckpts: dict[str, Path] | None, say: Callable[[str], None]) -> None:
-    """Every figure of :func:`make_figures`, in order; the model-based ones when a store and checkpoints are found.
-
-    ``ckpts`` is None when the model-based figures are all kept (nothing of them to do).
-    """
-    import torch
-
-    from ..io.store import read_store
-    from ..models.apply import encode_array, fit_latent_prior, interpolate_array, sample_array
-    from ..models.checkpoint import load_model
-
+def _draw_all(draw, results: dict, layout: CoefficientLayout, order: list[str], runs: dict, sweeps: dict | None,
+              data: dict | None) -> None:
+    """Every figure of :func:`make_figures`, in order; the model figures when the results keep their data."""
     if runs:
         draw("training_curves", lambda: fig_training_curves(runs))
     draw("coefficients", lambda: fig_coefficients(results, layout, order))
@@ -182,30 +153,19 @@ def _draw_all(draw, stages: Stages, results: dict, layout: CoefficientLayout, or
         draw("label_r2", lambda: fig_label_r2(results, order))
     if sweeps and "beta" in sweeps:
         draw("beta_tradeoff", lambda: fig_beta_tradeoff(sweeps["beta"]))
-
-    if ckpts is None:
+    if data is None:
         return
-    if store_path is not None and ckpts:
-        with stages.stage("store and model"):
-            store = read_store(store_path)
-            test = store.subset("test")
-            main_name = "vae-85" if "vae-85" in ckpts else sorted(ckpts)[0]
-            model, _ = load_model(ckpts[main_name], "cpu")
-            torch.manual_seed(0)
-        if test.labels:
-            mean, logvar = encode_array(model, test.coeffs)
-            draw("latent_space", lambda: fig_latent_space({"mean": mean, "logvar": logvar}, test.labels, main_name))
-        a, b = 0, int(np.argmax(np.linalg.norm(test.coeffs - test.coeffs[0], axis=1)))  # the most different pair
-        path, weights = interpolate_array(model, test.coeffs[[a, b]], 9)
-        draw("interpolation", lambda: fig_interpolation(path, weights, test.coeffs[[a, b]], layout, main_name))
-        samples = {}
-        train_rows = store.subset("train").coeffs
-        for name in registry.ordered(ckpts):
-            with stages.stage(f"{name} samples"):
-                vae = load_model(ckpts[name], "cpu")[0]
-                samples[name] = sample_array(vae, len(test), 0)
-                if name in TABLE_PRIOR_FIGURE:  # the fitted prior beside N(0, I), for the table models
-                    samples[name + PRIOR_SEP + "fitted"] = sample_array(vae, len(test), 0, fit_latent_prior(vae, train_rows))
-        draw("prior_samples", lambda: fig_prior_samples(test.coeffs, samples, layout))
-    else:
-        say("figures: no store or checkpoints found; latent-space, interpolation and prior-sample figures skipped")
+    if "latent_space" in data:
+        space = data["latent_space"]
+        draw("latent_space", lambda: fig_latent_space(space["xy"], space["labels"], space["model"]))
+    if "interpolation" in data:
+        line = data["interpolation"]
+        draw("interpolation", lambda: fig_interpolation(np.asarray(line["path"]), np.asarray(line["weights"]),
+                                                        np.asarray(line["ends"]), layout, line["model"]))
+    bands = data["prior_samples"]
+    shown = {"data": bands["data"]}
+    for name in registry.ordered([k for k in bands if k in results["compressors"]]):
+        shown[name] = bands[name]
+        if name in TABLE_PRIOR_FIGURE and name + PRIOR_SEP + "fitted" in bands:  # the fitted prior beside N(0, I)
+            shown[name + PRIOR_SEP + "fitted"] = bands[name + PRIOR_SEP + "fitted"]
+    draw("prior_samples", lambda: fig_prior_samples(shown, layout))

@@ -23,6 +23,7 @@ from ..errors import DustvaeError  # noqa: E402
 from ..models.vae import model_name  # noqa: E402
 from ..plotting import save_figure  # noqa: E402
 from . import registry  # noqa: E402
+from .figure_data import PRIOR_SEP  # noqa: E402
 from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
 from .registry import OKABE_ITO  # noqa: E402
 from ..wst.layout import CoefficientLayout  # noqa: E402
@@ -213,22 +214,20 @@ def _target_label(target: str) -> str:
     return SYMBOLS.get(target, target)
 
 
-def fig_latent_space(latents: dict[str, np.ndarray], labels: dict[str, np.ndarray], model_name: str):
-    """2D projection (principal axes of the latent means) of test latents coloured by each varying label."""
+def fig_latent_space(xy: np.ndarray, labels: dict[str, np.ndarray], model_name: str):
+    """Test latents on their two principal axes (:func:`~dustvae.analysis.figure_data.latent_projection`),
+    coloured by each varying label."""
     varying = [k for k in labels if k not in NOT_PHYSICAL and np.ptp(labels[k]) > 0]
     keys = [k for k in SYMBOLS if k in varying] + sorted(k for k in varying if k not in SYMBOLS)
     if not keys:
         raise DustvaeError("the store has no varying simulation labels to colour the latent space by")
-    mean = latents["mean"]
-    centerd = mean - mean.mean(0)
-    _, _, vt = np.linalg.svd(centerd, full_matrices=False)
-    xy = centerd @ vt[:2].T
+    xy = np.asarray(xy, np.float64)
     cols = 3
     rows = int(np.ceil(len(keys) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), constrained_layout=True, squeeze=False)
     for ax, key in zip(axes.ravel(), keys):
         cmap = "twilight" if is_orientation(key) else "viridis"
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels[key], s=4, cmap=cmap, rasterized=True)
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(labels[key]), s=4, cmap=cmap, rasterized=True)
         fig.colorbar(sc, ax=ax, label=SYMBOLS.get(key, key))
         ax.set_xlabel("latent PC 1")
         ax.set_ylabel("latent PC 2")
@@ -288,22 +287,20 @@ def fig_interpolation(path: np.ndarray, weights: np.ndarray, ends: np.ndarray, l
     return fig
 
 
-#: How prior-sample entries are keyed: ``NAME`` for N(0, I) draws, ``NAME + PRIOR_SEP + "fitted"`` for the fitted prior.
-PRIOR_SEP = "|"
-
-
-def fig_prior_samples(test: np.ndarray, samples: dict[str, np.ndarray], layout: CoefficientLayout):
+def fig_prior_samples(bands: dict[str, dict[str, list]], layout: CoefficientLayout):
     """Per-coefficient distributions: median and 16-84% range of the test set and of prior samples.
 
-    ``samples`` maps a compressor name (draws from N(0, I)) or ``name|fitted``
-    (draws from the fitted latent prior, :mod:`dustvae.models.prior`) to decoded vectors.
+    ``bands`` maps ``"data"``, a compressor name (draws from N(0, I)) or
+    ``name|fitted`` (draws from the fitted latent prior,
+    :mod:`dustvae.models.prior`) to the per-coefficient percentiles of the
+    vectors (:func:`~dustvae.analysis.figure_data.percentile_bands`).
     """
     fig, axes = plt.subplots(2, 1, figsize=(7.2, 4.4), constrained_layout=True, sharex=False)
     blocks = [("first layer (field %s)" % layout.fields[0], layout.select(field=layout.fields[0], layer=1)),
               ("second layer, first 160 (field %s)" % layout.fields[0], layout.select(field=layout.fields[0], layer=2)[:160])]
     for ax, (title, idx) in zip(axes, blocks):
         x = np.arange(len(idx))
-        for key, data in [("data", test)] + list(samples.items()):
+        for key, band in bands.items():
             name, _, prior = key.partition(PRIOR_SEP)
             look = _look(name)
             if name == "data":
@@ -311,7 +308,7 @@ def fig_prior_samples(test: np.ndarray, samples: dict[str, np.ndarray], layout: 
             else:
                 text = f"{_label(name)}, {'fitted prior' if prior == 'fitted' else 'N(0, I) prior'}"
             ls = (0, (1, 1)) if prior == "fitted" else look["ls"]
-            lo, mid, hi = np.percentile(data[:, idx], [16, 50, 84], axis=0)
+            lo, mid, hi = (np.asarray(band[f"p{p}"])[idx] for p in (16, 50, 84))
             ax.plot(x, mid, color=look["color"], ls=ls, lw=1.0, label=text)
             ax.fill_between(x, lo, hi, color=look["color"], alpha=0.2 if name == "data" else 0.1, lw=0)
         ax.set_title(title)

@@ -41,7 +41,7 @@ from ..errors import DustvaeError
 from ..io.atomic import atomic_path
 
 RESULTS_FORMAT = "dustvae-results"
-RESULTS_VERSION = 5
+RESULTS_VERSION = 6
 #: What ``test.map_mean_target`` reads for files of versions 1-3, whose map mean included the patch itself.
 INCLUSIVE_MAP_MEAN = "the mean of all test patches of the patch's map, the patch itself included"
 #: Top-level sections every version holds, and their JSON types.
@@ -156,6 +156,9 @@ def validate_results(results: Any, where: str = "results") -> dict:
         raise DustvaeError(f"{where}: the 'identity' section is a JSON {type(results['identity']).__name__}, not an object")
     if "rate_distortion" in results:
         _check_curve(results["rate_distortion"], where)
+    if results.get("figure_data") is not None and not isinstance(results["figure_data"], dict):
+        raise DustvaeError(f"{where}: the 'figure_data' section is a JSON {type(results['figure_data']).__name__}, "
+                           "not an object")
     return results
 
 
