@@ -1,6 +1,7 @@
 """Validate synthesis at 128-256 px: simulated maps rebuilt from their own WST, compared with the originals.
 
-Run: ``.venv/bin/python scripts/validate_synthesis.py [--size 128] [--sky turbulence|filaments] [--maps 3]``.
+Run: ``.venv/bin/python scripts/validate_synthesis.py [--size 128] [--sky turbulence|filaments] [--maps 3]
+[--constraints wst|wst+envelopes]``.
 
 For each simulated map (seeds 0, 1, ...): its normalised WST is the target;
 a map is synthesised from white noise (L-BFGS, periodic boundary); then
@@ -13,11 +14,16 @@ a map is synthesised from white noise (L-BFGS, periodic boundary); then
 * the pixel distribution: Wasserstein-1 distance to the original's pixel
   values (in units of their std) of the synthesis and of Gaussian random
   fields with exactly the original's power spectrum (five phase
-  randomisations), and the excess kurtosis of all three.
+  randomisations), and the excess kurtosis of all three;
+* the goals of fidelity: every constrained octave's power within 15 % of
+  the original's, and the excess kurtosis and skewness of Q, U and
+  P = sqrt(Q**2 + U**2) within 30 % of the original's (relative to the
+  original's value), with the medians over maps and the worst map.
 
-Prints one row per map and the checks against the thresholds of
-tests/test_synthesis.py, writes docs/_generated/validate_synthesis_<sky>.rst
-and, with --output, a JSON file of every number.
+``--constraints wst+envelopes`` also matches the original's envelope
+statistics (:mod:`dustvae.synthesis.envelopes`). Prints one row per map and
+the checks, writes docs/_generated/validate_synthesis_<sky>[_envelopes][_<size>].rst
+(no size suffix at 128 px) and, with --output, a JSON file of every number.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ from dustvae.wst.transform import normalise, prepare, scattering_means
 
 #: The thresholds of tests/test_synthesis.py.
 LOSS_FACTOR, WST_RMSE, SPECTRUM_LOG2 = 300, 0.05, 0.5
+#: The goals of fidelity: power per constrained octave within 15 %, moments of Q, U and P within 30 %.
+POWER_GOAL, MOMENT_GOAL = 0.15, 0.30
+PARTS = ("Q", "U", "P")
 FIELDS = ("Q", "U")
 
 
@@ -62,9 +71,22 @@ def target_of(original: np.ndarray) -> Target:
                   mean=means.s0[0], original=original.astype(np.float64))
 
 
-def validate(original: np.ndarray, steps: int, device, seed: int) -> dict:
+def moments(maps: np.ndarray) -> dict[str, list[float]]:
+    """Excess kurtosis and skewness of Q, of U and of P = sqrt(Q**2 + U**2)."""
+    from scipy.stats import skew
+
+    parts = [maps[0], maps[1], np.hypot(maps[0], maps[1])]
+    return {"kurtosis": [excess_kurtosis(p[None]) for p in parts], "skewness": [float(skew(p.ravel())) for p in parts]}
+
+
+def relative_errors(synthesis: dict, original: dict) -> dict[str, list[float]]:
+    """``|synthesis - original| / |original|`` of each moment of :func:`moments`."""
+    return {k: [abs(s - o) / abs(o) for s, o in zip(synthesis[k], original[k])] for k in original}
+
+
+def validate(original: np.ndarray, steps: int, device, seed: int, constraints: str = "wst") -> dict:
     target = target_of(original)
-    result = synthesize(target, steps=steps, seed=seed, device=device, progress=True)
+    result = synthesize(target, steps=steps, seed=seed, device=device, progress=True, constraints=constraints)
     x = (result.maps / target.amplitude)[None].astype(np.float32)
     means = scattering_means(x, boundary="periodic", engine="kymatio")
     error = rmse(normalise(means.s1, means.s2, target.layout)[0], target.vector)
@@ -80,6 +102,10 @@ def validate(original: np.ndarray, steps: int, device, seed: int) -> dict:
         "kurtosis_original": excess_kurtosis(original),
         "kurtosis_synthesis": excess_kurtosis(result.maps),
         "kurtosis_gaussian": [excess_kurtosis(g) for g in gaussians],
+        "moments_original": moments(original),
+        "moments_synthesis": moments(result.maps),
+        "moments_gaussian": moments(gaussians[0]),
+        "envelope_rmse": result.envelope_rmse,
     }
 
 
@@ -91,6 +117,7 @@ def main() -> None:
     parser.add_argument("--maps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--constraints", choices=defaults.SYNTHESIS_CONSTRAINTS, default=defaults.SYNTHESIS_CONSTRAINTS[0])
     parser.add_argument("--output", type=Path, default=None, help="JSON file of every number.")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -98,14 +125,16 @@ def main() -> None:
     reach = in_reach(args.size)
     bands = " ".join(f"{(f'k{int(lo)}-{int(hi)}' if ok else f'(k{int(lo)}-{int(hi)})'):>7}"
                      for lo, hi, ok in zip(edges[:-1], edges[1:], reach))
-    report = Report(f"validate_synthesis_{args.sky}", f"Synthesis validation ({args.sky}, {args.size} px)",
+    envelopes = args.constraints == "wst+envelopes"
+    stem = f"validate_synthesis_{args.sky}" + ("_envelopes" if envelopes else "") + ("" if args.size == 128 else f"_{args.size}")
+    report = Report(stem, f"Synthesis validation ({args.sky}, {args.size} px{', WST and envelope statistics' if envelopes else ''})",
                     f"{'map':>3} {'it':>4} {'s':>6} {'loss/':>8} {'WST':>8} {bands} {'W1 syn':>7} {'W1 GRF':>7}"
                     f"  kurtosis orig/syn/GRF")
     rows = []
     for seed in range(args.maps):
         tic = time.perf_counter()
         original = simulate(args.sky, args.size, seed, args.intensity_sigma)
-        row = validate(original, args.steps, device, seed)
+        row = validate(original, args.steps, device, seed, args.constraints)
         row["map_seed"], row["wall_seconds"] = seed, time.perf_counter() - tic
         rows.append(row)
         spec = " ".join(f"{e:>7.2f}" for e in row["spectrum_log2_ratio"])
@@ -120,11 +149,32 @@ def main() -> None:
             all(np.abs(np.array(r["spectrum_log2_ratio"])[reach]).max() <= SPECTRUM_LOG2 for r in rows),
         "pixel W1 below every Gaussian field's": all(r["pixel_distance"] < min(r["pixel_distance_gaussian"]) for r in rows),
     }
+    # The goals of fidelity, per map: the largest power error over the constrained octaves, each moment's error.
+    power = [float(np.abs(2.0 ** np.array(r["spectrum_log2_ratio"])[reach] - 1).max()) for r in rows]
+    errors = [relative_errors(r["moments_synthesis"], r["moments_original"]) for r in rows]
+    gauss_errors = [relative_errors(r["moments_gaussian"], r["moments_original"]) for r in rows]
+    goal_lines = [f"Goals (medians over the {len(rows)} maps, then the worst map; the Gaussian counterpart in brackets):",
+                  f"largest power error over the constrained octaves {np.median(power):.0%}, worst {max(power):.0%} "
+                  f"(goal {POWER_GOAL:.0%})"]
+    for kind in ("kurtosis", "skewness"):
+        for k, part in enumerate(PARTS):
+            e = [err[kind][k] for err in errors]
+            g = [err[kind][k] for err in gauss_errors]
+            o = [r["moments_original"][kind][k] for r in rows]
+            sv = [r["moments_synthesis"][kind][k] for r in rows]
+            goal_lines.append(f"{kind} of {part}: original median {np.median(o):.2f}, synthesis {np.median(sv):.2f}; "
+                              f"relative error median {np.median(e):.0%}, worst {max(e):.0%} [{np.median(g):.0%}]")
+    checks[f"power within {POWER_GOAL:.0%} in every constrained octave"] = max(power) <= POWER_GOAL
+    checks[f"kurtosis and skewness of Q, U, P within {MOMENT_GOAL:.0%}"] = all(
+        v <= MOMENT_GOAL for err in errors for kind in err.values() for v in kind)
+    for line in goal_lines:
+        print(line)
     for name, ok in checks.items():
         print(f"{'pass' if ok else 'FAIL'}: {name}")
     notes = [
         f"{args.maps} maps of the {args.sky} model (intensity_sigma {args.intensity_sigma}), each synthesised from its "
-        f"own normalised WST with {args.steps} L-BFGS iterations from white noise on {device} "
+        f"own normalised WST{' and envelope statistics' if envelopes else ''} with {args.steps} L-BFGS iterations "
+        f"from white noise on {device} "
         f"({defaults.SYNTHESIS_THREADS} CPU thread). "
         "'loss/' is the initial over the final loss; 'WST' the log2 RMSE of the result's WST (recomputed with "
         "Kymatio's transform) against the target; the octave columns give log2 of the synthesis's power over the "
@@ -133,6 +183,10 @@ def main() -> None:
         "noise had them); W1 is the Wasserstein-1 distance of pixel values to the "
         "original's, over their std, for the synthesis and (mean of five) Gaussian fields with the original's exact "
         "spectrum; kurtosis is excess kurtosis.",
+        "",
+        goal_lines[0],
+        "",
+        *[f"* {line}" for line in goal_lines[1:]],
         "",
         "Checks: " + "; ".join(f"{name}: {'pass' if ok else 'FAIL'}" for name, ok in checks.items()) + ".",
     ]

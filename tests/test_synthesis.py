@@ -207,6 +207,10 @@ def test_the_envelope_constraint_is_matched_and_needs_the_original():
     with pytest.raises(DustvaeError, match="unknown `constraints`"):
         synthesize(target, steps=1, progress=False, constraints="pixels")
     target.original = np.stack([maps["Q"], maps["U"]])
+    target.original[0, 3, 4] = np.nan
+    with pytest.raises(DustvaeError, match="masked"):
+        synthesize(target, steps=1, progress=False, constraints="wst+envelopes")
+    target.original = np.stack([maps["Q"], maps["U"]])
     result = synthesize(target, steps=30, progress=False, constraints="wst+envelopes")
     plain = synthesize(target, steps=30, progress=False)
     assert result.constraints == "wst+envelopes" and plain.envelope_rmse is None

@@ -247,6 +247,9 @@ def _envelope_goal(target: Target, constraints: str, device: torch.device) -> tu
     if target.original.shape[-1] != target.size:
         raise DustvaeError(f"the envelope statistics come from the {target.original.shape[-1]}-px original; "
                            f"synthesise at that size, not {target.size}")
+    if not np.isfinite(target.original).all():
+        raise DustvaeError("the original patch has masked (non-finite) pixels, and the envelope statistics need every "
+                           "pixel; choose a patch without masked pixels, or use `constraints` wst")
     moments = EnvelopeMoments(target.size, target.layout.J, target.layout.L, device)
     goal = moments.of_map(target.original / target.scale())
     return moments, torch.as_tensor(goal, dtype=torch.float32, device=device)
