@@ -117,6 +117,17 @@ def test_amplitude_and_level_are_restored(case):
     np.testing.assert_allclose(result.maps.mean(axis=(1, 2)), original.mean(axis=(1, 2)), atol=0.02 * target.amplitude)
 
 
+def test_within_reach_removes_only_the_modes_beyond_the_largest_wavelet():
+    from dustvae.synthesis.compare import within_reach
+
+    y, x = np.mgrid[:128, :128] * (2 * np.pi / 128)
+    coarse, fine = np.cos(x), np.sin(3 * y) + np.cos(8 * x + 2 * y)  # |k| = 1; |k| = 3 and sqrt(68)
+    np.testing.assert_allclose(within_reach(np.stack([coarse + fine + 2.0])), [fine + 2.0], atol=1e-12)
+    assert not in_reach(128)[0] and in_reach(128)[1:].all()  # the same edge: 2 cycles per map at J = 5
+    small = np.cos(x[:64, :64])  # 64 px: every mode is within reach
+    np.testing.assert_allclose(within_reach(small), small, atol=1e-12)
+
+
 def test_power_spectrum_matches_per_octave(case):
     target, result = case
     error = spectrum_error(target.original, result.maps)

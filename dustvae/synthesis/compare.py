@@ -103,6 +103,22 @@ def pixel_distance(original: np.ndarray, other: np.ndarray) -> float:
     return float(stats.wasserstein_distance(a, b) / a.std())
 
 
+def within_reach(maps: np.ndarray, J: int = defaults.J) -> np.ndarray:
+    """``maps`` (..., n, n) without the Fourier modes the WST does not constrain: ``0 < |k| < n / 2**(J + 1)``.
+
+    The bands beyond the WST's reach (:func:`in_reach`) hold, in a
+    synthesis, what its initial noise had there, and on patches with a
+    steep spectrum they carry much of the pixel variance; comparing pixel
+    distributions of maps filtered this way compares what the vector
+    decides. The mean is kept. Nothing is removed when ``n <= 2**(J + 1)``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    k = _wavenumbers(maps.shape[-1])
+    modes = np.fft.fft2(maps)
+    modes[..., (k > 0) & (k < maps.shape[-1] / 2 ** (J + 1))] = 0
+    return np.fft.ifft2(modes).real
+
+
 def excess_kurtosis(maps: np.ndarray) -> float:
     """Excess kurtosis of the pixel values (0 for a Gaussian), fields pooled after removing each field's mean."""
     maps = np.asarray(maps, dtype=np.float64)
