@@ -237,6 +237,23 @@ def test_the_envelope_constraint_is_matched_and_needs_the_original():
     assert result.final_loss < 0.1 * result.initial_loss
 
 
+def test_the_envelope_statistics_bring_back_part_of_the_tail_of_p(case):
+    """The 64-px log-normal map (excess kurtosis of P 5.0): the vector alone gives about 1; with the envelopes more than
+    twice that, nearer the original (measured 3.25 at this seed; not yet the 30 % the fidelity goal asks, see the docs)."""
+    from scipy.stats import kurtosis
+
+    target, plain = case
+    result = synthesize(target, steps=STEPS, seed=0, progress=False, constraints="wst+envelopes")
+
+    def tail_of_p(maps: np.ndarray) -> float:  # written out: excess kurtosis of sqrt(Q**2 + U**2)
+        return float(kurtosis(np.sqrt(maps[0] ** 2 + maps[1] ** 2).ravel(), fisher=True))
+
+    original, alone, constrained = (tail_of_p(m) for m in (target.original, plain.maps, result.maps))
+    assert original > 4 and constrained > 2 * alone
+    assert abs(constrained - original) < 0.6 * abs(alone - original)
+    assert result.rmse(target.vector) < 2 * WST_RMSE  # the vector is still matched
+
+
 def test_seeds_reproduce_and_adam_also_descends():
     target = small_target()
     a = synthesize(target, steps=5, seed=4, progress=False)
