@@ -44,7 +44,7 @@ from _bench import DOCS, machine
 from dustvae.io.atomic import atomic_path
 from dustvae.numerics import rmse
 from dustvae.synthesis import synthesize
-from dustvae.synthesis.compare import excess_kurtosis, gaussian_counterpart, pixel_distance
+from dustvae.synthesis.compare import excess_kurtosis, gaussian_counterpart, pixel_distance, pixel_moments
 from dustvae.wst.transform import normalise, prepare, scattering_means
 
 from validate_synthesis import FIELDS, simulate, target_of
@@ -90,23 +90,18 @@ def diagnose(sky: str, size: int, seed: int, steps: int) -> dict:
     return row
 
 
-def kurtosis_qup(maps: np.ndarray) -> list[float]:
-    """Excess kurtosis of Q, of U and of P = sqrt(Q**2 + U**2)."""
-    return [excess_kurtosis(maps[:1]), excess_kurtosis(maps[1:2]), excess_kurtosis(np.hypot(maps[0], maps[1])[None])]
-
-
 def envelope_study(sky: str, size: int, seed: int, steps: int, starts: int) -> dict:
     """Kurtosis of Q, U, P of syntheses from several starts, matching the WST alone and with the envelope statistics."""
     original = simulate(sky, size, seed, 1.0)
     target = target_of(original)
-    row = {"sky": sky, "size": size, "seed": seed, "original": kurtosis_qup(original),
-           "gaussian": kurtosis_qup(gaussian_counterpart(original, seed + 1000)), "syntheses": {}}
+    row = {"sky": sky, "size": size, "seed": seed, "original": pixel_moments(original)["kurtosis"],
+           "gaussian": pixel_moments(gaussian_counterpart(original, seed + 1000))["kurtosis"], "syntheses": {}}
     for constraints in ("wst", "wst+envelopes"):
         runs = []
         for start in range(starts):
             tic = time.perf_counter()
             result = synthesize(target, steps=steps, seed=100 * seed + start, progress=False, constraints=constraints)
-            runs.append({"kurtosis": kurtosis_qup(result.maps), "pixel_distance": pixel_distance(original, result.maps),
+            runs.append({"kurtosis": pixel_moments(result.maps)["kurtosis"], "pixel_distance": pixel_distance(original, result.maps),
                          "wst_rmse": rmse(result.vector, target.vector), "envelope_rmse": result.envelope_rmse,
                          "seconds": time.perf_counter() - tic})
         row["syntheses"][constraints] = runs

@@ -43,18 +43,13 @@ from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.numerics import rmse
 from dustvae.synthesis import synthesize, targets_from_store
-from dustvae.synthesis.compare import compare, excess_kurtosis, gaussian_counterpart, pixel_distance, within_reach
+from dustvae.synthesis.compare import compare, gaussian_counterpart, pixel_distance, pixel_moments, within_reach
 from dustvae.wst.transform import normalise, prepare, scattering_means
 
 from synthesis_figure import choose_rows
 
 VARIANTS = {"periodic": {"boundary": "periodic"}, "reflect": {"boundary": "reflect"},
             "reflect+envelopes": {"boundary": "reflect", "constraints": "wst+envelopes"}}
-
-
-def kurtosis_qup(maps: np.ndarray) -> list[float]:
-    """Excess kurtosis of Q, of U and of P = sqrt(Q**2 + U**2)."""
-    return [excess_kurtosis(maps[:1]), excess_kurtosis(maps[1:2]), excess_kurtosis(np.hypot(maps[0], maps[1])[None])]
 
 
 def store_vector(maps: np.ndarray, fields: tuple[str, ...], layout, boundary: str) -> np.ndarray:
@@ -72,10 +67,10 @@ def validate_row(store, row: int, original: np.ndarray, steps: int) -> dict:
     J = target.layout.J
     reach = within_reach(original, J)
     out = {"row": row, "filaments": float(store.labels.get("filaments", np.full(len(store), np.nan))[row]),
-           "kurtosis_original": kurtosis_qup(original),
+           "kurtosis_original": pixel_moments(original)["kurtosis"],
            "gaussian_pixel_distance": float(np.mean([pixel_distance(original, g) for g in gaussians])),
            "gaussian_pixel_distance_in_reach": float(np.mean([pixel_distance(reach, within_reach(g, J)) for g in gaussians])),
-           "gaussian_kurtosis": np.mean([kurtosis_qup(g) for g in gaussians], axis=0).tolist(), "syntheses": {}}
+           "gaussian_kurtosis": np.mean([pixel_moments(g)["kurtosis"] for g in gaussians], axis=0).tolist(), "syntheses": {}}
     for name, options in VARIANTS.items():
         tic = time.perf_counter()
         result = synthesize(target, steps=steps, seed=row, progress=False, **options)
@@ -83,7 +78,7 @@ def validate_row(store, row: int, original: np.ndarray, steps: int) -> dict:
         out["syntheses"][name] = {
             "pixel_distance": c["pixel_distance"], "spectrum_rms_log2": c["spectrum_rms_log2"],
             "pixel_distance_in_reach": pixel_distance(reach, within_reach(result.maps, J)),
-            "kurtosis": kurtosis_qup(result.maps),
+            "kurtosis": pixel_moments(result.maps)["kurtosis"],
             "wst_rmse_store_operator": rmse(store_vector(result.maps, fields, target.layout, target.boundary), target.vector),
             "iterations": result.iterations, "seconds": time.perf_counter() - tic}
     return out

@@ -43,7 +43,7 @@ from dustvae.sky.filaments import FilamentParams, simulate_filaments
 from dustvae.sky.simulate import DustParams, simulate_flat
 from dustvae.synthesis import Target, synthesize
 from dustvae.synthesis.compare import (excess_kurtosis, gaussian_counterpart, in_reach, octave_edges, pixel_distance,
-                                       spectrum_error)
+                                       pixel_moments, spectrum_error)
 from dustvae.wst.layout import CoefficientLayout
 from dustvae.devices import resolve_device
 from dustvae.wst.transform import normalise, prepare, scattering_means
@@ -71,16 +71,8 @@ def target_of(original: np.ndarray) -> Target:
                   mean=means.s0[0], original=original.astype(np.float64))
 
 
-def moments(maps: np.ndarray) -> dict[str, list[float]]:
-    """Excess kurtosis and skewness of Q, of U and of P = sqrt(Q**2 + U**2)."""
-    from scipy.stats import skew
-
-    parts = [maps[0], maps[1], np.hypot(maps[0], maps[1])]
-    return {"kurtosis": [excess_kurtosis(p[None]) for p in parts], "skewness": [float(skew(p.ravel())) for p in parts]}
-
-
 def relative_errors(synthesis: dict, original: dict) -> dict[str, list[float]]:
-    """``|synthesis - original| / |original|`` of each moment of :func:`moments`."""
+    """``|synthesis - original| / |original|`` of each moment of :func:`~dustvae.synthesis.compare.pixel_moments`."""
     return {k: [abs(s - o) / abs(o) for s, o in zip(synthesis[k], original[k])] for k in original}
 
 
@@ -102,9 +94,9 @@ def validate(original: np.ndarray, steps: int, device, seed: int, constraints: s
         "kurtosis_original": excess_kurtosis(original),
         "kurtosis_synthesis": excess_kurtosis(result.maps),
         "kurtosis_gaussian": [excess_kurtosis(g) for g in gaussians],
-        "moments_original": moments(original),
-        "moments_synthesis": moments(result.maps),
-        "moments_gaussian": moments(gaussians[0]),
+        "moments_original": pixel_moments(original),
+        "moments_synthesis": pixel_moments(result.maps),
+        "moments_gaussian": pixel_moments(gaussians[0]),
         "envelope_rmse": result.envelope_rmse,
     }
 

@@ -126,6 +126,16 @@ def excess_kurtosis(maps: np.ndarray) -> float:
     return float(stats.kurtosis(centerd.ravel()))
 
 
+def pixel_moments(maps: np.ndarray) -> dict[str, list[float]]:
+    """Excess kurtosis and skewness of Q, of U and of P = sqrt(Q**2 + U**2), for maps ``(2, n, n)`` (Q, U).
+
+    Returns ``{"kurtosis": [Q, U, P], "skewness": [Q, U, P]}``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    parts = [maps[0], maps[1], np.hypot(maps[0], maps[1])]
+    return {"kurtosis": [excess_kurtosis(p[None]) for p in parts], "skewness": [float(stats.skew(p.ravel())) for p in parts]}
+
+
 def compare(original: np.ndarray, synthesis: np.ndarray, J: int = defaults.J) -> dict:
     """The comparison of one synthesis with its original: spectrum error per band, pixel distance, kurtosis.
 
