@@ -210,7 +210,7 @@ def test_envelope_statistics_equal_a_direct_computation_and_see_what_the_vector_
     assert values[:20].mean() > gaussian[:20].mean() + 0.1
 
 
-def test_the_envelope_constraint_is_matched_and_needs_the_original():
+def test_the_envelope_constraint_needs_a_whole_original():
     maps = lognormal_maps(32, 0)
     target = small_target(0)
     with pytest.raises(DustvaeError, match="computed from the original map"):
@@ -221,20 +221,6 @@ def test_the_envelope_constraint_is_matched_and_needs_the_original():
     target.original[0, 3, 4] = np.nan
     with pytest.raises(DustvaeError, match="masked"):
         synthesize(target, steps=1, progress=False, constraints="wst+envelopes")
-    target.original = np.stack([maps["Q"], maps["U"]])
-    result = synthesize(target, steps=30, progress=False, constraints="wst+envelopes")
-    plain = synthesize(target, steps=30, progress=False)
-    assert result.constraints == "wst+envelopes" and plain.envelope_rmse is None
-    from dustvae.synthesis.envelopes import EnvelopeMoments
-
-    moments = EnvelopeMoments(32)
-    goal = moments.of_map(target.original / target.amplitude)
-    def distance(m):
-        return np.sqrt(np.mean((moments.of_map(m / target.amplitude) - goal) ** 2))
-
-    assert distance(result.maps) == pytest.approx(result.envelope_rmse, rel=1e-3, abs=1e-6)
-    assert distance(result.maps) < 0.5 * distance(plain.maps)
-    assert result.final_loss < 0.1 * result.initial_loss
 
 
 def test_the_envelope_statistics_bring_back_part_of_the_tail_of_p(case):
@@ -252,6 +238,18 @@ def test_the_envelope_statistics_bring_back_part_of_the_tail_of_p(case):
     assert original > 4 and constrained > 2 * alone
     assert abs(constrained - original) < 0.6 * abs(alone - original)
     assert result.rmse(target.vector) < 2 * WST_RMSE  # the vector is still matched
+    # The statistics are matched: their distance, recomputed here, is the one reported and far below the plain one's.
+    from dustvae.synthesis.envelopes import EnvelopeMoments
+
+    moments = EnvelopeMoments(SIZE)
+    goal = moments.of_map(target.original / target.amplitude)
+
+    def distance(maps: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((moments.of_map(maps / target.amplitude) - goal) ** 2)))
+
+    assert result.constraints == "wst+envelopes" and plain.envelope_rmse is None
+    assert distance(result.maps) == pytest.approx(result.envelope_rmse, rel=1e-3, abs=1e-6)
+    assert distance(result.maps) < 0.2 * distance(plain.maps)
 
 
 def test_seeds_reproduce_and_adam_also_descends():
