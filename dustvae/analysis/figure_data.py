@@ -67,6 +67,8 @@ def figure_data(vaes: Mapping[str, object], test_coeffs: np.ndarray, test_labels
                 samples: Mapping[str, np.ndarray]) -> dict:
     """The ``figure_data`` section: latent projection and interpolation of the main VAE, prior-sample bands.
 
+    Empty without VAEs.
+
     Parameters
     ----------
     vaes : mapping
@@ -81,10 +83,10 @@ def figure_data(vaes: Mapping[str, object], test_coeffs: np.ndarray, test_labels
     """
     from ..models.apply import encode_array, interpolate_array
 
+    if not vaes:  # nothing of a model to draw
+        return {}
     out: dict = {"prior_samples": {"percentiles": list(PERCENTILES), "data": percentile_bands(test_coeffs),
                                    **{k: percentile_bands(v) for k, v in samples.items()}}}
-    if not vaes:
-        return out
     name = main_vae(vaes)
     model = vaes[name].model
     labels = varying_labels(test_labels)

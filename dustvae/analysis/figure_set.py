@@ -133,7 +133,7 @@ def make_figures(results_path: str | Path, out_dir: str | Path, *, run_root: str
                     written.extend(_save(fig, out_dir, name))
 
     planned = 4 + bool(runs) + bool(results.get("label_regression")) + bool(sweeps and "beta" in sweeps)
-    planned += sum(key in (data or {}) for key in ("latent_space", "interpolation")) + bool(data and vaes)
+    planned += sum(key in (data or {}) for key in ("latent_space", "interpolation", "prior_samples")) if vaes else 0
     stages = Stages(planned, "figures", progress)
     with stages:
         _draw_all(draw, results, layout, order, runs, sweeps, data if vaes else None)
@@ -162,6 +162,8 @@ def _draw_all(draw, results: dict, layout: CoefficientLayout, order: list[str], 
         line = data["interpolation"]
         draw("interpolation", lambda: fig_interpolation(np.asarray(line["path"]), np.asarray(line["weights"]),
                                                         np.asarray(line["ends"]), layout, line["model"]))
+    if "prior_samples" not in data:
+        return
     bands = data["prior_samples"]
     shown = {"data": bands["data"]}
     for name in registry.ordered([k for k in bands if k in results["compressors"]]):
