@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -59,3 +60,16 @@ class Report:
         path = write_report(self.name, self.title, self.rows, notes)
         print(f"wrote {path}")
         return path
+
+
+def write_page(name: str, text: str, output: Path | None = None, payload=None) -> Path:
+    """Write the docs page ``name``.rst and, when ``output`` is given, ``payload`` as JSON there; both atomically."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    path = DOCS / f"{name}.rst"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    if output is not None:
+        with atomic_path(output) as tmp:
+            tmp.write_text(json.dumps(payload, indent=1))
+    print(f"wrote {path}")
+    return path

@@ -34,14 +34,12 @@ diagnose_envelopes_<size>.rst) and, with --output, a JSON file.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _bench import DOCS, machine
-from dustvae.io.atomic import atomic_path
+from _bench import machine, write_page
 from dustvae.numerics import rmse
 from dustvae.synthesis import synthesize
 from dustvae.synthesis.compare import excess_kurtosis, gaussian_counterpart, pixel_distance, pixel_moments
@@ -171,14 +169,7 @@ def main() -> None:
         for seed in range(args.maps):
             rows.append(study(sky, seed))
             print(render(rows[-1:], args).split("::\n\n", 1)[1], end="", flush=True)
-    text = render(rows, args)
-    page_path = DOCS / f"{stem}_{args.size}.rst"
-    with atomic_path(page_path) as tmp:
-        tmp.write_text(text)
-    if args.output:
-        with atomic_path(args.output) as tmp:
-            tmp.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {page_path}")
+    write_page(f"{stem}_{args.size}", render(rows, args), args.output, rows)
 
 
 if __name__ == "__main__":

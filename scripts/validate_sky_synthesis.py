@@ -30,16 +30,14 @@ docs/_generated/validate_synthesis_sky.rst and, with --output, a JSON file.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _bench import DOCS, machine
+from _bench import machine, write_page
 from dustvae import defaults
 from dustvae.dataset import regenerate_patches
-from dustvae.io.atomic import atomic_path
 from dustvae.io.store import read_store
 from dustvae.numerics import rmse
 from dustvae.synthesis import synthesize, targets_from_store
@@ -129,14 +127,8 @@ def main() -> None:
         results.append(validate_row(store, row, np.asarray(original, np.float64), args.steps))
         print(page(results[-1:], args, original.shape[-1], str(store.attrs["boundary"])).split("::\n\n", 1)[1]
               .split("\n\nW1, means")[0], flush=True)
-    text = page(results, args, int(store.attrs["patch_size"]), str(store.attrs["boundary"]))
-    path = DOCS / "validate_synthesis_sky.rst"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    if args.output:
-        with atomic_path(args.output) as tmp:
-            tmp.write_text(json.dumps(results, indent=1))
-    print(f"wrote {path}")
+    write_page("validate_synthesis_sky", page(results, args, int(store.attrs["patch_size"]), str(store.attrs["boundary"])),
+               args.output, results)
 
 
 if __name__ == "__main__":
