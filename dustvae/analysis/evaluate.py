@@ -255,6 +255,7 @@ def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLay
     examples = {"test_rows": list(range(min(N_EXAMPLES, len(test)))), "truth": test.coeffs[:N_EXAMPLES].tolist()}
     recon_examples: dict[str, list] = {}
     samples: dict[str, np.ndarray] = {}  # the prior samples scored, kept (as bands) for the prior-sample figure
+    vae_codes: dict[str, np.ndarray] = {}
     terms: dict[str, dict] = {}  # per-row sums of each figure, for the bootstrap
     pcas, linear = None, None
     if pca_sizes or curve_sizes:
@@ -264,6 +265,8 @@ def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLay
     for compressor, extra in compressors:
         with stages.stage(compressor.name):
             row, latent, recon, compressor, terms[compressor.name] = _score(compressor, extra, split, layout, floor, pcas)
+        if isinstance(compressor, VAECompressor):
+            vae_codes[compressor.name] = latent  # posterior means: the latent-space figure's points
         if isinstance(compressor, VAECompressor) and generative:
             with stages.stage(f"{compressor.name} generative"):
                 row.update(_generative(compressor, split, seed, samples))
@@ -275,7 +278,7 @@ def _evaluate(store: CoefficientStore, split: ScoredRows, layout: CoefficientLay
     examples["reconstructions"] = recon_examples
     vaes = {c.name: c for c, _ in compressors if isinstance(c, VAECompressor)}
     with stages.stage("figure data"):
-        figures = figure_data(vaes, test.coeffs, test.labels, samples)
+        figures = figure_data(vaes, vae_codes, test.coeffs, test.labels, samples)
     boot = None
     if n_resamples:
         with stages.stage("bootstrap"):

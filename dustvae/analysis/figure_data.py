@@ -63,8 +63,8 @@ def interpolation_ends(test: np.ndarray) -> tuple[int, int]:
     return 0, int(np.argmax(np.linalg.norm(test - test[0], axis=1)))
 
 
-def figure_data(vaes: Mapping[str, object], test_coeffs: np.ndarray, test_labels: Mapping[str, np.ndarray],
-                samples: Mapping[str, np.ndarray]) -> dict:
+def figure_data(vaes: Mapping[str, object], codes: Mapping[str, np.ndarray], test_coeffs: np.ndarray,
+                test_labels: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]) -> dict:
     """The ``figure_data`` section: latent projection and interpolation of the main VAE, prior-sample bands.
 
     Empty without VAEs.
@@ -73,6 +73,8 @@ def figure_data(vaes: Mapping[str, object], test_coeffs: np.ndarray, test_labels
     ----------
     vaes : mapping
         Name -> :class:`~dustvae.models.compressor.VAECompressor` of the evaluated VAEs.
+    codes : mapping
+        Name -> the posterior means of the scored vectors, as the evaluation encoded them.
     test_coeffs : ndarray (N, D)
         The scored vectors.
     test_labels : mapping
@@ -81,7 +83,7 @@ def figure_data(vaes: Mapping[str, object], test_coeffs: np.ndarray, test_labels
         ``name`` (N(0, I) draws) or ``name`` + :data:`PRIOR_SEP` + ``fitted`` (fitted-prior draws) ->
         decoded vectors, as the evaluation scored them.
     """
-    from ..models.apply import encode_array, interpolate_array
+    from ..models.apply import interpolate_array
 
     if not vaes:  # nothing of a model to draw
         return {}
@@ -91,8 +93,7 @@ def figure_data(vaes: Mapping[str, object], test_coeffs: np.ndarray, test_labels
     model = vaes[name].model
     labels = varying_labels(test_labels)
     if labels:
-        mean, _ = encode_array(model, test_coeffs)
-        out["latent_space"] = {"model": name, "xy": _rounded(latent_projection(mean)), "labels": labels}
+        out["latent_space"] = {"model": name, "xy": _rounded(latent_projection(codes[name])), "labels": labels}
     a, b = interpolation_ends(test_coeffs)
     path, weights = interpolate_array(model, test_coeffs[[a, b]], INTERPOLATION_STEPS)
     out["interpolation"] = {"model": name, "rows": [a, b], "weights": np.asarray(weights, np.float64).tolist(),

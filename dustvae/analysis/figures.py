@@ -23,8 +23,8 @@ from ..errors import DustvaeError  # noqa: E402
 from ..models.vae import model_name  # noqa: E402
 from ..plotting import save_figure  # noqa: E402
 from . import registry  # noqa: E402
-from .figure_data import PRIOR_SEP  # noqa: E402
-from .physics import NOT_PHYSICAL, is_orientation  # noqa: E402
+from .figure_data import PERCENTILES, PRIOR_SEP, varying_labels  # noqa: E402
+from .physics import is_orientation  # noqa: E402
 from .registry import OKABE_ITO  # noqa: E402
 from ..wst.layout import CoefficientLayout  # noqa: E402
 
@@ -217,7 +217,7 @@ def _target_label(target: str) -> str:
 def fig_latent_space(xy: np.ndarray, labels: dict[str, np.ndarray], model_name: str):
     """Test latents on their two principal axes (:func:`~dustvae.analysis.figure_data.latent_projection`),
     coloured by each varying label."""
-    varying = [k for k in labels if k not in NOT_PHYSICAL and np.ptp(labels[k]) > 0]
+    varying = list(varying_labels(labels))
     keys = [k for k in SYMBOLS if k in varying] + sorted(k for k in varying if k not in SYMBOLS)
     if not keys:
         raise DustvaeError("the store has no varying simulation labels to colour the latent space by")
@@ -308,7 +308,7 @@ def fig_prior_samples(bands: dict[str, dict[str, list]], layout: CoefficientLayo
             else:
                 text = f"{_label(name)}, {'fitted prior' if prior == 'fitted' else 'N(0, I) prior'}"
             ls = (0, (1, 1)) if prior == "fitted" else look["ls"]
-            lo, mid, hi = (np.asarray(band[f"p{p}"])[idx] for p in (16, 50, 84))
+            lo, mid, hi = (np.asarray(band[f"p{p}"])[idx] for p in PERCENTILES)
             ax.plot(x, mid, color=look["color"], ls=ls, lw=1.0, label=text)
             ax.fill_between(x, lo, hi, color=look["color"], alpha=0.2 if name == "data" else 0.1, lw=0)
         ax.set_title(title)
